@@ -1,0 +1,465 @@
+"""Configuration: TOML in, one frozen, validated ``Config`` out.
+
+Defaults first, then validation; unknown keys are rejected (a typo must not
+silently become a default). Every error names the file, the key, the line
+where it can be found, and what was expected.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from probe.errors import ConfigError
+from probe.results import PortState
+
+SYSTEM_RESOLV_CONF = Path("/etc/resolv.conf")
+AZURE_DNS = "168.63.129.16"
+
+METHODS = ("auto", "syn", "connect")
+EXPECTATIONS = (PortState.OPEN, PortState.CLOSED, PortState.FILTERED)
+
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolver:
+    """A DNS server queried directly. ``source`` is how it was named."""
+
+    address: str
+    port: int = 53
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.port == 53:
+            return self.address
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    host: str
+    port: int
+    dependency: str = "other"
+    expect: PortState = PortState.OPEN
+    required: bool = True
+    count: int = 3
+
+    @property
+    def is_address(self) -> bool:
+        return is_ip(self.host)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    timeout: float = 2.0
+    interval: float = 30.0
+    listen: str = "127.0.0.1:9839"
+    method: str = "auto"
+    rate: float = 200.0
+    concurrency: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class DnsConfig:
+    resolvers: tuple[Resolver, ...] = ()
+    aaaa: bool = False
+
+    @property
+    def primary(self) -> Resolver | None:
+        return self.resolvers[0] if self.resolvers else None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    targets: tuple[Target, ...] = ()
+    source: str | None = None
+
+
+# --------------------------------------------------------------------------
+# small pure helpers
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_hostname(text: str) -> bool:
+    return bool(_HOSTNAME_RE.match(text)) and not text.replace(".", "").isdigit()
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """'host', 'host:53', '1.2.3.4:53', '[::1]:53', '::1' -> (host, port or None)."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"unclosed '[' in {text!r}")
+        host, rest = text[1:end], text[end + 1 :]
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise ValueError(f"expected ':PORT' after ']' in {text!r}")
+        return host, _port(rest[1:], text)
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, _port(port, text)
+    return text, None
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"port must be a number from 1 to 65535 in {whole!r}")
+    return int(text)
+
+
+def system_resolvers(path: Path = SYSTEM_RESOLV_CONF) -> list[str]:
+    """The nameservers of resolv.conf, through dnspython's own parser."""
+    import dns.resolver
+
+    try:
+        return [str(ns) for ns in dns.resolver.Resolver(filename=str(path)).nameservers]
+    except (dns.resolver.NoResolverConfiguration, OSError) as exc:
+        raise ConfigError(f"'system' needs nameservers in {path}, but: {exc}",
+                          key="dns.resolvers") from None
+
+
+def parse_resolver(text: str, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> list[Resolver]:
+    """'system' expands to the nameservers of resolv.conf; else IP or IP:PORT."""
+    if text == "system":
+        return [Resolver(ns, 53, "system") for ns in system_resolvers(resolv_conf)]
+    try:
+        host, port = split_host_port(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; expected 'system', an IP address or IP:PORT") from None
+    if not is_ip(host):
+        raise ValueError(f"{text!r} is not an IP address; expected 'system', an IP address "
+                         "or IP:PORT (resolvers are queried directly, not by name)")
+    return [Resolver(str(ipaddress.ip_address(host)), port or 53, text)]
+
+
+_DEPENDENCY_SUFFIXES: tuple[tuple[str, str], ...] = (
+    (".management.azure-api.", "management"),
+    (".configuration.azure-api.", "configuration"),
+    (".developer.azure-api.", "portal"),
+    (".portal.azure-api.", "portal"),
+    (".scm.azure-api.", "scm"),
+    (".regional.azure-api.", "gateway"),
+    (".azure-api.", "gateway"),
+    (".blob.core.", "storage"),
+    (".table.core.", "storage"),
+    (".queue.core.", "storage"),
+    (".file.core.", "storage"),
+    (".database.", "sql"),
+    (".vault.", "keyvault"),
+    ("monitoring.", "monitor"),
+    ("monitor.", "monitor"),
+    (".servicebus.", "eventhub"),
+    ("login.microsoftonline.", "entra"),
+)
+
+_DEPENDENCY_PORTS: dict[int, str] = {
+    3443: "management",
+    1433: "sql",
+    1886: "monitor",
+    5671: "eventhub",
+    5672: "eventhub",
+    6380: "cache",
+    6381: "cache",
+    6382: "cache",
+    6383: "cache",
+    53: "dns",
+}
+
+
+def infer_dependency(host: str, port: int) -> str:
+    """Best guess at the APIM dependency group of an ad-hoc target."""
+    lowered = "." + host.lower().rstrip(".") + "."
+    for suffix, dependency in _DEPENDENCY_SUFFIXES:
+        if suffix in lowered:
+            return dependency
+    return _DEPENDENCY_PORTS.get(port, "other")
+
+
+def parse_target_spec(spec: str) -> Target:
+    """'[NAME=]HOST:PORT' from the command line."""
+    name, sep, rest = spec.partition("=")
+    if not sep:
+        name, rest = "", spec
+    try:
+        host, port = split_host_port(rest)
+    except ValueError as exc:
+        raise ValueError(f"--target {spec!r}: {exc}") from None
+    if port is None:
+        raise ValueError(f"--target {spec!r}: expected [NAME=]HOST:PORT (the port is missing)")
+    if not (is_ip(host) or is_hostname(host)):
+        raise ValueError(f"--target {spec!r}: {host!r} is neither a hostname nor an IP address")
+    return Target(name=name or f"{host}:{port}", host=host, port=port,
+                  dependency=infer_dependency(host, port))
+
+
+# --------------------------------------------------------------------------
+# TOML loading and validation
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Validates one TOML document, remembering where each key stands."""
+
+    def __init__(self, source: str, text: str) -> None:
+        self.source = source
+        self.lines = text.splitlines()
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, source=self.source, key=key, line=self.locate(key))
+
+    def locate(self, key: str) -> int | None:
+        """Best-effort line of a dotted key like 'target[2].port' or 'agent.timeout'."""
+        parts = re.findall(r"[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]", key)
+        table: list[str] = []
+        index = 0
+        leaf = parts[-1] if parts else ""
+        for part in parts[:-1]:
+            if part.startswith("["):
+                index = int(part[1:-1])
+            else:
+                table.append(part)
+        header = ".".join(table)
+        seen = -1
+        inside = not header
+        for number, raw in enumerate(self.lines, start=1):
+            line = raw.strip()
+            if line.startswith("["):
+                name = line.strip("[]").strip()
+                if name == header:
+                    seen += 1
+                    inside = seen == index if line.startswith("[[") else True
+                else:
+                    inside = False
+                if inside and leaf.startswith("["):
+                    return number
+                continue
+            if inside and re.match(rf"{re.escape(leaf)}\s*=", line):
+                return number
+        return None
+
+    def check_keys(self, table: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                full = f"{where}.{key}" if where else key
+                raise self.fail(full, f"unknown key {key!r}; expected one of: "
+                                      + ", ".join(allowed))
+
+    def get(self, table: Mapping[str, Any], where: str, key: str, kind: type[T] | tuple[type, ...],
+            default: T, check: Callable[[Any], str | None] | None = None) -> T:
+        full = f"{where}.{key}" if where else key
+        if key not in table:
+            return default
+        value = table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.fail(full, f"expected {_kind_name(kinds)}, got {value!r}")
+        if not isinstance(value, kinds):
+            raise self.fail(full, f"expected {_kind_name(kinds)}, got {type(value).__name__} "
+                                  f"{value!r}")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise self.fail(full, f"{problem}, got {value!r}")
+        return value  # type: ignore[return-value]
+
+
+def _kind_name(kinds: tuple[type, ...]) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             list: "a list", dict: "a table"}
+    if set(kinds) == {int, float}:
+        return "a number"
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _between(low: float, high: float, what: str = "a number") -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"expected {what} from {low:g} to {high:g}"
+    return check
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "expected one of: " + ", ".join(choices)
+    return check
+
+
+def _listen(value: Any) -> str | None:
+    try:
+        host, port = split_host_port(value)
+    except ValueError as exc:
+        return f"expected HOST:PORT ({exc})"
+    if port is None:
+        return "expected HOST:PORT (the port is missing)"
+    if host and not (is_ip(host) or is_hostname(host)):
+        return "expected HOST:PORT with an IP address or hostname"
+    return None
+
+
+AGENT_KEYS = ("timeout", "interval", "listen", "method", "rate", "concurrency")
+DNS_KEYS = ("resolvers", "aaaa")
+TARGET_KEYS = ("name", "host", "port", "dependency", "expect", "required", "count")
+TOP_KEYS = ("agent", "dns", "target")
+
+
+def load(path: Path, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> Config:
+    """Read and validate a config file; every problem is a ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", source=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", source=path) from None
+    return parse(text, source=str(path), resolv_conf=resolv_conf)
+
+
+def parse(text: str, *, source: str = "<config>",
+          resolv_conf: Path = SYSTEM_RESOLV_CONF) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", source=source,
+                          line=int(match.group(1)) if match else None) from None
+    reader = _Reader(source, text)
+    reader.check_keys(raw, "", TOP_KEYS)
+
+    agent_raw = reader.get(raw, "", "agent", dict, {})
+    reader.check_keys(agent_raw, "agent", AGENT_KEYS)
+    defaults = AgentConfig()
+    agent = AgentConfig(
+        timeout=float(reader.get(agent_raw, "agent", "timeout", (int, float), defaults.timeout,
+                                 _between(0.01, 60, "seconds"))),
+        interval=float(reader.get(agent_raw, "agent", "interval", (int, float),
+                                  defaults.interval, _between(1, 86400, "seconds"))),
+        listen=reader.get(agent_raw, "agent", "listen", str, defaults.listen, _listen),
+        method=reader.get(agent_raw, "agent", "method", str, defaults.method, _one_of(METHODS)),
+        rate=float(reader.get(agent_raw, "agent", "rate", (int, float), defaults.rate,
+                              _between(1, 1_000_000, "packets per second"))),
+        concurrency=reader.get(agent_raw, "agent", "concurrency", int, defaults.concurrency,
+                               _between(1, 10_000, "an integer")),
+    )
+
+    dns_raw = reader.get(raw, "", "dns", dict, {})
+    reader.check_keys(dns_raw, "dns", DNS_KEYS)
+    resolvers: list[Resolver] = []
+    resolver_specs = reader.get(dns_raw, "dns", "resolvers", list, ["system"])
+    if not resolver_specs:
+        raise reader.fail("dns.resolvers", "expected at least one resolver, got []")
+    for i, spec in enumerate(resolver_specs):
+        key = f"dns.resolvers[{i}]"
+        if not isinstance(spec, str):
+            raise reader.fail(key, f"expected a string ('system', an IP address or IP:PORT), "
+                                   f"got {spec!r}")
+        try:
+            resolvers.extend(parse_resolver(spec, resolv_conf=resolv_conf))
+        except ValueError as exc:
+            raise reader.fail(key, str(exc)) from None
+        except ConfigError as exc:
+            raise reader.fail(key, exc.message) from None
+    dns_config = DnsConfig(resolvers=_unique(resolvers),
+                           aaaa=reader.get(dns_raw, "dns", "aaaa", bool, False))
+
+    targets_raw = reader.get(raw, "", "target", list, [])
+    targets: list[Target] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(targets_raw):
+        where = f"target[{i}]"
+        if not isinstance(entry, dict):
+            raise reader.fail(where, "expected a [[target]] table")
+        targets.append(_target(reader, entry, where))
+        name = targets[-1].name
+        if name in seen:
+            raise reader.fail(f"{where}.name", f"duplicate target name {name!r} (also "
+                                               f"target[{seen[name]}]); names must be unique")
+        seen[name] = i
+    return Config(agent=agent, dns=dns_config, targets=tuple(targets), source=source)
+
+
+def _target(reader: _Reader, entry: Mapping[str, Any], where: str) -> Target:
+    reader.check_keys(entry, where, TARGET_KEYS)
+    for required in ("name", "host", "port"):
+        if required not in entry:
+            raise reader.fail(f"{where}.{required}" if required != "name" else where,
+                              f"missing required key {required!r}")
+
+    def host_check(value: Any) -> str | None:
+        ok = is_ip(value) or is_hostname(value)
+        return None if ok else "expected a hostname or an IP address"
+
+    def name_check(value: Any) -> str | None:
+        return None if value.strip() else "expected a non-empty label"
+
+    name = reader.get(entry, where, "name", str, "", name_check)
+    host = reader.get(entry, where, "host", str, "", host_check)
+    port = reader.get(entry, where, "port", int, 0, _between(1, 65535, "a port"))
+    expect = reader.get(entry, where, "expect", str, "open", _one_of(EXPECTATIONS))
+    return Target(
+        name=name,
+        host=host,
+        port=port,
+        dependency=reader.get(entry, where, "dependency", str, infer_dependency(host, port),
+                              name_check),
+        expect=PortState(expect),
+        required=reader.get(entry, where, "required", bool, True),
+        count=reader.get(entry, where, "count", int, 3, _between(1, 100, "an integer")),
+    )
+
+
+def _unique(resolvers: Sequence[Resolver]) -> tuple[Resolver, ...]:
+    seen: set[tuple[str, int]] = set()
+    out: list[Resolver] = []
+    for r in resolvers:
+        if (r.address, r.port) not in seen:
+            seen.add((r.address, r.port))
+            out.append(r)
+    return tuple(out)
+
+
+def with_overrides(config: Config, *, targets: Sequence[Target] | None = None,
+                   resolvers: Sequence[Resolver] | None = None, timeout: float | None = None,
+                   count: int | None = None, method: str | None = None,
+                   rate: float | None = None) -> Config:
+    """Command-line flags win over the file."""
+    agent = config.agent
+    if timeout is not None:
+        agent = replace(agent, timeout=timeout)
+    if method is not None:
+        agent = replace(agent, method=method)
+    if rate is not None:
+        agent = replace(agent, rate=rate)
+    dns_config = config.dns
+    if resolvers is not None:
+        dns_config = replace(dns_config, resolvers=_unique(resolvers))
+    chosen = tuple(targets) if targets is not None else config.targets
+    if count is not None:
+        chosen = tuple(replace(t, count=count) for t in chosen)
+    names = [t.name for t in chosen]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"duplicate target names {duplicates}; give each --target a "
+                          "unique NAME= prefix", key="--target")
+    return replace(config, agent=agent, dns=dns_config, targets=chosen)

@@ -1,0 +1,76 @@
+"""The round as JSON: the contract scripts and CI pipelines read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from probe.results import DnsResult, Finding, RoundResult, TcpResult
+
+
+def _round6(value: float) -> float:
+    return round(value, 6)
+
+
+def dns_dict(r: DnsResult) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "resolver": r.resolver,
+        "status": r.status.value,
+        "rcode": r.rcode,
+        "addresses": list(r.addresses),
+        "cname_chain": list(r.cname_chain),
+        "duration_seconds": _round6(r.duration_seconds),
+        "detail": r.detail,
+    }
+
+
+def tcp_dict(r: TcpResult) -> dict[str, Any]:
+    return {
+        "target": r.target,
+        "dependency": r.dependency,
+        "host": r.host,
+        "address": r.address,
+        "port": r.port,
+        "state": r.state.value,
+        "reason": r.reason,
+        "expected": r.expected.value,
+        "ok": r.ok,
+        "required": r.required,
+        "method": r.method,
+        "sent": r.sent,
+        "received": r.received,
+        "loss_ratio": None if r.loss_ratio is None else round(r.loss_ratio, 4),
+        "rtt_seconds": [_round6(x) for x in r.rtt_seconds],
+        "responder": r.responder,
+        "reply_ttl": r.reply_ttl,
+        "attempts": [
+            {"state": a.state.value, "reason": a.reason,
+             "rtt_seconds": None if a.rtt_seconds is None else _round6(a.rtt_seconds),
+             "responder": a.responder, "reply_ttl": a.reply_ttl}
+            for a in r.attempts
+        ],
+    }
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {"id": f.id, "severity": f.severity.value, "subject": f.subject,
+            "summary": f.summary, "evidence": list(f.evidence), "remedy": f.remedy}
+
+
+def to_dict(result: RoundResult, *, exit_status: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "started": result.started.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "duration_seconds": round(result.duration_seconds, 4),
+        "resolvers": list(result.resolvers),
+        "dns": [dns_dict(r) for r in result.dns],
+        "tcp": [tcp_dict(r) for r in result.tcp],
+        "findings": [finding_dict(f) for f in result.findings],
+    }
+    if exit_status is not None:
+        out["exit_status"] = exit_status
+    return out
+
+
+def render(result: RoundResult, *, exit_status: int | None = None) -> str:
+    return json.dumps(to_dict(result, exit_status=exit_status), indent=2) + "\n"

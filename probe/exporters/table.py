@@ -1,0 +1,127 @@
+"""The round as a table for a human at a terminal (colour only on a TTY)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from probe.diagnosis import by_name
+from probe.results import DnsResult, PortState, RoundResult, Severity, TcpResult
+
+_COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
+
+
+class Painter:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, colour: str) -> str:
+        if not self.enabled or not text:
+            return text
+        return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m"
+
+
+def _grid(rows: Sequence[Sequence[tuple[str, str | None]]], paint: Painter) -> list[str]:
+    """Align cells (text, colour) in columns; padding is computed on plain text."""
+    widths = [max(len(row[i][0]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = []
+        for (text, colour), width in zip(row, widths, strict=True):
+            padded = text.ljust(width)
+            cells.append(paint(padded, colour) if colour else padded)
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+_STATE_COLOUR = {PortState.OPEN: "green", PortState.CLOSED: "yellow",
+                 PortState.FILTERED: "red", PortState.UNRESOLVED: "red"}
+
+
+def _tcp_row(r: TcpResult) -> list[tuple[str, str | None]]:
+    rtts = r.rtt_seconds
+    rtt = _ms(statistics.median(rtts)) if rtts else "-"
+    loss = "-" if r.loss_ratio is None else f"{r.loss_ratio:.0%}"
+    where = f"{r.address}:{r.port}" if r.address else f"{r.host}:{r.port}"
+    if r.address and ":" in r.address:
+        where = f"[{r.address}]:{r.port}"
+    responder = ""
+    if r.responder and r.responder != r.address:
+        responder = f"from {r.responder}"
+    verdict = "ok" if r.ok else f"FAIL (expected {r.expected.value})"
+    if not r.ok and not r.required:
+        verdict = f"warn (expected {r.expected.value}, optional)"
+    return [
+        (r.target, "bold"),
+        (r.dependency, None),
+        (where, None),
+        (r.state.value, _STATE_COLOUR[r.state]),
+        (r.reason, None),
+        (rtt, None),
+        (loss, None),
+        (responder, "cyan"),
+        (verdict, "green" if r.ok else ("red" if r.required else "yellow")),
+    ]
+
+
+def _dns_cell(result: DnsResult | None) -> tuple[str, str | None]:
+    if result is None:
+        return "", None
+    if result.ok:
+        return " ".join(result.addresses), "green"
+    return result.status.value.upper() if result.rcode else result.status.value, "red"
+
+
+def render(result: RoundResult, *, colour: bool = False, exit_status: int | None = None) -> str:
+    paint = Painter(colour)
+    out: list[str] = []
+    method = result.tcp[0].method if result.tcp else "-"
+    out.append(paint(f"TCP (method {method})", "bold"))
+    if result.tcp:
+        titles = ("TARGET", "DEPENDENCY", "ADDRESS:PORT", "STATE", "REASON", "RTT", "LOSS",
+                  "RESPONDER", "RESULT")
+        header: list[tuple[str, str | None]] = [(h, "dim") for h in titles]
+        out.extend(_grid([header, *(_tcp_row(r) for r in result.tcp)], paint))
+    else:
+        out.append("  no targets")
+
+    if result.dns:
+        out.append("")
+        out.append(paint("DNS (name x resolver; the first resolver is the primary)", "bold"))
+        grouped = by_name(result.dns)
+        rows: list[list[tuple[str, str | None]]] = [
+            [("NAME", "dim"), *((label, "dim") for label in result.resolvers), ("", None)]]
+        disagreements = 0
+        for name, answers in grouped.items():
+            per = {a.resolver: a for a in answers}
+            outcomes = {(a.status, frozenset(a.addresses)) for a in answers}
+            differ = len(outcomes) > 1
+            disagreements += differ
+            chain = next((a.cname_chain for a in answers if a.cname_chain), ())
+            label = name + (f" -> {' -> '.join(chain)}" if chain else "")
+            rows.append([(label, None), *(_dns_cell(per.get(r)) for r in result.resolvers),
+                         ("<- resolvers disagree" if differ else "", "yellow")])
+        out.extend(_grid(rows, paint))
+
+    if result.findings:
+        out.append("")
+        out.append(paint("FINDINGS", "bold"))
+        for f in result.findings:
+            tint = {Severity.CRITICAL: "red", Severity.WARNING: "yellow"}.get(f.severity, "dim")
+            out.append(f"{paint(f.severity.value.upper(), tint)} {f.id}: {f.summary}")
+            out.extend(f"    {line}" for line in f.evidence)
+            out.append(f"    remedy: {f.remedy}")
+
+    out.append("")
+    required = [r for r in result.tcp if r.required]
+    met = sum(r.ok for r in required)
+    summary = (f"{met}/{len(required)} required target addresses as expected, "
+               f"{len(result.findings)} finding(s), round took {result.duration_seconds:.2f} s")
+    if exit_status is not None:
+        summary += f", exit {exit_status}"
+    out.append(paint(summary, "green" if met == len(required) else "red"))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,165 @@
+"""DNS prober: ask each resolver directly (dnspython, not libc) and keep the answer.
+
+Each (name, resolver) pair yields one ``DnsResult`` whatever happens: a
+resolver that never answers costs at most the timeout. The second UDP query
+goes out halfway through the timeout while the first one keeps listening, so
+one lost datagram does not read as a dead resolver, and a slow recursive
+answer to the first query still counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from probe.config import Resolver
+from probe.results import DnsResult, DnsStatus
+
+_RCODE_STATUS: dict[int, DnsStatus] = {
+    dns.rcode.NXDOMAIN: DnsStatus.NXDOMAIN,
+    dns.rcode.SERVFAIL: DnsStatus.SERVFAIL,
+    dns.rcode.REFUSED: DnsStatus.REFUSED,
+}
+
+
+class _NoAnswer(Exception):
+    """No usable answer before the deadline (our own, never shown)."""
+
+
+def status_of(rcode: int | dns.rcode.Rcode, addresses: Sequence[str]) -> DnsStatus:
+    """Pure: what a response means for reachability of the name."""
+    if rcode == dns.rcode.NOERROR:
+        return DnsStatus.OK if addresses else DnsStatus.NODATA
+    return _RCODE_STATUS.get(rcode, DnsStatus.ERROR)
+
+
+def read_response(response: dns.message.Message, rdtype: int) -> tuple[list[str], list[str]]:
+    """Pure: (addresses of rdtype, CNAME chain) from one response."""
+    addresses: list[str] = []
+    chain: list[str] = []
+    if not isinstance(response, dns.message.QueryMessage):
+        return addresses, chain
+    try:
+        chaining = response.resolve_chaining()
+    except dns.exception.DNSException:
+        return addresses, chain
+    for rrset in chaining.cnames:
+        chain.extend(_display(rdata.target) for rdata in rrset)
+    if chaining.answer is not None and chaining.answer.rdtype == rdtype:
+        addresses.extend(rdata.address for rdata in chaining.answer)
+    return addresses, chain
+
+
+def _display(name: dns.name.Name) -> str:
+    return name.to_text(omit_final_dot=True).lower()
+
+
+async def _exchange(query: dns.message.Message, resolver: Resolver,
+                    timeout: float) -> dns.message.Message:
+    """One question, UDP with one retransmission, TCP when truncated."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    async def attempt() -> dns.message.Message:
+        remaining = max(deadline - loop.time(), 0.001)
+        reply = await dns.asyncquery.udp(query, resolver.address, timeout=remaining,
+                                         port=resolver.port, ignore_unexpected=True)
+        if reply.flags & dns.flags.TC:
+            remaining = max(deadline - loop.time(), 0.001)
+            reply = await dns.asyncquery.tcp(query, resolver.address, timeout=remaining,
+                                             port=resolver.port)
+        return reply
+
+    pending = {asyncio.ensure_future(attempt())}
+    retransmit_at = loop.time() + timeout / 2
+    retransmitted = False
+    try:
+        while pending:
+            wait = (retransmit_at if not retransmitted else deadline) - loop.time()
+            done, pending = await asyncio.wait(pending, timeout=max(wait, 0),
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is None:
+                    return task.result()
+                if not isinstance(task.exception(), dns.exception.Timeout):
+                    raise task.exception()  # type: ignore[misc]
+            if not retransmitted and loop.time() < deadline:
+                retransmitted = True
+                pending.add(asyncio.ensure_future(attempt()))
+            elif loop.time() >= deadline:
+                break
+        raise _NoAnswer
+    finally:
+        for task in pending:
+            task.cancel()
+
+
+async def resolve(name: str, resolver: Resolver, timeout: float, *,
+                  aaaa: bool = False) -> DnsResult:
+    """Ask one resolver about one name; never raises for network trouble."""
+    start = time.perf_counter()
+    rdtypes = [dns.rdatatype.A, dns.rdatatype.AAAA] if aaaa else [dns.rdatatype.A]
+    queries = [dns.message.make_query(name, rdtype) for rdtype in rdtypes]
+    outcomes = await asyncio.gather(*(_exchange(q, resolver, timeout) for q in queries),
+                                    return_exceptions=True)
+    duration = time.perf_counter() - start
+
+    addresses: list[str] = []
+    chain: list[str] = []
+    rcode: dns.rcode.Rcode | None = None
+    failure: tuple[DnsStatus, str] | None = None
+    for rdtype, outcome in zip(rdtypes, outcomes, strict=True):
+        if isinstance(outcome, dns.message.Message):
+            found, cnames = read_response(outcome, rdtype)
+            addresses.extend(a for a in found if a not in addresses)
+            chain.extend(c for c in cnames if c not in chain)
+            if rcode is None or rdtype == dns.rdatatype.A:
+                rcode = outcome.rcode()
+        elif failure is None and rdtype == dns.rdatatype.A:
+            failure = _failure(outcome, timeout)
+
+    if rcode is None:
+        status, detail = failure or (DnsStatus.ERROR, "no answer")
+        return DnsResult(_plain(name), resolver.label, status, None, (), (), duration, detail)
+    status = status_of(rcode, addresses)
+    return DnsResult(_plain(name), resolver.label, status, dns.rcode.to_text(rcode),
+                     tuple(addresses), tuple(chain), duration)
+
+
+def _failure(exc: BaseException, timeout: float) -> tuple[DnsStatus, str]:
+    """The one place where dnspython and socket errors become results."""
+    if isinstance(exc, _NoAnswer | dns.exception.Timeout | TimeoutError):
+        return DnsStatus.TIMEOUT, f"no answer within {timeout:g} s"
+    if isinstance(exc, ConnectionRefusedError):
+        return DnsStatus.ERROR, "ICMP port unreachable: nothing listens on the resolver's port"
+    if isinstance(exc, OSError):
+        return DnsStatus.ERROR, exc.strerror or str(exc)
+    if isinstance(exc, dns.exception.DNSException):
+        return DnsStatus.ERROR, f"bad response: {exc}"
+    raise exc
+
+
+def _plain(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+async def resolve_all(names: Sequence[str], resolvers: Sequence[Resolver], timeout: float, *,
+                      aaaa: bool = False, limit: asyncio.Semaphore | None = None,
+                      ) -> list[DnsResult]:
+    """Every name through every resolver, concurrently; ordered name-major."""
+    gate = limit or asyncio.Semaphore(256)
+
+    async def one(name: str, resolver: Resolver) -> DnsResult:
+        async with gate:
+            return await resolve(name, resolver, timeout, aaaa=aaaa)
+
+    return list(await asyncio.gather(*(one(n, r) for n in names for r in resolvers)))

@@ -1,0 +1,143 @@
+"""Result types shared by the probers, the round, the diagnosis and the exporters.
+
+Every prober returns data, never a bare boolean: the reason for a failure is
+the product (blackbox_exporter's probes return true/false and the why goes to
+a log nobody scrapes).
+
+    DnsResult   one (name, resolver) question and its answer
+    Attempt     one TCP probe packet (or connect()) and what came back
+    TcpJob      what a TCP prober is asked to do: count attempts to address:port
+    TcpResult   the attempts to one target address, aggregated
+    Finding     a diagnosis: what is wrong, the evidence and the remedy
+    RoundResult everything one round produced
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class DnsStatus(enum.StrEnum):
+    OK = "ok"
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+
+class PortState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    FILTERED = "filtered"
+    UNRESOLVED = "unresolved"
+
+
+class Severity(enum.StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+NO_RESPONSE = "no-response"
+
+
+@dataclass(frozen=True, slots=True)
+class DnsResult:
+    name: str
+    resolver: str
+    status: DnsStatus
+    rcode: str | None
+    addresses: tuple[str, ...]
+    cname_chain: tuple[str, ...]
+    duration_seconds: float
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is DnsStatus.OK
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One probe of one address:port.
+
+    ``reason`` uses nmap's ``--reason`` vocabulary (syn-ack, reset,
+    no-response, port-unreach, admin-prohibited, ...). ``responder`` is the
+    address that sent the answer: the target itself, or a router or firewall
+    in the path when it differs.
+    """
+
+    state: PortState
+    reason: str
+    rtt_seconds: float | None = None
+    responder: str | None = None
+    reply_ttl: int | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.reason != NO_RESPONSE
+
+
+@dataclass(frozen=True, slots=True)
+class TcpJob:
+    address: str
+    port: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TcpResult:
+    target: str
+    dependency: str
+    host: str
+    address: str | None
+    port: int
+    state: PortState
+    reason: str
+    expected: PortState
+    ok: bool
+    required: bool
+    method: str
+    attempts: tuple[Attempt, ...] = ()
+    responder: str | None = None
+    reply_ttl: int | None = None
+
+    @property
+    def sent(self) -> int:
+        return len(self.attempts)
+
+    @property
+    def received(self) -> int:
+        return sum(1 for a in self.attempts if a.answered)
+
+    @property
+    def loss_ratio(self) -> float | None:
+        return None if not self.attempts else 1.0 - self.received / self.sent
+
+    @property
+    def rtt_seconds(self) -> tuple[float, ...]:
+        return tuple(a.rtt_seconds for a in self.attempts if a.rtt_seconds is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    id: str
+    severity: Severity
+    subject: str
+    summary: str
+    evidence: tuple[str, ...]
+    remedy: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoundResult:
+    started: datetime
+    duration_seconds: float
+    resolvers: tuple[str, ...]
+    dns: tuple[DnsResult, ...]
+    tcp: tuple[TcpResult, ...]
+    findings: tuple[Finding, ...] = field(default=())

@@ -1,0 +1,64 @@
+"""Shared fixtures.
+
+Lab tests (marked ``lab``) need root, iproute2, nftables and dnsmasq; they run
+the real CLI inside the ``apl-client`` namespace of the project's own lab and
+tear the lab down at the end of the session, even when tests fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CLIENT_NS = "apl-client"
+
+
+def lab_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "lab tests need root (network namespaces)"
+    for tool in ("ip", "nft", "dnsmasq"):
+        if shutil.which(tool) is None:
+            return f"lab tests need {tool}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[None]:
+    """The network lab, up for the whole session and always torn down."""
+    why = lab_missing()
+    if why:
+        pytest.skip(why)
+    from lab import netlab
+
+    with netlab.running():
+        yield
+
+
+def in_client(args: Sequence[str], *, timeout: float = 60, env: dict[str, str] | None = None,
+              ) -> subprocess.CompletedProcess[str]:
+    """Run a command inside the lab's client namespace (the jump box)."""
+    return subprocess.run(["ip", "netns", "exec", CLIENT_NS, *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, check=False)
+
+
+def run_probe(args: Sequence[str], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The real CLI, as the installed console script would run it, in the client namespace."""
+    return in_client([sys.executable, "-m", "probe", *args], timeout=timeout)
+
+
+def probe_json(args: Sequence[str], *, timeout: float = 60) -> tuple[int, dict[str, Any]]:
+    proc = run_probe([*args, "--format", "json"], timeout=timeout)
+    assert proc.stdout, f"no JSON on stdout; stderr: {proc.stderr}"
+    return proc.returncode, json.loads(proc.stdout)
