@@ -1,0 +1,551 @@
+"""The raw TCP SYN engine: nmap -sS port states, with reasons, inside the agent.
+
+Sockets (all IPv4, all opened once and kept for the life of the prober):
+
+* one ``SOCK_RAW/IPPROTO_RAW`` socket (IP_HDRINCL) sends the SYNs: we write
+  the whole IP+TCP header, the kernel fills the IP checksum and id;
+* one ``SOCK_RAW/IPPROTO_TCP`` and one ``SOCK_RAW/IPPROTO_ICMP`` socket receive
+  copies of the answers, each with a classic BPF filter so the kernel hands us
+  only segments to our source ports and ICMP errors quoting them, and with
+  SO_TIMESTAMPNS so the receive time is the kernel's, not ours;
+* a block of contiguous TCP source ports, each held by a bound but never
+  listening TCP socket: nobody else can take those ports, and since no socket
+  listens or is connected on them the kernel answers every SYN-ACK with a RST,
+  so the targets keep no half-open connection from us.
+
+Every SYN carries a keyed cookie as its sequence number; an answer counts only
+when it reproduces it (SYN-ACK/RST acknowledge cookie+1, ICMP errors quote it)
+for the same addresses and ports. Anything else that reaches our ports is
+counted in ``unsolicited`` (or ``late`` when it answers an attempt whose time
+is up) and never changes a result.
+
+The send/receive loop runs in a worker thread (``asyncio.to_thread``): the
+per-packet path is a few microseconds of Python, the event loop stays free.
+Attempt k of every job goes out in wave k, waves at least ``spacing`` apart,
+under a global packets-per-second cap; the batch ends ``timeout`` after the
+last SYN, or as soon as every attempt is answered.
+
+IPv6 is not supported: ``probe`` raises ``UnsupportedAddress`` before sending
+anything when a job has a non-IPv4 address; ``SynProber.supports`` lets the
+caller route such jobs to the connect() prober first.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import errno
+import math
+import random
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from probe.errors import ProbeError
+from probe.probers.classify import (
+    classify_connect_errno,
+    classify_icmp,
+    classify_tcp_flags,
+    no_response,
+)
+from probe.probers.packet import (
+    Answer,
+    Cookie,
+    Key,
+    SynTemplate,
+    bpf_bytes,
+    bpf_icmp_quoting_sport_range,
+    bpf_tcp_dport_range,
+    parse_icmp,
+    parse_tcp,
+)
+from probe.results import Attempt, TcpJob
+
+# Not all of these are exported by the socket module on every Python.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_TIMESPEC = struct.Struct("qq")
+_ANC_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+
+_RECV_BUFFER = 8 << 20  # ~10k answers: room for a burst while Python is busy
+_DEFAULT_PORTS = 256
+_BURST_SECONDS = 0.005  # pacing granularity: at most this much credit piles up
+_RETRY_ERRNOS = frozenset({errno.ENOBUFS, errno.EAGAIN})
+_MAX_SEND_RETRIES = 200  # x 1 ms: a full queue that never drains is a local failure
+
+
+class UnsupportedAddress(ProbeError, ValueError):
+    """A job's address is not an IPv4 address (the SYN engine speaks IPv4 only)."""
+
+
+def raw_capable() -> bool:
+    """Whether this process may open raw sockets (CAP_NET_RAW in its netns).
+
+    Opening and closing one socket is cheaper than parsing capabilities and
+    also answers for seccomp and user namespaces.
+    """
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except OSError:
+        return False
+    sock.close()
+    return True
+
+
+def _ipv4(address: str) -> bytes | None:
+    try:
+        packed = socket.inet_pton(socket.AF_INET, address)
+    except OSError:
+        return None
+    return packed
+
+
+def route_source(destination: str) -> str:
+    """The source address the kernel would pick for destination.
+
+    A connected UDP socket runs the route lookup without sending anything.
+    Raises OSError when there is no usable route (unreachable, prohibit,
+    blackhole): the errno is the kernel's verdict.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((destination, 9))
+        source: str = sock.getsockname()[0]
+        return source
+
+
+@dataclass(slots=True)
+class Batch:
+    """Matching state of one batch: which key belongs to which attempt slot.
+
+    Pure apart from the clock values handed in, so the matching rules are unit
+    tested without sockets.
+    """
+
+    slots: int
+    timeout_ns: int
+    results: list[Attempt | None] = field(init=False)
+    tx_ns: list[int] = field(init=False)
+    pending: dict[Key, int] = field(default_factory=dict)
+    answered: int = 0
+    unsolicited: int = 0
+    late: int = 0
+    duplicates: int = 0
+
+    def __post_init__(self) -> None:
+        self.results = [None] * self.slots
+        self.tx_ns = [0] * self.slots
+
+    def sent(self, slot: int, key: Key, tx_ns: int) -> None:
+        self.pending[key] = slot
+        self.tx_ns[slot] = tx_ns
+
+    def settle(self, slot: int, attempt: Attempt) -> None:
+        """A result decided without an answer (local error): no packet left."""
+        self.results[slot] = attempt
+        self.answered += 1
+
+    def receive(self, answer: Answer, rx_ns: int, expired: dict[Key, int] | None = None) -> str:
+        """Take one parsed packet; say what it was.
+
+        Returns "answer", "duplicate", "late", "unsolicited" or "ignored"
+        (a packet that answers nothing, like a bare ACK or our own SYN seen
+        on loopback).
+        """
+        if answer.kind == "tcp":
+            verdict = classify_tcp_flags(answer.value)
+        else:
+            verdict = classify_icmp(answer.value >> 8, answer.value & 0xFF)
+        if verdict is None:
+            return "ignored"
+        slot = self.pending.get(answer.key)
+        if slot is None:
+            if expired is not None and answer.key in expired:
+                self.late += 1
+                return "late"
+            self.unsolicited += 1
+            return "unsolicited"
+        if self.results[slot] is not None:
+            self.duplicates += 1
+            return "duplicate"
+        rtt_ns = rx_ns - self.tx_ns[slot]
+        if rtt_ns > self.timeout_ns:
+            self.late += 1
+            return "late"
+        self.results[slot] = Attempt(verdict.state, verdict.reason, max(rtt_ns, 0) / 1e9,
+                                     socket.inet_ntoa(answer.responder), answer.ttl)
+        self.answered += 1
+        return "answer"
+
+    @property
+    def done(self) -> bool:
+        return self.answered >= self.slots
+
+    def attempts(self) -> list[Attempt]:
+        return [a if a is not None else no_response() for a in self.results]
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One job, ready to send: its template, or the local error that stops it."""
+
+    job: TcpJob
+    first_slot: int
+    template: SynTemplate | None
+    local_error: int | None
+
+
+class SynProber:
+    """Raw SYN probing (nmap -sS) behind the ``TcpProber`` protocol.
+
+    ``rate`` caps packets per second over the whole prober (math.inf: no
+    cap). ``source`` forces the source address; by default each destination
+    gets the kernel's route choice. ``ports`` is how many source ports to hold
+    (the 4-tuples rotate through them). ``spacing`` is the least time between
+    two attempts of one job. Batches from concurrent ``probe`` calls run one
+    after the other (they share the sockets).
+    """
+
+    method = "syn"
+
+    def __init__(self, rate: float = 200.0, source: str | None = None, *,
+                 ports: int = _DEFAULT_PORTS, spacing: float = 0.1,
+                 secret: bytes | None = None) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be > 0 packets/s, got {rate}")
+        if source is not None and _ipv4(source) is None:
+            raise UnsupportedAddress(f"source address {source!r} is not IPv4")
+        if not 1 <= ports <= 4096:
+            raise ValueError(f"ports must be 1..4096, got {ports}")
+        self.rate = rate
+        self.source = source
+        self.spacing = spacing
+        self.unsolicited = 0
+        self.late = 0
+        self.duplicates = 0
+        self.first_send_ns: int | None = None  # wall clock of the very first SYN (bench)
+        self._cookie = Cookie(secret)
+        self._n_ports = ports
+        self._ports: list[int] = []
+        self._holders: list[socket.socket] = []
+        self._send: socket.socket | None = None
+        self._recv_tcp: socket.socket | None = None
+        self._recv_icmp: socket.socket | None = None
+        self._attempt_id = 0
+        self._expired: dict[Key, int] = {}
+        self._lock = threading.Lock()
+
+    # -- public -------------------------------------------------------------
+
+    @staticmethod
+    def supports(address: str) -> bool:
+        """Whether this engine can probe address (IPv4 only)."""
+        return _ipv4(address) is not None
+
+    @property
+    def source_ports(self) -> tuple[int, ...]:
+        """The source ports held (empty until the first batch opens them)."""
+        return tuple(self._ports)
+
+    async def probe(self, jobs: Sequence[TcpJob], timeout: float) -> list[tuple[Attempt, ...]]:
+        jobs = list(jobs)
+        self._check(jobs, timeout)
+        if not jobs:
+            return []
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(self._run, jobs, timeout, stop)
+        except asyncio.CancelledError:
+            stop.set()  # the worker notices within a millisecond or so
+            raise
+
+    def probe_sync(self, jobs: Sequence[TcpJob], timeout: float) -> list[tuple[Attempt, ...]]:
+        """The same as ``probe``, blocking (for scripts and benchmarks)."""
+        jobs = list(jobs)
+        self._check(jobs, timeout)
+        return self._run(jobs, timeout, threading.Event()) if jobs else []
+
+    def open(self) -> None:
+        """Open the sockets and reserve the ports now (else: at the first batch).
+
+        Raises PermissionError without CAP_NET_RAW.
+        """
+        with self._lock:
+            self._open()
+
+    def close(self) -> None:
+        with self._lock:
+            for sock in (self._send, self._recv_tcp, self._recv_icmp, *self._holders):
+                if sock is not None:
+                    sock.close()
+            self._send = self._recv_tcp = self._recv_icmp = None
+            self._holders = []
+            self._ports = []
+
+    def __enter__(self) -> SynProber:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- setup --------------------------------------------------------------
+
+    @staticmethod
+    def _check(jobs: Sequence[TcpJob], timeout: float) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 s, got {timeout}")
+        bad = [job.address for job in jobs if _ipv4(job.address) is None]
+        if bad:
+            raise UnsupportedAddress(
+                f"the SYN engine probes IPv4 only; not IPv4: {', '.join(sorted(set(bad)))}")
+        for job in jobs:
+            if not 0 < job.port < 65536 or job.count < 0:
+                raise ValueError(f"bad job {job}")
+
+    def _open(self) -> None:
+        if self._send is not None:
+            return
+        send = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        try:
+            low, high = self._reserve_ports()
+            self._recv_tcp = self._receiver(socket.IPPROTO_TCP, bpf_tcp_dport_range(low, high))
+            self._recv_icmp = self._receiver(socket.IPPROTO_ICMP,
+                                             bpf_icmp_quoting_sport_range(low, high))
+        except OSError:
+            send.close()
+            for sock in (self._recv_tcp, *self._holders):
+                if sock is not None:
+                    sock.close()
+            self._recv_tcp, self._holders, self._ports = None, [], []
+            raise
+        self._send = send
+
+    def _reserve_ports(self) -> tuple[int, int]:
+        """Hold a contiguous block of ephemeral ports (contiguous: one BPF range).
+
+        Taken from the ephemeral range, where no service listens; bound to the
+        wildcard address so the ports are ours on every local address, and
+        without SO_REUSEADDR so that nobody can share them.
+        """
+        try:
+            with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+                first, last = (int(v) for v in f.read().split())
+        except (OSError, ValueError):
+            first, last = 32768, 60999
+        n = self._n_ports
+        rng = random.SystemRandom()
+        for _ in range(64):
+            base = rng.randint(first, max(first, last - n + 1))
+            held: list[socket.socket] = []
+            try:
+                for port in range(base, base + n):
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    held.append(sock)
+                    sock.bind(("0.0.0.0", port))
+            except OSError as exc:
+                for sock in held:
+                    sock.close()
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            self._holders = held
+            self._ports = list(range(base, base + n))
+            return base, base + n - 1
+        raise OSError(errno.EADDRINUSE, f"no free block of {n} source ports")
+
+    @staticmethod
+    def _receiver(proto: int, program: list[tuple[int, int, int, int]]) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
+        try:
+            code = array.array("B", bpf_bytes(program))
+            address, _ = code.buffer_info()
+            # struct sock_fprog {unsigned short len; struct sock_filter *filter;}
+            sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER,
+                            struct.pack("HL", len(program), address))
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RECV_BUFFER)
+            except PermissionError:  # without CAP_NET_ADMIN: up to rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
+            sock.setblocking(False)
+            # Whatever arrived before the filter was attached is not ours.
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    sock.recv(65535)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    # -- one batch ----------------------------------------------------------
+
+    def _plan(self, jobs: list[TcpJob], batch: Batch) -> list[_Plan]:
+        sources: dict[str, str | int] = {}
+        templates: dict[tuple[str, str], SynTemplate] = {}
+        plans: list[_Plan] = []
+        slot = 0
+        for job in jobs:
+            src = sources.get(job.address)
+            if src is None:
+                try:
+                    src = self.source or route_source(job.address)
+                except OSError as exc:
+                    src = exc.errno or errno.EHOSTUNREACH
+                sources[job.address] = src
+            if isinstance(src, int):
+                plans.append(_Plan(job, slot, None, src))
+                for k in range(job.count):
+                    batch.settle(slot + k, classify_connect_errno(src, local=True))
+            else:
+                pair = (src, job.address)
+                template = templates.get(pair)
+                if template is None:
+                    template = SynTemplate.for_pair(socket.inet_aton(src),
+                                                    socket.inet_aton(job.address))
+                    templates[pair] = template
+                plans.append(_Plan(job, slot, template, None))
+            slot += job.count
+        return plans
+
+    def _run(self, jobs: list[TcpJob], timeout: float,
+             stop: threading.Event) -> list[tuple[Attempt, ...]]:
+        with self._lock:
+            self._open()
+            assert self._send and self._recv_tcp and self._recv_icmp
+            batch = Batch(sum(job.count for job in jobs), int(timeout * 1e9))
+            plans = self._plan(jobs, batch)
+            # Stale answers to the previous batch are read now, not taken for ours.
+            self._drain(batch)
+            self._loop(plans, batch, timeout, stop)
+            self._expired = batch.pending
+            self.unsolicited += batch.unsolicited
+            self.late += batch.late
+            self.duplicates += batch.duplicates
+            flat = batch.attempts()
+            return [tuple(flat[p.first_slot:p.first_slot + p.job.count]) for p in plans]
+
+    def _waves(self, plans: list[_Plan]) -> list[list[tuple[int, _Plan]]]:
+        """Attempt k of every job in wave k: one job's attempts are spread in time."""
+        sendable = [p for p in plans if p.template is not None]
+        deepest = max((p.job.count for p in sendable), default=0)
+        return [[(p.first_slot + k, p) for p in sendable if p.job.count > k]
+                for k in range(deepest)]
+
+    def _loop(self, plans: list[_Plan], batch: Batch, timeout: float,
+              stop: threading.Event) -> None:
+        assert self._send is not None
+        waves = self._waves(plans)
+        send = self._send.sendto
+        cookie = self._cookie
+        ports = self._ports
+        n_ports = len(ports)
+        port_index = random.randrange(n_ports)
+        rate = self.rate
+        burst = max(1.0, rate * _BURST_SECONDS) if math.isfinite(rate) else math.inf
+        spacing_ns = int(self.spacing * 1e9)
+        timeout_ns = int(timeout * 1e9)
+        poller = select.poll()
+        assert self._recv_tcp is not None and self._recv_icmp is not None
+        poller.register(self._recv_tcp, select.POLLIN)
+        poller.register(self._recv_icmp, select.POLLIN)
+
+        wave_index, position = 0, 0
+        wave_not_before = time.monotonic_ns()
+        wave_started = 0
+        credits = 1.0
+        refilled = time.monotonic_ns()
+        last_send_ns = time.monotonic_ns()
+        retries = 0
+        attempt_id = self._attempt_id
+        while not stop.is_set():
+            now = time.monotonic_ns()
+            sending = wave_index < len(waves)
+            wait_ns = 0
+            if sending:
+                credits = min(burst, credits + (now - refilled) * rate / 1e9)
+                refilled = now
+                if now < wave_not_before:
+                    wait_ns = wave_not_before - now
+                else:
+                    wave = waves[wave_index]
+                    while credits >= 1.0 and position < len(wave):
+                        slot, plan = wave[position]
+                        template = plan.template
+                        assert template is not None
+                        sport = ports[port_index]
+                        dport = plan.job.port
+                        attempt_id += 1
+                        seq = cookie(template.destination + template.source, sport, dport,
+                                     attempt_id)
+                        packet = template.build(sport, dport, seq)
+                        key = template.key(sport, dport, seq)
+                        if position == 0:
+                            wave_started = time.monotonic_ns()
+                        tx_ns = time.time_ns()
+                        try:
+                            send(packet, (plan.job.address, 0))
+                        except OSError as exc:
+                            if exc.errno in _RETRY_ERRNOS and retries < _MAX_SEND_RETRIES:
+                                retries += 1
+                                wait_ns = 1_000_000
+                                break
+                            batch.settle(slot, classify_connect_errno(exc.errno or 0,
+                                                                      local=True))
+                        else:
+                            batch.sent(slot, key, tx_ns)
+                            if self.first_send_ns is None:
+                                self.first_send_ns = tx_ns
+                        retries = 0
+                        port_index = (port_index + 1) % n_ports
+                        position += 1
+                        credits -= 1.0
+                    last_send_ns = time.monotonic_ns()
+                    if position >= len(wave):
+                        wave_index += 1
+                        position = 0
+                        wave_not_before = wave_started + spacing_ns
+                        sending = wave_index < len(waves)
+                    if sending and not wait_ns and credits < 1.0:
+                        wait_ns = int((1.0 - credits) / rate * 1e9)
+            self._drain(batch)
+            if not sending:
+                if batch.done:
+                    break
+                remaining = last_send_ns + timeout_ns - time.monotonic_ns()
+                if remaining <= 0:
+                    break
+                wait_ns = remaining
+            if wait_ns > 0:
+                # poll() counts in ms: round up, but wake at least every 50 ms
+                # to notice a cancelled batch.
+                poller.poll(min(50, max(1, -(-wait_ns // 1_000_000))))
+        self._attempt_id = attempt_id
+
+    def _drain(self, batch: Batch) -> None:
+        """Read every answer waiting on both sockets (non-blocking)."""
+        expired = self._expired
+        for sock, parse in ((self._recv_tcp, parse_tcp), (self._recv_icmp, parse_icmp)):
+            assert sock is not None
+            recvmsg = sock.recvmsg
+            while True:
+                try:
+                    data, ancdata, _flags, _addr = recvmsg(2048, _ANC_SPACE)
+                except BlockingIOError:
+                    break
+                answer = parse(data)
+                if answer is None:
+                    continue
+                rx_ns = 0
+                for level, kind, value in ancdata:
+                    if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                        sec, nsec = _TIMESPEC.unpack_from(value)
+                        rx_ns = sec * 1_000_000_000 + nsec
+                batch.receive(answer, rx_ns or time.time_ns(), expired)
+
