@@ -7,6 +7,7 @@ tear the lab down at the end of the session, even when tests fail.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 CLIENT_NS = "apl-client"
+LAB_LOCK = Path("/run/apim-probe-lab.lock")
 
 
 def lab_missing() -> str | None:
@@ -42,8 +44,13 @@ def lab() -> Iterator[None]:
         pytest.skip(why)
     from lab import netlab
 
-    with netlab.running():
-        yield
+    # One lab per machine: namespaces are global, so concurrent sessions
+    # (parallel test runs, a demo) take turns.
+    LAB_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LAB_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with netlab.running():
+            yield
 
 
 def in_client(args: Sequence[str], *, timeout: float = 60, env: dict[str, str] | None = None,

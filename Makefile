@@ -1,0 +1,63 @@
+# apim-probe: everything runs from here. Run as root on Debian/Ubuntu:
+#   make demo   the network lab, one probe round on an APIM-shaped VNet, lab removed
+#   make test   lint, type check, unit and lab tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# What the lab, the tests and the benchmarks need from Debian.
+APT_PACKAGES := iproute2 nftables dnsmasq-base procps python3 python3-venv python3-pip \
+	prometheus systemd nmap hping3 tcpdump util-linux
+APT_STAMP := /var/lib/apim-probe-apt.stamp
+
+.PHONY: all deps venv test unit lab-test lint typecheck demo bench lab-up lab-down clean
+
+all: test
+
+# apt-get only when something is missing, so repeated runs stay fast.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check probe tests lab
+
+typecheck: venv
+	$(VENV)/bin/mypy --strict probe
+
+unit: venv
+	$(PY) -m pytest -q -m 'not lab'
+
+lab-test: deps venv
+	$(PY) -m pytest -q -m lab
+
+test: deps venv lint typecheck
+	$(PY) -m pytest -q
+
+demo: deps venv
+	@$(MAKE) --no-print-directory lab-up PYTHON=$(PY)
+	@echo; echo "# probe --once -c examples/lab.toml   (inside the lab's jump box, apl-client)"; echo
+	-ip netns exec apl-client $(VENV)/bin/probe --once -c examples/lab.toml --color always
+	@$(MAKE) --no-print-directory lab-down PYTHON=$(PY)
+
+bench: deps venv
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+-include lab/lab.mk
+-include systemd/install.mk
