@@ -36,6 +36,7 @@ import array
 import asyncio
 import contextlib
 import errno
+import functools
 import math
 import random
 import select
@@ -77,6 +78,7 @@ _ANC_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
 _RECV_BUFFER = 8 << 20  # ~10k answers: room for a burst while Python is busy
 _DEFAULT_PORTS = 256
 _BURST_SECONDS = 0.005  # pacing granularity: at most this much credit piles up
+_MAX_BURST = 256.0
 _RETRY_ERRNOS = frozenset({errno.ENOBUFS, errno.EAGAIN})
 _MAX_SEND_RETRIES = 200  # x 1 ms: a full queue that never drains is a local failure
 
@@ -120,6 +122,14 @@ def route_source(destination: str) -> str:
         return source
 
 
+@functools.cache
+def _verdict(kind: str, value: int) -> Attempt | None:
+    """classify_* for one (kind, flags or type/code): a handful of values, cached."""
+    if kind == "tcp":
+        return classify_tcp_flags(value)
+    return classify_icmp(value >> 8, value & 0xFF)
+
+
 @dataclass(slots=True)
 class Batch:
     """Matching state of one batch: which key belongs to which attempt slot.
@@ -158,10 +168,7 @@ class Batch:
         (a packet that answers nothing, like a bare ACK or our own SYN seen
         on loopback).
         """
-        if answer.kind == "tcp":
-            verdict = classify_tcp_flags(answer.value)
-        else:
-            verdict = classify_icmp(answer.value >> 8, answer.value & 0xFF)
+        verdict = _verdict(answer.kind, answer.value)
         if verdict is None:
             return "ignored"
         slot = self.pending.get(answer.key)
@@ -238,6 +245,7 @@ class SynProber:
         self._recv_tcp: socket.socket | None = None
         self._recv_icmp: socket.socket | None = None
         self._attempt_id = 0
+        self._port_index = 0
         self._expired: dict[Key, int] = {}
         self._lock = threading.Lock()
 
@@ -440,85 +448,19 @@ class SynProber:
 
     def _loop(self, plans: list[_Plan], batch: Batch, timeout: float,
               stop: threading.Event) -> None:
-        assert self._send is not None
-        waves = self._waves(plans)
-        send = self._send.sendto
-        cookie = self._cookie
-        ports = self._ports
-        n_ports = len(ports)
-        port_index = random.randrange(n_ports)
-        rate = self.rate
-        burst = max(1.0, rate * _BURST_SECONDS) if math.isfinite(rate) else math.inf
-        spacing_ns = int(self.spacing * 1e9)
-        timeout_ns = int(timeout * 1e9)
+        assert self._send is not None and self._recv_tcp and self._recv_icmp
+        pacer = _Pacer(self._waves(plans), self.rate, int(self.spacing * 1e9))
         poller = select.poll()
-        assert self._recv_tcp is not None and self._recv_icmp is not None
         poller.register(self._recv_tcp, select.POLLIN)
         poller.register(self._recv_icmp, select.POLLIN)
-
-        wave_index, position = 0, 0
-        wave_not_before = time.monotonic_ns()
-        wave_started = 0
-        credits = 1.0
-        refilled = time.monotonic_ns()
-        last_send_ns = time.monotonic_ns()
-        retries = 0
-        attempt_id = self._attempt_id
+        timeout_ns = int(timeout * 1e9)
         while not stop.is_set():
-            now = time.monotonic_ns()
-            sending = wave_index < len(waves)
-            wait_ns = 0
-            if sending:
-                credits = min(burst, credits + (now - refilled) * rate / 1e9)
-                refilled = now
-                if now < wave_not_before:
-                    wait_ns = wave_not_before - now
-                else:
-                    wave = waves[wave_index]
-                    while credits >= 1.0 and position < len(wave):
-                        slot, plan = wave[position]
-                        template = plan.template
-                        assert template is not None
-                        sport = ports[port_index]
-                        dport = plan.job.port
-                        attempt_id += 1
-                        seq = cookie(template.destination + template.source, sport, dport,
-                                     attempt_id)
-                        packet = template.build(sport, dport, seq)
-                        key = template.key(sport, dport, seq)
-                        if position == 0:
-                            wave_started = time.monotonic_ns()
-                        tx_ns = time.time_ns()
-                        try:
-                            send(packet, (plan.job.address, 0))
-                        except OSError as exc:
-                            if exc.errno in _RETRY_ERRNOS and retries < _MAX_SEND_RETRIES:
-                                retries += 1
-                                wait_ns = 1_000_000
-                                break
-                            batch.settle(slot, classify_connect_errno(exc.errno or 0,
-                                                                      local=True))
-                        else:
-                            batch.sent(slot, key, tx_ns)
-                            if self.first_send_ns is None:
-                                self.first_send_ns = tx_ns
-                        retries = 0
-                        port_index = (port_index + 1) % n_ports
-                        position += 1
-                        credits -= 1.0
-                    last_send_ns = time.monotonic_ns()
-                    if position >= len(wave):
-                        wave_index += 1
-                        position = 0
-                        wave_not_before = wave_started + spacing_ns
-                        sending = wave_index < len(waves)
-                    if sending and not wait_ns and credits < 1.0:
-                        wait_ns = int((1.0 - credits) / rate * 1e9)
+            wait_ns = pacer.step(self, batch) if pacer.sending else 0
             self._drain(batch)
-            if not sending:
+            if not pacer.sending:
                 if batch.done:
                     break
-                remaining = last_send_ns + timeout_ns - time.monotonic_ns()
+                remaining = pacer.last_send_ns + timeout_ns - time.monotonic_ns()
                 if remaining <= 0:
                     break
                 wait_ns = remaining
@@ -526,7 +468,32 @@ class SynProber:
                 # poll() counts in ms: round up, but wake at least every 50 ms
                 # to notice a cancelled batch.
                 poller.poll(min(50, max(1, -(-wait_ns // 1_000_000))))
-        self._attempt_id = attempt_id
+
+    def _send_syn(self, batch: Batch, slot: int, plan: _Plan) -> int | None:
+        """Send one SYN for slot; the errno to retry on, else None. The hot path."""
+        template = plan.template
+        assert template is not None and self._send is not None
+        ports = self._ports
+        sport = ports[self._port_index]
+        dport = plan.job.port
+        self._attempt_id += 1
+        seq = self._cookie(template.destination + template.source, sport, dport,
+                           self._attempt_id)
+        packet = template.build(sport, dport, seq)
+        tx_ns = time.time_ns()  # as close before the syscall as Python gets
+        try:
+            self._send.sendto(packet, (plan.job.address, 0))
+        except OSError as exc:
+            if exc.errno in _RETRY_ERRNOS:
+                return exc.errno
+            # A local verdict (own firewall, no route): nothing left the host.
+            batch.settle(slot, classify_connect_errno(exc.errno or 0, local=True))
+        else:
+            batch.sent(slot, template.key(sport, dport, seq), tx_ns)
+            if self.first_send_ns is None:
+                self.first_send_ns = tx_ns
+        self._port_index = (self._port_index + 1) % len(ports)
+        return None
 
     def _drain(self, batch: Batch) -> None:
         """Read every answer waiting on both sockets (non-blocking)."""
@@ -549,3 +516,64 @@ class SynProber:
                         rx_ns = sec * 1_000_000_000 + nsec
                 batch.receive(answer, rx_ns or time.time_ns(), expired)
 
+
+class _Pacer:
+    """Which SYN goes out when: waves, spacing and the packets-per-second cap.
+
+    A token bucket holding at most ``_BURST_SECONDS`` worth of packets (and
+    never more than ``_MAX_BURST``): at 200 pps SYNs leave one by one 5 ms
+    apart, at 20,000 pps in groups of 100, since Python cannot sleep 50 us at
+    a time.
+    """
+
+    def __init__(self, waves: list[list[tuple[int, _Plan]]], rate: float,
+                 spacing_ns: int) -> None:
+        self.waves = waves
+        self.rate = rate
+        # Capped so that answers are read between bursts even without a cap.
+        self.burst = min(_MAX_BURST, max(1.0, rate * _BURST_SECONDS))
+        self.spacing_ns = spacing_ns
+        self.wave_index = 0
+        self.position = 0
+        self.credits = 1.0
+        self.refilled = time.monotonic_ns()
+        self.wave_not_before = self.refilled
+        self.wave_started = self.refilled
+        self.last_send_ns = self.refilled
+        self.retries = 0
+
+    @property
+    def sending(self) -> bool:
+        return self.wave_index < len(self.waves)
+
+    def step(self, prober: SynProber, batch: Batch) -> int:
+        """Send what is due now; return how long to wait (ns) before the next one."""
+        now = time.monotonic_ns()
+        if math.isfinite(self.rate):
+            self.credits = min(self.burst,
+                               self.credits + (now - self.refilled) * self.rate / 1e9)
+        else:
+            self.credits = self.burst
+        self.refilled = now
+        if now < self.wave_not_before:
+            return self.wave_not_before - now
+        wave = self.waves[self.wave_index]
+        while self.credits >= 1.0 and self.position < len(wave):
+            if self.position == 0:
+                self.wave_started = time.monotonic_ns()
+            slot, plan = wave[self.position]
+            if prober._send_syn(batch, slot, plan) is not None:
+                if self.retries < _MAX_SEND_RETRIES:
+                    self.retries += 1
+                    return 1_000_000  # queue full: let it drain, then the same SYN
+                batch.settle(slot, classify_connect_errno(errno.ENOBUFS, local=True))
+            self.retries = 0
+            self.position += 1
+            self.credits -= 1.0
+        self.last_send_ns = time.monotonic_ns()
+        if self.position >= len(wave):
+            self.wave_index += 1
+            self.position = 0
+            self.wave_not_before = self.wave_started + self.spacing_ns
+            return 0
+        return int((1.0 - self.credits) / self.rate * 1e9) if self.credits < 1.0 else 0

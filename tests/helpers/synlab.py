@@ -128,7 +128,8 @@ def down() -> None:
             os.kill(int(_PIDFILE.read_text()), signal.SIGTERM)
         _PIDFILE.unlink()
         time.sleep(0.1)
-    existing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    existing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                              check=False).stdout
     for ns in (CLIENT, ROUTER, SERVICE):
         if any(line.split()[0] == ns for line in existing.splitlines() if line.strip()):
             _sh("ip", "netns", "del", ns, check=False)
