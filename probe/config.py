@@ -13,10 +13,13 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from probe.errors import ConfigError
 from probe.results import PortState
+
+if TYPE_CHECKING:
+    from probe.apim import ApimConfig
 
 SYSTEM_RESOLV_CONF = Path("/etc/resolv.conf")
 AZURE_DNS = "168.63.129.16"
@@ -87,6 +90,7 @@ class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     targets: tuple[Target, ...] = ()
     source: str | None = None
+    apim: ApimConfig | None = None
 
 
 # --------------------------------------------------------------------------
@@ -322,7 +326,7 @@ def _listen(value: Any) -> str | None:
 AGENT_KEYS = ("timeout", "interval", "listen", "method", "rate", "concurrency")
 DNS_KEYS = ("resolvers", "aaaa")
 TARGET_KEYS = ("name", "host", "port", "dependency", "expect", "required", "count")
-TOP_KEYS = ("agent", "dns", "target")
+TOP_KEYS = ("agent", "dns", "target", "apim")
 
 
 def load(path: Path, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> Config:
@@ -396,7 +400,13 @@ def parse(text: str, *, source: str = "<config>",
             raise reader.fail(f"{where}.name", f"duplicate target name {name!r} (also "
                                                f"target[{seen[name]}]); names must be unique")
         seen[name] = i
-    return Config(agent=agent, dns=dns_config, targets=tuple(targets), source=source)
+    # Lazy: probe.apim uses this module's _Reader (the [apim] section is config too).
+    from probe.apim import parse_apim
+
+    apim_raw = reader.get(raw, "", "apim", dict, None)
+    apim = parse_apim(reader, apim_raw) if apim_raw is not None else None
+    return Config(agent=agent, dns=dns_config, targets=tuple(targets), source=source,
+                  apim=apim)
 
 
 def _target(reader: _Reader, entry: Mapping[str, Any], where: str) -> Target:
