@@ -1,0 +1,210 @@
+"""Host context: where the probes leave from and what this host already has open.
+
+Next to a round's answers, a reader wants the ``ip route get`` and
+``netstat -ant | grep`` of the field articles: the source address and
+interface the kernel picks for each target address, that interface's state
+and error counters, and how many connections from this host to each target
+are ESTABLISHED right now (a self-hosted gateway that has lost Azure shows
+zero).
+
+``summarize`` is pure (it takes psutil's answers as plain data); ``gather``
+is the thin I/O shell. Nothing here sends a packet: the route choice comes
+from connecting a UDP socket, which only asks the kernel.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from probe.results import TcpResult
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The kernel's choice for one target address: source address and interface."""
+
+    address: str
+    source: str | None
+    interface: str | None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    name: str
+    up: bool
+    mtu: int
+    speed_bits_per_second: int | None  # None when the driver does not say
+    errors_in: int
+    errors_out: int
+    drops_in: int
+    drops_out: int
+
+
+@dataclass(frozen=True, slots=True)
+class Connections:
+    """ESTABLISHED TCP connections from this host to one target address:port."""
+
+    target: str
+    address: str
+    port: int
+    established: int | None  # None when the kernel would not tell us
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    routes: tuple[Route, ...] = ()
+    interfaces: tuple[Interface, ...] = ()
+    connections: tuple[Connections, ...] = ()
+
+    def route_of(self, address: str) -> Route | None:
+        return next((r for r in self.routes if r.address == address), None)
+
+
+# --------------------------------------------------------------------------
+# pure
+
+
+def probed(tcp: Sequence[TcpResult]) -> list[tuple[str, str, int]]:
+    """(target, address, port) of every probed row, in round order, once each."""
+    seen: dict[tuple[str, str, int], None] = {}
+    for row in tcp:
+        if row.address is not None:
+            seen.setdefault((row.target, row.address, row.port), None)
+    return list(seen)
+
+
+def interface_of(source: str | None, addresses: Mapping[str, Iterable[str]]) -> str | None:
+    """The interface holding ``source`` (``addresses``: name -> its addresses)."""
+    if source is None:
+        return None
+    for name, held in addresses.items():
+        if any(a.split("%", 1)[0] == source for a in held):
+            return name
+    return None
+
+
+def count_established(wanted: Iterable[tuple[str, int]],
+                      connections: Iterable[tuple[str, str, int]]) -> dict[tuple[str, int], int]:
+    """Per (address, port): how many ``(status, remote ip, remote port)`` are ESTABLISHED."""
+    counts = dict.fromkeys(wanted, 0)
+    for status, ip, port in connections:
+        key = (ip, port)
+        if status == "ESTABLISHED" and key in counts:
+            counts[key] += 1
+    return counts
+
+
+def summarize(tcp: Sequence[TcpResult], sources: Mapping[str, tuple[str | None, str]],
+              addresses: Mapping[str, Iterable[str]], stats: Mapping[str, Any],
+              io: Mapping[str, Any], connections: Iterable[tuple[str, str, int]] | None,
+              ) -> HostInfo:
+    """Put psutil's answers together for the rows of one round.
+
+    ``sources``: address -> (source address or None, error); ``stats`` and
+    ``io`` are ``psutil.net_if_stats()`` and ``net_io_counters(pernic=True)``;
+    ``connections`` is None when the kernel would not list them. Only the
+    interfaces the probes leave from are described (a host with hundreds of
+    container veths must not grow the report or the label set).
+    """
+    rows = probed(tcp)
+    routes: list[Route] = []
+    for address in dict.fromkeys(a for _, a, _ in rows):
+        source, error = sources.get(address, (None, "not looked up"))
+        routes.append(Route(address, source, interface_of(source, addresses), error))
+    interfaces: list[Interface] = []
+    for name in dict.fromkeys(r.interface for r in routes if r.interface):
+        stat, counters = stats.get(name), io.get(name)
+        if stat is None:
+            continue
+        interfaces.append(Interface(
+            name=name,
+            up=bool(stat.isup),
+            mtu=int(stat.mtu),
+            speed_bits_per_second=int(stat.speed) * 1_000_000 if stat.speed else None,
+            errors_in=int(counters.errin) if counters else 0,
+            errors_out=int(counters.errout) if counters else 0,
+            drops_in=int(counters.dropin) if counters else 0,
+            drops_out=int(counters.dropout) if counters else 0,
+        ))
+    counts = (count_established(((a, p) for _, a, p in rows), connections)
+              if connections is not None else None)
+    return HostInfo(
+        routes=tuple(routes),
+        interfaces=tuple(interfaces),
+        connections=tuple(Connections(t, a, p, counts[(a, p)] if counts is not None else None)
+                          for t, a, p in rows),
+    )
+
+
+def host_dict(host: HostInfo) -> dict[str, Any]:
+    """The ``host`` section of the JSON report."""
+    return {
+        "routes": [{"address": r.address, "source": r.source, "interface": r.interface,
+                    "error": r.error} for r in host.routes],
+        "interfaces": [{"name": i.name, "up": i.up, "mtu": i.mtu,
+                        "speed_bits_per_second": i.speed_bits_per_second,
+                        "errors_in": i.errors_in, "errors_out": i.errors_out,
+                        "drops_in": i.drops_in, "drops_out": i.drops_out}
+                       for i in host.interfaces],
+        "connections": [{"target": c.target, "address": c.address, "port": c.port,
+                         "established": c.established} for c in host.connections],
+    }
+
+
+def host_lines(host: HostInfo) -> list[str]:
+    """The ``HOST`` section of the table: one line per route and per interface."""
+    lines = []
+    for r in host.routes:
+        where = f"via {r.interface or '?'} from {r.source}" if r.source else f"no route ({r.error})"
+        established = [c.established for c in host.connections if c.address == r.address]
+        known = [n for n in established if n is not None]
+        conns = f", {sum(known)} established" if known else ""
+        lines.append(f"  {r.address}: {where}{conns}")
+    for i in host.interfaces:
+        bits = i.speed_bits_per_second
+        speed = f", {bits // 1_000_000} Mbit/s" if bits else ""
+        lines.append(f"  {i.name}: {'up' if i.up else 'DOWN'}, mtu {i.mtu}{speed}, errors "
+                     f"{i.errors_in} in / {i.errors_out} out, drops {i.drops_in} in / "
+                     f"{i.drops_out} out")
+    return lines
+
+
+# --------------------------------------------------------------------------
+# I/O
+
+
+def source_of(address: str, port: int) -> tuple[str | None, str]:
+    """The source address the kernel would use towards address:port, or why none.
+
+    Connecting a UDP socket picks the route and source without sending anything.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((address, port))
+            return str(sock.getsockname()[0]), ""
+    except OSError as exc:
+        return None, errno.errorcode.get(exc.errno or 0, "") or str(exc)
+
+
+def gather(tcp: Sequence[TcpResult]) -> HostInfo:
+    """Ask the kernel (through psutil) about the rows of one round."""
+    import psutil
+
+    rows = probed(tcp)
+    sources = {a: source_of(a, p) for _, a, p in rows}
+    addresses = {name: [a.address for a in held]
+                 for name, held in psutil.net_if_addrs().items()}
+    connections: list[tuple[str, str, int]] | None
+    try:
+        connections = [(c.status, c.raddr.ip, c.raddr.port)
+                       for c in psutil.net_connections(kind="tcp") if c.raddr]
+    except psutil.AccessDenied:
+        connections = None
+    return summarize(tcp, sources, addresses, psutil.net_if_stats(),
+                     psutil.net_io_counters(pernic=True), connections)

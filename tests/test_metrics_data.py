@@ -1,0 +1,48 @@
+"""Rounds made by hand for the metrics tests (no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from probe.results import (
+    Attempt,
+    DnsResult,
+    DnsStatus,
+    Finding,
+    PortState,
+    RoundResult,
+    Severity,
+    TcpResult,
+)
+
+H = "apimlab.management.azure-api.test"
+BLOB = "apimlabstore.blob.core.windows.test"
+
+
+def tcp(target: str, host: str, address: str | None, port: int, state: PortState, reason: str,
+        expected: PortState = PortState.OPEN, rtts: tuple[float | None, ...] = (),
+        dependency: str = "other") -> TcpResult:
+    attempts = tuple(Attempt(state, reason if r is not None else "no-response", r) for r in rtts)
+    return TcpResult(target, dependency, host, address, port, state, reason, expected,
+                     state is expected, True, "connect", attempts)
+
+
+def sample_round(*, with_orders: bool = True, rtt: float = 0.0012) -> RoundResult:
+    rows = [
+        tcp("management", H, "198.18.3.10", 3443, PortState.OPEN, "syn-ack",
+            rtts=(rtt, rtt, rtt), dependency="management"),
+        tcp("sql", "apimlab-sql.database.windows.test", "198.18.3.14", 1433,
+            PortState.FILTERED, "no-response", rtts=(None, None, None), dependency="sql"),
+        tcp("blob", BLOB, None, 443, PortState.UNRESOLVED, "refused", dependency="storage"),
+    ]
+    if with_orders:
+        rows.append(tcp("orders", "orders.backend.test", "198.18.3.20", 8080,
+                        PortState.CLOSED, "reset", rtts=(0.0004, 0.0004, 0.0004)))
+    dns = (
+        DnsResult(H, "198.18.2.53", DnsStatus.OK, "NOERROR", ("198.18.3.10",), (), 0.002),
+        DnsResult(H, "198.18.2.54", DnsStatus.OK, "NOERROR", ("198.18.3.10",), (), 0.003),
+        DnsResult(BLOB, "198.18.2.54", DnsStatus.REFUSED, "REFUSED", (), (), 0.001),
+    )
+    finding = Finding("dns-resolver-fails", Severity.CRITICAL, BLOB, "fails", ("e",), "fix")
+    return RoundResult(datetime(2026, 11, 23, 12, 0, tzinfo=UTC), 1.25,
+                       ("198.18.2.54", "198.18.2.53"), dns, tuple(rows), (finding,))
