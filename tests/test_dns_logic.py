@@ -1,0 +1,224 @@
+"""DNS answers read from dnspython messages built in memory: no network."""
+
+from __future__ import annotations
+
+import asyncio
+
+import dns.exception
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from probe.config import Resolver
+from probe.probers import dns as dnsprobe
+from probe.probers.dns import read_response, resolve, status_of
+from probe.results import DnsStatus
+
+A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
+
+
+def response(name: str, rdtype: int = A, *, rcode: int = dns.rcode.NOERROR,
+             answers: list[tuple[str, str, list[str]]] = ()) -> dns.message.Message:
+    """A response to a query for (name, rdtype) with (owner, type, values) RRsets."""
+    query = dns.message.make_query(name, rdtype)
+    reply = dns.message.make_response(query)
+    reply.set_rcode(rcode)
+    for owner, kind, values in answers:
+        reply.answer.append(dns.rrset.from_text_list(owner, 300, "IN", kind, values))
+    # through the wire and back, as every real answer reaches the prober
+    return dns.message.from_wire(reply.to_wire())
+
+
+# --------------------------------------------------------------------------
+# status_of
+
+@pytest.mark.parametrize(("rcode", "addresses", "status"), [
+    (dns.rcode.NOERROR, ["10.0.0.5"], DnsStatus.OK),
+    (dns.rcode.NOERROR, [], DnsStatus.NODATA),
+    (dns.rcode.NXDOMAIN, [], DnsStatus.NXDOMAIN),
+    (dns.rcode.SERVFAIL, [], DnsStatus.SERVFAIL),
+    (dns.rcode.REFUSED, [], DnsStatus.REFUSED),
+    (dns.rcode.FORMERR, [], DnsStatus.ERROR),
+    (dns.rcode.NOTIMP, [], DnsStatus.ERROR),
+    (dns.rcode.NOTAUTH, [], DnsStatus.ERROR),
+    # an address next to a failure rcode does not make the name resolvable
+    (dns.rcode.SERVFAIL, ["10.0.0.5"], DnsStatus.SERVFAIL),
+    (int(dns.rcode.NXDOMAIN), [], DnsStatus.NXDOMAIN),  # plain int as well as the enum
+])
+def test_status_of(rcode: int, addresses: list[str], status: DnsStatus) -> None:
+    assert status_of(rcode, addresses) is status
+
+
+# --------------------------------------------------------------------------
+# read_response
+
+def test_plain_a_answer() -> None:
+    reply = response("contoso.azure-api.net", answers=[
+        ("contoso.azure-api.net.", "A", ["10.0.0.5", "10.0.0.6"])])
+    addresses, chain = read_response(reply, A)
+    assert sorted(addresses) == ["10.0.0.5", "10.0.0.6"]  # an RRset has no order
+    assert chain == []
+
+
+def test_cname_chain_is_followed_in_order() -> None:
+    reply = response("contoso.azure-api.net", answers=[
+        ("contoso.azure-api.net.", "CNAME", ["apimgmttm.trafficmanager.net."]),
+        ("apimgmttm.trafficmanager.net.", "CNAME", ["apimgmths.cloudapp.net."]),
+        ("apimgmths.cloudapp.net.", "A", ["20.1.2.3"]),
+    ])
+    addresses, chain = read_response(reply, A)
+    assert addresses == ["20.1.2.3"]
+    assert chain == ["apimgmttm.trafficmanager.net", "apimgmths.cloudapp.net"]
+
+
+def test_cname_chain_order_does_not_depend_on_section_order() -> None:
+    reply = response("contoso.blob.core.windows.net", answers=[
+        ("blob.ams.store.core.windows.net.", "A", ["20.60.1.1"]),
+        ("contoso.privatelink.blob.core.windows.net.", "CNAME",
+         ["blob.ams.store.core.windows.net."]),
+        ("contoso.blob.core.windows.net.", "CNAME",
+         ["contoso.privatelink.blob.core.windows.net."]),
+    ])
+    addresses, chain = read_response(reply, A)
+    assert addresses == ["20.60.1.1"]
+    assert chain == ["contoso.privatelink.blob.core.windows.net",
+                     "blob.ams.store.core.windows.net"]
+
+
+def test_cname_names_are_lower_case_without_final_dot() -> None:
+    reply = response("contoso.vault.azure.net", answers=[
+        ("contoso.vault.azure.net.", "CNAME", ["Contoso.PrivateLink.Vaultcore.Azure.NET."]),
+        ("Contoso.PrivateLink.Vaultcore.Azure.NET.", "A", ["10.0.2.4"]),
+    ])
+    assert read_response(reply, A) == (["10.0.2.4"], ["contoso.privatelink.vaultcore.azure.net"])
+
+
+def test_cname_to_nowhere_keeps_the_chain_and_no_address() -> None:
+    reply = response("contoso.database.windows.net", rcode=dns.rcode.NXDOMAIN, answers=[
+        ("contoso.database.windows.net.", "CNAME", ["contoso.privatelink.database.windows.net."]),
+    ])
+    addresses, chain = read_response(reply, A)
+    assert addresses == []
+    assert chain == ["contoso.privatelink.database.windows.net"]
+    assert status_of(reply.rcode(), addresses) is DnsStatus.NXDOMAIN
+
+
+def test_records_of_other_names_are_not_addresses_of_this_one() -> None:
+    reply = response("contoso.azure-api.net", answers=[
+        ("unrelated.example.", "A", ["192.0.2.66"])])
+    assert read_response(reply, A) == ([], [])
+
+
+def test_aaaa_answer_to_an_aaaa_question() -> None:
+    reply = response("contoso.azure-api.net", AAAA, answers=[
+        ("contoso.azure-api.net.", "AAAA", ["2001:db8::5"])])
+    assert read_response(reply, AAAA) == (["2001:db8::5"], [])
+
+
+def test_answer_of_the_wrong_type_is_not_taken() -> None:
+    reply = response("contoso.azure-api.net", AAAA, answers=[
+        ("contoso.azure-api.net.", "AAAA", ["2001:db8::5"])])
+    assert read_response(reply, A) == ([], [])
+
+
+@pytest.mark.parametrize("rcode", [dns.rcode.NXDOMAIN, dns.rcode.SERVFAIL, dns.rcode.REFUSED])
+def test_failure_without_records(rcode: int) -> None:
+    assert read_response(response("nope.contoso.internal", rcode=rcode), A) == ([], [])
+
+
+def test_nodata() -> None:
+    reply = response("contoso.azure-api.net")
+    addresses, chain = read_response(reply, A)
+    assert (addresses, chain) == ([], [])
+    assert status_of(reply.rcode(), addresses) is DnsStatus.NODATA
+
+
+def test_message_that_is_not_a_query_response_reads_as_empty() -> None:
+    assert read_response(dns.message.Message(), A) == ([], [])
+
+
+def test_response_without_question_reads_as_empty() -> None:
+    query = dns.message.make_query("contoso.azure-api.net", A)
+    reply = dns.message.make_response(query)
+    reply.question = []
+    reply.answer.append(dns.rrset.from_text("contoso.azure-api.net.", 300, "IN", "A", "10.0.0.5"))
+    assert read_response(dns.message.from_wire(reply.to_wire()), A) == ([], [])
+
+
+# --------------------------------------------------------------------------
+# resolve() with the exchange replaced: how A and AAAA outcomes combine
+
+RESOLVER = Resolver("192.0.2.53", 53)
+
+
+def run(monkeypatch: pytest.MonkeyPatch, outcomes: dict[int, object], name: str = "Contoso.Azure-Api.NET.",
+        *, aaaa: bool = False, resolver: Resolver = RESOLVER):
+    async def fake(query: dns.message.Message, res: Resolver, timeout: float):
+        assert res is resolver
+        outcome = outcomes[query.question[0].rdtype]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(dnsprobe, "_exchange", fake)
+    return asyncio.run(resolve(name, resolver, 2.0, aaaa=aaaa))
+
+
+def test_resolve_ok(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(monkeypatch, {A: response("contoso.azure-api.net", answers=[
+        ("contoso.azure-api.net.", "CNAME", ["gw.cloudapp.net."]),
+        ("gw.cloudapp.net.", "A", ["20.1.2.3"])])})
+    assert result.name == "contoso.azure-api.net"
+    assert result.resolver == "192.0.2.53"
+    assert (result.status, result.rcode) == (DnsStatus.OK, "NOERROR")
+    assert result.addresses == ("20.1.2.3",)
+    assert result.cname_chain == ("gw.cloudapp.net",)
+    assert result.ok
+
+
+def test_resolve_nxdomain(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(monkeypatch, {A: response("contoso.azure-api.net", rcode=dns.rcode.NXDOMAIN)})
+    assert (result.status, result.rcode, result.addresses) == (DnsStatus.NXDOMAIN, "NXDOMAIN", ())
+    assert not result.ok
+
+
+@pytest.mark.parametrize(("exc", "status", "detail"), [
+    (dns.exception.Timeout(), DnsStatus.TIMEOUT, "no answer within 2 s"),
+    (dnsprobe._NoAnswer(), DnsStatus.TIMEOUT, "no answer within 2 s"),
+    (ConnectionRefusedError(111, "Connection refused"), DnsStatus.ERROR,
+     "ICMP port unreachable"),
+    (OSError(101, "Network is unreachable"), DnsStatus.ERROR, "Network is unreachable"),
+    (dns.exception.FormError("bad label"), DnsStatus.ERROR, "bad response"),
+])
+def test_resolve_failure_is_data(monkeypatch: pytest.MonkeyPatch, exc: BaseException,
+                                 status: DnsStatus, detail: str) -> None:
+    result = run(monkeypatch, {A: exc}, resolver=Resolver("192.0.2.53", 5353))
+    assert result.status is status
+    assert result.rcode is None
+    assert result.addresses == ()
+    assert detail in result.detail
+    assert result.resolver == "192.0.2.53:5353"
+
+
+def test_resolve_a_and_aaaa_merge(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(monkeypatch, {
+        A: response("contoso.azure-api.net", answers=[
+            ("contoso.azure-api.net.", "CNAME", ["gw.cloudapp.net."]),
+            ("gw.cloudapp.net.", "A", ["20.1.2.3"])]),
+        AAAA: response("contoso.azure-api.net", AAAA, answers=[
+            ("contoso.azure-api.net.", "CNAME", ["gw.cloudapp.net."]),
+            ("gw.cloudapp.net.", "AAAA", ["2001:db8::5"])]),
+    }, aaaa=True)
+    assert result.addresses == ("20.1.2.3", "2001:db8::5")
+    assert result.cname_chain == ("gw.cloudapp.net",)  # the same chain, once
+    assert result.status is DnsStatus.OK
+
+
+def test_resolve_a_rcode_is_the_one_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(monkeypatch, {
+        A: response("contoso.azure-api.net", rcode=dns.rcode.SERVFAIL),
+        AAAA: response("contoso.azure-api.net", AAAA),
+    }, aaaa=True)
+    assert (result.status, result.rcode) == (DnsStatus.SERVFAIL, "SERVFAIL")
