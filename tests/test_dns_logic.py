@@ -14,7 +14,7 @@ import pytest
 from probe.config import Resolver
 from probe.probers import dns as dnsprobe
 from probe.probers.dns import read_response, resolve, status_of
-from probe.results import DnsStatus
+from probe.results import DnsResult, DnsStatus
 
 A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
 
@@ -153,8 +153,9 @@ def test_response_without_question_reads_as_empty() -> None:
 RESOLVER = Resolver("192.0.2.53", 53)
 
 
-def run(monkeypatch: pytest.MonkeyPatch, outcomes: dict[int, object], name: str = "Contoso.Azure-Api.NET.",
-        *, aaaa: bool = False, resolver: Resolver = RESOLVER):
+def run(monkeypatch: pytest.MonkeyPatch, outcomes: dict[int, object],
+        name: str = "Contoso.Azure-Api.NET.", *, aaaa: bool = False,
+        resolver: Resolver = RESOLVER) -> DnsResult:
     async def fake(query: dns.message.Message, res: Resolver, timeout: float):
         assert res is resolver
         outcome = outcomes[query.question[0].rdtype]
