@@ -187,7 +187,7 @@ def dns_disagreement(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
                     "it cannot resolve is a dependency it cannot reach."
                 ),
             )
-        elif len(good) > 1 and len({frozenset(a.addresses) for a in good}) > 1:
+        if len(good) > 1 and len({frozenset(a.addresses) for a in good}) > 1:
             yield Finding(
                 id="dns-answers-differ",
                 severity=Severity.WARNING,
