@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from probe.errors import ConfigError
+
 if TYPE_CHECKING:
     from probe.config import _Reader
 
@@ -129,7 +131,11 @@ def parse_apim(reader: _Reader, table: Mapping[str, Any]) -> ApimConfig:
     reader.check_keys(table, "apim", APIM_KEYS)
     for required in ("name", "mode"):
         if required not in table:
-            raise reader.fail("apim", f"missing required key {required!r} in [apim]")
+            # _Reader.locate finds keys, not table headers: point at "[apim]" ourselves.
+            header = next((n for n, line in enumerate(reader.lines, start=1)
+                           if line.strip().replace(" ", "") == "[apim]"), None)
+            raise ConfigError(f"missing required key {required!r} in [apim]",
+                              source=reader.source, key="apim", line=header)
 
     def mode_check(value: Any) -> str | None:
         return None if value in MODES else "expected one of: " + ", ".join(MODES)

@@ -1,0 +1,134 @@
+"""The targets of a round: generated from ``[apim]``, imported, and explicit.
+
+Order and precedence (documented in examples/apim.toml):
+
+1. the preset generated from ``[apim]`` (``apim_targets``: pure),
+2. targets imported from saved Azure JSON (``[apim].import``),
+3. explicit ``[[target]]`` tables.
+
+Later sources add to earlier ones; on a name clash the **explicit**
+``[[target]]`` wins (it replaces the generated target in place, so a user can
+change the port, expectation or ``required`` of e.g. ``management`` without
+switching the preset off). Between the preset and an import, the same host and
+port under the same dependency gives the same name and the preset's target is
+kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from probe.apim import HEALTH_PATH, ApimConfig
+from probe.config import Config, Target
+from probe.imports import Imported, load, resolve_paths, target_name
+
+# Documented ports (APIM-REFERENCE.md, "Required network rules").
+DEPENDENCY_PORTS: dict[str, tuple[int, ...]] = {
+    "storage": (443,),
+    "sql": (1433,),
+    "keyvault": (443,),
+    "monitor": (1886, 443),
+}
+
+
+def apim_targets(apim: ApimConfig) -> tuple[Target, ...]:
+    """The instance's endpoints and listed dependencies, with documented ports.
+
+    The gateway health check (GET /status-0123456789abcdef) is probed as TCP
+    443 on the gateway for now: a target has no HTTP kind yet.
+    """
+    targets = [
+        Target("gateway", apim.host(), 443, dependency="gateway"),
+        Target("management", apim.host("management"), 3443, dependency="management"),
+        # The developer portal is not needed for the gateway to serve APIs.
+        Target("portal", apim.host("developer"), 443, dependency="portal", required=False),
+    ]
+    if apim.self_hosted_gateway:
+        targets.append(Target("configuration", apim.host("configuration"), 443,
+                              dependency="configuration"))
+    lists = (("storage", apim.storage), ("sql", apim.sql), ("keyvault", apim.keyvault),
+             ("monitor", apim.monitor))
+    for dependency, hosts in lists:
+        for host in hosts:
+            for port in DEPENDENCY_PORTS[dependency]:
+                targets.append(Target(target_name(dependency, host, port), host, port,
+                                      dependency=dependency))
+    return tuple(targets)
+
+
+def merge(generated: Sequence[Target], explicit: Sequence[Target]) -> tuple[Target, ...]:
+    """Generated targets, then explicit ones; an explicit name replaces in place."""
+    out: dict[str, Target] = {}
+    for target in generated:
+        out.setdefault(target.name, target)
+    for target in explicit:
+        out[target.name] = target
+    return tuple(out.values())
+
+
+def imported(config: Config) -> list[Imported]:
+    """Read the files named by ``[apim].import`` (relative to the config file)."""
+    if config.apim is None or not config.apim.imports:
+        return []
+    return [load(path) for path in resolve_paths(config.apim.imports, config.source)]
+
+
+def expand(config: Config) -> Config:
+    """The config with its generated and imported targets folded in.
+
+    Raises ConfigError for an unreadable or malformed import.
+    """
+    if config.apim is None:
+        return config
+    generated = list(apim_targets(config.apim))
+    for document in imported(config):
+        generated.extend(document.targets)
+    return replace(config, targets=merge(generated, config.targets))
+
+
+def health_url(config: Config) -> str | None:
+    """The gateway health check URL of the instance, if there is one to check."""
+    if config.apim is None or not config.apim.health_check:
+        return None
+    return f"https://{config.apim.host()}{HEALTH_PATH}"
+
+
+def _origin(target: Target, generated: set[str], imported_names: set[str],
+            explicit: set[str]) -> str:
+    if target.name in explicit:
+        return "config" if target.name not in generated | imported_names else "config (over)"
+    if target.name in generated:
+        return "apim"
+    return "import"
+
+
+def render_targets(config: Config) -> str:
+    """The target list a round would probe, as a table (for ``probe targets``)."""
+    documents = imported(config)
+    generated = {t.name for t in apim_targets(config.apim)} if config.apim else set()
+    imported_names = {t.name for d in documents for t in d.targets}
+    explicit = {t.name for t in config.targets}
+    final = expand(config).targets
+    rows = [("NAME", "DEPENDENCY", "HOST:PORT", "EXPECT", "REQUIRED", "FROM")]
+    for t in final:
+        rows.append((t.name, t.dependency, f"{t.host}:{t.port}", t.expect.value,
+                     "yes" if t.required else "no",
+                     _origin(t, generated, imported_names, explicit)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    if config.apim is not None:
+        apim = config.apim
+        lines.append("")
+        lines.append(f"instance {apim.name} ({apim.mode} mode"
+                     + (f", {apim.region}" if apim.region else "")
+                     + (", self-hosted gateway" if apim.self_hosted_gateway else "") + ")")
+        url = health_url(config)
+        if url:
+            lines.append(f"health check {url} (probed as TCP 443 on the gateway for now)")
+    for document in documents:
+        for name in document.skipped:
+            lines.append(f"skipped from {document.kind}: {name}")
+    lines.append(f"{len(final)} target(s)")
+    return "\n".join(lines) + "\n"
