@@ -1,0 +1,500 @@
+"""The apim-probe alerts, written once, rendered twice.
+
+This module is the source of truth for
+
+    prometheus/apim-probe.rules.yml               Prometheus alerting rules
+    grafana/provisioning/alerting/apim-probe.yaml  the same alerts, Grafana-managed
+    prometheus/tests/apim-probe.test.yml          their promtool unit tests
+                                                  (cases in prometheus/alert_tests.py)
+
+so the two cannot drift apart. Edit the ``ALERTS`` below, then run
+
+    python prometheus/alerts.py            # rewrite the three files
+    python prometheus/alerts.py --check    # exit 1 when a file is out of date
+
+``tests/test_alerting.py`` runs the check, ``promtool check rules`` and
+``promtool test rules`` (prometheus/tests/apim-probe.test.yml, every alert
+firing and not firing).
+
+The Grafana rules use the conversion Grafana itself applies when it imports
+Prometheus rules: query A is the PromQL expression as an instant query, and
+condition B, ``is_number($A) || is_nan($A) || is_inf($A)``, is true for every
+series A returns, whatever its value; no data means OK. So a Grafana rule fires
+for exactly the series its Prometheus twin fires for.
+
+Thresholds worth tuning per site are the module constants below.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES_FILE = ROOT / "prometheus" / "apim-probe.rules.yml"
+GRAFANA_FILE = ROOT / "grafana" / "provisioning" / "alerting" / "apim-probe.yaml"
+
+GROUP = "apim-probe"
+GRAFANA_FOLDER = "APIM probe"
+GRAFANA_DATASOURCE_UID = "apim-probe-prometheus"  # grafana/provisioning/datasources/prometheus.yaml
+DASHBOARD_UID = "apim-probe"
+EVALUATION_INTERVAL = "1m"
+
+# Dependency groups APIM can run without (virtual-network-reference: "optional"):
+# Entra ID sign-in, log-to-eventhub, the external cache. Every other target counts
+# as required; the management endpoint has an alert of its own.
+OPTIONAL_DEPENDENCIES = "entra|eventhub|cache"
+LOSS_THRESHOLD = 0.2  # fraction of probes unanswered by a target that does answer
+RTT_P95_THRESHOLD_SECONDS = 0.25  # inside one region Azure answers in a few ms
+STALE_ROUND_SECONDS = 300  # 10 x the default agent.interval (30 s); raise it for slow intervals
+
+SEE_DASHBOARD = ("Dashboard 'APIM probe' shows the state, reason and responder per address; "
+                 "`probe --once -c /etc/apim-probe/probe.toml` on {{ $labels.instance }} prints "
+                 "the findings with their evidence and remedy.")
+
+TARGET = "{{ $labels.target }} ({{ $labels.host }}:{{ $labels.port }})"
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    uid: str  # Grafana rule uid (at most 40 characters)
+    expr: str
+    duration: str  # Prometheus `for`
+    severity: str
+    summary: str
+    description: str
+
+
+ALERTS: tuple[Alert, ...] = (
+    Alert(
+        name="ApimProbeManagementEndpointUnreachable",
+        uid="apim-probe-management-unreachable",
+        expr="""\
+max by (job, instance, target, dependency, host, port) (
+  apim_probe_tcp_success{dependency="management"}
+) == 0""",
+        duration="3m",
+        severity="critical",
+        summary=f"APIM management endpoint {TARGET} unreachable from {{{{ $labels.instance }}}}",
+        description=(
+            "No address of the management endpoint {{ $labels.host }} has answered on port "
+            "{{ $labels.port }} as expected for 3 minutes. The Azure portal shows 'APIs keep "
+            "loading' / 'Failed to connect to Management endpoint', and ARM deployments and "
+            "scaling fail. Check: the APIM subnet's NSG allows inbound TCP 3443 from service tag "
+            "ApiManagement to VirtualNetwork; no 0.0.0.0/0 user-defined route (or BGP default "
+            "route, or one learned from a peered VNet) sends the replies to a firewall or "
+            "on-premises (forced tunnelling: add a route for service tag ApiManagement with next "
+            "hop Internet); in internal mode the name resolves to the instance's private VIP "
+            "(private DNS zone azure-api.net or the custom DNS server). " + SEE_DASHBOARD),
+    ),
+    Alert(
+        name="ApimProbeRequiredDependencyUnreachable",
+        uid="apim-probe-required-dependency-down",
+        expr=f"""\
+max by (job, instance, target, dependency, host, port) (
+  apim_probe_tcp_success{{dependency!~"management|{OPTIONAL_DEPENDENCIES}"}}
+) == 0""",
+        duration="5m",
+        severity="critical",
+        summary=(f"APIM dependency {{{{ $labels.dependency }}}} {TARGET} unreachable from "
+                 "{{ $labels.instance }}"),
+        description=(
+            "No address of {{ $labels.host }} has been in its expected state on port "
+            "{{ $labels.port }} for 5 minutes. APIM needs this dependency: Storage 443 (deploy, "
+            "configuration), Sql 1433 (configuration database), AzureKeyVault 443 "
+            "(certificates), AzureMonitor 1886/443 (logs, metrics), port 80 to the Internet "
+            "(CRL checks), and your backends. Check: an outbound NSG rule from VirtualNetwork to "
+            "the dependency's service tag above any deny (DenyAllOutBound is 65500); a "
+            "user-defined route or forced tunnelling through a firewall or virtual appliance "
+            "that drops or rejects it; the service's own firewall ('Selected networks', "
+            "service endpoints for the APIM subnet); that the name resolves on the VNet's DNS "
+            "(an unresolved target is a custom DNS server without a forwarder to Azure DNS "
+            "168.63.129.16); for a backend, that something listens on the port. "
+            + SEE_DASHBOARD),
+    ),
+    Alert(
+        name="ApimProbeOptionalDependencyUnreachable",
+        uid="apim-probe-optional-dependency-down",
+        expr=f"""\
+max by (job, instance, target, dependency, host, port) (
+  apim_probe_tcp_success{{dependency=~"{OPTIONAL_DEPENDENCIES}"}}
+) == 0""",
+        duration="10m",
+        severity="warning",
+        summary=(f"Optional APIM dependency {{{{ $labels.dependency }}}} {TARGET} unreachable "
+                 "from {{ $labels.instance }}"),
+        description=(
+            "{{ $labels.host }}:{{ $labels.port }} has not been in its expected state for 10 "
+            "minutes. APIM runs without it, but the feature that uses it breaks: Entra ID "
+            "sign-in (AzureActiveDirectory 443), the log-to-eventhub policy (EventHub 5671, "
+            "5672, 443) or the external cache (6380, 6381-6383). Check the outbound NSG rule to "
+            "that service tag, user-defined routes / forced tunnelling, and the name's DNS. "
+            + SEE_DASHBOARD),
+    ),
+    Alert(
+        name="ApimProbeDependencyAddressFailing",
+        uid="apim-probe-address-failing",
+        expr="""\
+apim_probe_tcp_success == 0
+unless on (job, instance, target)
+  (max by (job, instance, target) (apim_probe_tcp_success) == 0)""",
+        duration="10m",
+        severity="warning",
+        summary=("{{ $labels.address }} of {{ $labels.dependency }} " + TARGET
+                 + " fails while its other addresses answer"),
+        description=(
+            "{{ $labels.host }} resolves to several addresses and {{ $labels.address }} has not "
+            "been in its expected state on port {{ $labels.port }} for 10 minutes while the "
+            "others are. APIM picks any of them, so requests fail intermittently. Check: an NSG "
+            "rule or route that covers one address range and not the other, a stale A record "
+            "or private endpoint record on the DNS server, a storage account or SQL server "
+            "that moved. " + SEE_DASHBOARD),
+    ),
+    Alert(
+        name="ApimProbeDnsResolverDown",
+        uid="apim-probe-dns-resolver-down",
+        expr="""\
+max by (job, instance, resolver) (apim_probe_dns_success) == 0""",
+        duration="5m",
+        severity="critical",
+        summary="DNS server {{ $labels.resolver }} resolves none of the APIM names "
+                "({{ $labels.instance }})",
+        description=(
+            "Every name asked of {{ $labels.resolver }} has failed for 5 minutes (timeout, "
+            "REFUSED, SERVFAIL or NXDOMAIN; the DNS panels say which). If it is one of the "
+            "VNet's DNS servers APIM cannot reach any dependency by name. Check: the DNS server "
+            "runs and the NSG allows UDP and TCP 53 to it; a custom DNS server forwards Azure "
+            "zones (blob/table/queue.core.windows.net, database.windows.net, vault.azure.net, "
+            "azure-api.net) to Azure DNS 168.63.129.16 or an Azure DNS Private Resolver "
+            "(168.63.129.16 answers only from inside Azure); the VNet's DNS server list "
+            "(a change needs the APIM instance to be restarted or applied)."),
+    ),
+    Alert(
+        name="ApimProbeDnsNameUnresolvable",
+        uid="apim-probe-dns-name-unresolvable",
+        expr="""\
+max by (job, instance, name) (apim_probe_dns_success) == 0""",
+        duration="5m",
+        severity="critical",
+        summary="{{ $labels.name }} resolves on no DNS server ({{ $labels.instance }})",
+        description=(
+            "{{ $labels.name }} has failed on every resolver the agent asks for 5 minutes. "
+            "Check: the record exists (in internal mode the APIM names need A records for the "
+            "instance's private VIP in a private DNS zone azure-api.net linked to the VNet, or "
+            "on the custom DNS server); a private endpoint's privatelink zone is linked to this "
+            "VNet; the name in the config is spelled right."),
+    ),
+    Alert(
+        name="ApimProbeDnsResolversDisagree",
+        uid="apim-probe-dns-resolvers-disagree",
+        expr="""\
+apim_probe_dns_success == 0
+and on (job, instance, name)
+  (max by (job, instance, name) (apim_probe_dns_success) == 1)
+unless on (job, instance, resolver)
+  (max by (job, instance, resolver) (apim_probe_dns_success) == 0)""",
+        duration="5m",
+        severity="warning",
+        summary="{{ $labels.name }} fails on {{ $labels.resolver }} but resolves on another "
+                "DNS server ({{ $labels.instance }})",
+        description=(
+            "For 5 minutes {{ $labels.resolver }} has failed to resolve {{ $labels.name }} while "
+            "another resolver answers it. This is the custom-DNS story: the VNet's DNS server "
+            "has no forwarder for this zone. Check: add a conditional forwarder for the zone (or "
+            "a default forwarder) to Azure DNS 168.63.129.16 or an Azure DNS Private Resolver "
+            "on the custom DNS server; a private DNS zone linked to one resolver's network "
+            "only. If {{ $labels.resolver }} is the VNet's DNS server, APIM cannot reach this "
+            "dependency. " + SEE_DASHBOARD),
+    ),
+    Alert(
+        name="ApimProbeTcpLossHigh",
+        uid="apim-probe-tcp-loss-high",
+        expr=f"""\
+(
+  1 - (
+    rate(apim_probe_tcp_packets_received_total[5m])
+    / rate(apim_probe_tcp_packets_sent_total[5m])
+  )
+) > {LOSS_THRESHOLD}
+and on (job, instance, target, address, port)
+  (apim_probe_tcp_state{{state=~"open|closed"}} == 1)""",
+        duration="10m",
+        severity="warning",
+        summary=(f"{{{{ $labels.address }}}} of {TARGET} loses more than "
+                 f"{LOSS_THRESHOLD:.0%} of probes ({{{{ $labels.instance }}}})"),
+        description=(
+            f"Over 10 minutes more than {LOSS_THRESHOLD:.0%} of the probes to "
+            "{{ $labels.address }}:{{ $labels.port }} got no answer although the address does "
+            "answer the others. Intermittent loss in a VNet points at an overloaded virtual "
+            "appliance or firewall on a forced-tunnelling path (0.0.0.0/0 user-defined route), "
+            "SNAT port exhaustion, an asymmetric route whose replies a stateful firewall "
+            "sometimes drops, or a saturated ExpressRoute / VPN gateway. Check the effective "
+            "routes of the APIM subnet and the appliance's health."),
+    ),
+    Alert(
+        name="ApimProbeTcpRttHigh",
+        uid="apim-probe-tcp-rtt-high",
+        expr=f"""\
+histogram_quantile(0.95,
+  sum by (job, instance, target, dependency, host, address, port, le) (
+    rate(apim_probe_tcp_rtt_seconds_bucket[10m])
+  )
+) > {RTT_P95_THRESHOLD_SECONDS}""",
+        duration="10m",
+        severity="warning",
+        summary=(f"p95 TCP handshake time to {{{{ $labels.address }}}} of "
+                 f"{{{{ $labels.target }}}} above {RTT_P95_THRESHOLD_SECONDS * 1000:.0f} ms "
+                 "({{ $labels.instance }})"),
+        description=(
+            f"The 95th percentile of SYN to SYN-ACK/RST time to {{{{ $labels.address }}}}:"
+            f"{{{{ $labels.port }}}} ({{{{ $labels.dependency }}}}) has been above "
+            f"{RTT_P95_THRESHOLD_SECONDS * 1000:.0f} ms for 10 minutes; Azure services in the "
+            "same region answer in a few milliseconds. A detour is the usual cause: forced "
+            "tunnelling (0.0.0.0/0 to a firewall, an NVA or on-premises over VPN / ExpressRoute) "
+            "or a dependency in another region. Check the APIM subnet's effective routes and "
+            "user-defined routes, and that service endpoints or service-tag routes with next hop "
+            "Internet keep Azure traffic on the backbone."),
+    ),
+    Alert(
+        name="ApimProbeAgentDown",
+        uid="apim-probe-agent-down",
+        expr="""\
+up == 0
+and on (job, instance)
+  present_over_time(apim_probe_build_info[1d])""",
+        duration="5m",
+        severity="warning",
+        summary="apim-probe agent {{ $labels.instance }} cannot be scraped",
+        description=(
+            "Prometheus has failed to scrape {{ $labels.instance }} (job {{ $labels.job }}) for "
+            "5 minutes, so nothing is known about this VNet's dependencies. Check on the jump "
+            "box: `systemctl status apim-probe`, `journalctl -u apim-probe`; that /metrics "
+            "listens on the scraped address (agent.listen, loopback by default); the NSG / "
+            "host firewall between Prometheus and the agent."),
+    ),
+    Alert(
+        name="ApimProbeRoundsStale",
+        uid="apim-probe-rounds-stale",
+        expr=f"""\
+time() - apim_probe_last_round_timestamp_seconds > {STALE_ROUND_SECONDS}""",
+        duration="2m",
+        severity="warning",
+        summary="apim-probe agent {{ $labels.instance }} has not finished a round for "
+                f"{STALE_ROUND_SECONDS // 60} minutes",
+        description=(
+            f"The last probe round on {{{{ $labels.instance }}}} finished more than "
+            f"{STALE_ROUND_SECONDS} seconds ago: the agent is stuck, or in textfile mode the "
+            "timer (apim-probe-once.timer) no longer runs and node_exporter serves a stale "
+            "file. The dashboards show old results. Check `journalctl -u apim-probe` (or "
+            "`systemctl list-timers apim-probe-once.timer`) and restart the unit."),
+    ),
+    Alert(
+        name="ApimProbeMetricsAbsent",
+        uid="apim-probe-metrics-absent",
+        expr="""\
+absent(apim_probe_last_round_timestamp_seconds)""",
+        duration="15m",
+        severity="warning",
+        summary="No apim-probe agent reports to this Prometheus",
+        description=(
+            "apim_probe_last_round_timestamp_seconds has been absent for 15 minutes: no agent "
+            "is scraped (or no agent has completed a round). APIM's VNet dependencies are not "
+            "watched. Check the scrape config (job, target address, TLS / basic auth) and that "
+            "the agents run (`systemctl status apim-probe`)."),
+    ),
+    Alert(
+        name="ApimProbeConfigReloadFailed",
+        uid="apim-probe-config-reload-failed",
+        expr="""\
+apim_probe_config_last_reload_successful == 0""",
+        duration="1m",
+        severity="warning",
+        summary="apim-probe on {{ $labels.instance }} rejected its new configuration",
+        description=(
+            "The last SIGHUP reload of {{ $labels.instance }} failed; the agent keeps probing "
+            "with the previous configuration, so targets added or changed since are not "
+            "watched. Check: `probe --check-config -c /etc/apim-probe/probe.toml` names the "
+            "file, key and line at fault; `journalctl -u apim-probe` has the same message. Fix "
+            "and `systemctl reload apim-probe`."),
+    ),
+    Alert(
+        name="ApimProbeCriticalFinding",
+        uid="apim-probe-critical-finding",
+        expr="""\
+apim_probe_finding{severity="critical"} == 1""",
+        duration="5m",
+        severity="critical",
+        summary="{{ $labels.id }}: {{ $labels.subject }} ({{ $labels.instance }})",
+        description=(
+            "The agent's diagnosis has reported the critical finding {{ $labels.id }} for "
+            "{{ $labels.subject }} for 5 minutes. The remedy, in APIM terms (NSG rules, "
+            "user-defined routes / forced tunnelling, custom DNS forwarders to 168.63.129.16, "
+            "management endpoint 3443), is in the dashboard's 'Finding remedies' panel under "
+            "this id. " + SEE_DASHBOARD),
+    ),
+    Alert(
+        name="ApimProbeWarningFinding",
+        uid="apim-probe-warning-finding",
+        expr="""\
+apim_probe_finding{severity="warning"} == 1""",
+        duration="30m",
+        severity="warning",
+        summary="{{ $labels.id }}: {{ $labels.subject }} ({{ $labels.instance }})",
+        description=(
+            "The agent's diagnosis has reported the warning {{ $labels.id }} for "
+            "{{ $labels.subject }} for 30 minutes. The remedy is in the dashboard's 'Finding "
+            "remedies' panel under this id. " + SEE_DASHBOARD),
+    ),
+)
+
+
+# --------------------------------------------------------------------------
+# rendering: a small YAML writer for this data (plain and block scalars only)
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    text = str(value)
+    # JSON's double-quoted strings are valid YAML double-quoted scalars.
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _yaml(value: object, indent: int = 0) -> list[str]:
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str) and "\n" in item:
+                lines.append(f"{pad}{key}: |-")
+                lines.extend(f"{pad}  {line}" if line else "" for line in item.split("\n"))
+            elif isinstance(item, dict | list) and item:
+                lines.append(f"{pad}{key}:")
+                lines.extend(_yaml(item, indent + 2))
+            elif isinstance(item, dict):
+                lines.append(f"{pad}{key}: {{}}")
+            elif isinstance(item, list):
+                lines.append(f"{pad}{key}: []")
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+    elif isinstance(value, list):
+        for item in value:
+            inner = _yaml(item, indent + 2)
+            first = inner[0].lstrip() if inner else _scalar(item)
+            lines.append(f"{pad}- {first}")
+            lines.extend(inner[1:])
+    else:
+        lines.append(pad + _scalar(value))
+    return lines
+
+
+def _document(header: str, data: object) -> str:
+    return header + "\n".join(_yaml(data)) + "\n"
+
+
+def _seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return int(duration[:-1]) * units[duration[-1]]
+
+
+def prometheus_rules() -> dict[str, object]:
+    return {"groups": [{
+        "name": GROUP,
+        "interval": EVALUATION_INTERVAL,
+        "rules": [{
+            "alert": a.name,
+            "expr": a.expr,
+            "for": a.duration,
+            "labels": {"severity": a.severity},
+            "annotations": {"summary": a.summary, "description": a.description},
+        } for a in ALERTS],
+    }]}
+
+
+def grafana_rules() -> dict[str, object]:
+    datasource = {"type": "prometheus", "uid": GRAFANA_DATASOURCE_UID}
+    expression = {"type": "__expr__", "uid": "__expr__"}
+    return {"apiVersion": 1, "groups": [{
+        "orgId": 1,
+        "name": GROUP,
+        "folder": GRAFANA_FOLDER,
+        "interval": EVALUATION_INTERVAL,
+        "rules": [{
+            "uid": a.uid,
+            "title": a.name,
+            "condition": "B",
+            "data": [
+                {"refId": "A",
+                 "relativeTimeRange": {"from": 600, "to": 0},
+                 "datasourceUid": GRAFANA_DATASOURCE_UID,
+                 "model": {"refId": "A", "datasource": datasource, "expr": a.expr,
+                           "instant": True, "range": False}},
+                {"refId": "B",
+                 "datasourceUid": "__expr__",
+                 "model": {"refId": "B", "datasource": expression, "type": "math",
+                           "expression": "is_number($A) || is_nan($A) || is_inf($A)"}},
+            ],
+            "noDataState": "OK",
+            "execErrState": "Error",
+            "for": a.duration,
+            "annotations": {"summary": a.summary, "description": a.description,
+                            "__dashboardUid__": DASHBOARD_UID},
+            "labels": {"severity": a.severity},
+            "isPaused": False,
+        } for a in ALERTS],
+    }]}
+
+
+RULES_HEADER = """\
+# Prometheus alerting rules for apim-probe. GENERATED by prometheus/alerts.py:
+# edit the ALERTS there and run `python prometheus/alerts.py`.
+# Load with `rule_files: [apim-probe.rules.yml]`; unit tests: tests/apim-probe.test.yml
+# (`promtool test rules prometheus/tests/apim-probe.test.yml`).
+"""
+
+GRAFANA_HEADER = f"""\
+# Grafana-managed alert rules for apim-probe: the same alerts as
+# prometheus/apim-probe.rules.yml. GENERATED by prometheus/alerts.py.
+# Copy to /etc/grafana/provisioning/alerting/. The rules query the Prometheus
+# data source with uid "{GRAFANA_DATASOURCE_UID}"
+# (grafana/provisioning/datasources/prometheus.yaml); change datasourceUid if yours differs.
+# Use these or the Prometheus rules, not both, or every alert is sent twice.
+"""
+
+
+def render() -> dict[Path, str]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import alert_tests  # a sibling script; it imports this module
+
+    return {
+        RULES_FILE: _document(RULES_HEADER, prometheus_rules()),
+        GRAFANA_FILE: _document(GRAFANA_HEADER, grafana_rules()),
+        alert_tests.TEST_FILE: alert_tests.render(),
+    }
+
+
+def main(argv: list[str]) -> int:
+    stale = []
+    for path, text in render().items():
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            continue
+        if "--check" in argv:
+            stale.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    for path in stale:
+        print(f"{path.relative_to(ROOT)} is out of date: run python prometheus/alerts.py",
+              file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
