@@ -172,21 +172,22 @@ def dns_disagreement(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
                     evidence=evidence,
                     remedy=_forwarding_remedy(", ".join(a.resolver for a in custom)),
                 )
-                continue
-            yield Finding(
-                id="dns-resolver-fails",
-                severity=severity,
-                subject=name,
-                summary=f"{name} fails on {failing} but resolves on {answering}",
-                evidence=evidence,
-                remedy=(
-                    "The failing DNS server does not resolve this name while another one does. "
-                    "If it is the VNet's custom DNS server, add a conditional forwarder for the "
-                    f"zone (or a default forwarder) to Azure DNS {AZURE_DNS} or an Azure DNS "
-                    "Private Resolver; APIM uses the VNet's DNS for every dependency, so a name "
-                    "it cannot resolve is a dependency it cannot reach."
-                ),
-            )
+            else:
+                yield Finding(
+                    id="dns-resolver-fails",
+                    severity=severity,
+                    subject=name,
+                    summary=f"{name} fails on {failing} but resolves on {answering}",
+                    evidence=evidence,
+                    remedy=(
+                        "The failing DNS server does not resolve this name while another one "
+                        "does. If it is the VNet's custom DNS server, add a conditional "
+                        f"forwarder for the zone (or a default forwarder) to Azure DNS "
+                        f"{AZURE_DNS} or an Azure DNS Private Resolver; APIM uses the VNet's DNS "
+                        "for every dependency, so a name it cannot resolve is a dependency it "
+                        "cannot reach."
+                    ),
+                )
         if len(good) > 1 and len({frozenset(a.addresses) for a in good}) > 1:
             yield Finding(
                 id="dns-answers-differ",

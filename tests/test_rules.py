@@ -462,3 +462,12 @@ def test_context_from_config() -> None:
                           forbidden_hops=("198.18.3.0/24",))
     bare = parse('[dns]\nresolvers = ["198.18.2.53"]\n')
     assert context_from(bare) == DEFAULT_CONTEXT
+
+
+def test_custom_dns_failure_does_not_hide_a_disagreement() -> None:
+    third = "198.18.2.55"
+    r = round_of(dns_results=(dns(BLOB, CUSTOM, status=DnsStatus.REFUSED),
+                              dns(BLOB, AZURE, "198.18.2.10"), dns(BLOB, third, "198.18.2.11")),
+                 resolvers=(CUSTOM, AZURE, third))
+    assert ids(list(dns_disagreement(r, LAB_CONTEXT))) == ["dns-custom-not-forwarding",
+                                                           "dns-answers-differ"]
