@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from probe import __version__
+from probe import __version__, hostinfo
 from probe.config import (
     METHODS,
     Config,
@@ -23,11 +24,11 @@ from probe.config import (
 )
 from probe.diagnosis import diagnose
 from probe.errors import ConfigError, ProbeError, UsageError
-from probe.exporters import jsonreport, table
+from probe.exporters import jsonreport, prometheus, table
 from probe.probers import make_prober
 from probe.round import exit_status, run_round
 
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "prom")
 
 
 def _bounded(kind: Callable[[str], float], low: float, high: float,
@@ -69,7 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=METHODS, help="TCP probe method (default auto)")
     parser.add_argument("--rate", type=_bounded(float, 1, 1_000_000, "packets per second"),
                         metavar="PPS", help="cap on SYN probes per second")
-    parser.add_argument("--format", choices=FORMATS, default="table", help="report format")
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="report format (prom: Prometheus exposition format)")
+    parser.add_argument("--textfile", type=Path, metavar="PATH",
+                        help="also write the metrics to PATH, atomically, for node_exporter's "
+                             "textfile collector (with --once: once; else after every round)")
+    parser.add_argument("--listen", metavar="HOST:PORT",
+                        help="daemon: serve /metrics and /healthz here (overrides "
+                             "agent.listen; default 127.0.0.1:9839)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="daemon: one event per line on stderr, logfmt text (journald "
+                             "adds the time) or JSON with a time")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour in the table (auto: only on a terminal)")
     return parser
@@ -119,11 +130,50 @@ def run_once(config: Config, args: argparse.Namespace) -> int:
     result = asyncio.run(run_round(config, prober))
     result = replace(result, findings=diagnose(result))
     status = exit_status(result)
-    if args.format == "json":
-        sys.stdout.write(jsonreport.render(result, exit_status=status))
+    host = hostinfo.gather(result.tcp)
+    if args.format == "prom" or args.textfile:
+        registry = prometheus.one_round(result, host)
+        if args.textfile:
+            try:
+                prometheus.write_textfile(args.textfile, registry)
+            except OSError as exc:
+                raise UsageError(f"--textfile {str(args.textfile)!r}: cannot write: "
+                                 f"{exc.strerror or exc}") from None
+    if args.format == "prom":
+        sys.stdout.write(prometheus.render(registry))
+    elif args.format == "json":
+        report = jsonreport.to_dict(result, exit_status=status)
+        report["host"] = hostinfo.host_dict(host)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
-        sys.stdout.write(table.render(result, colour=_colour(args.color), exit_status=status))
+        text = table.render(result, colour=_colour(args.color), exit_status=status)
+        sys.stdout.write(_with_host(text, host))
     return status
+
+
+def _with_host(text: str, host: hostinfo.HostInfo) -> str:
+    """The table with a HOST section before its closing summary line."""
+    lines = hostinfo.host_lines(host)
+    if not lines:
+        return text
+    body, _, summary = text.rstrip("\n").rpartition("\n")
+    return "\n".join([body, "HOST (where the probes leave from)", *lines, "", summary]) + "\n"
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from probe import daemon
+
+    def load() -> Config:
+        config = build_config(args)
+        if not config.targets:
+            raise UsageError("no targets: give --target [NAME=]HOST:PORT or a config file "
+                             "with [[target]] tables")
+        return config
+
+    if args.listen is not None:
+        daemon.parse_listen(args.listen)  # a bad flag is a usage error before anything starts
+    return daemon.serve(load, daemon.Options(listen=args.listen, log_format=args.log_format,
+                                             textfile=args.textfile))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("no targets: give --target [NAME=]HOST:PORT or a config file "
                              "with [[target]] tables")
         if not args.once:
-            raise UsageError("daemon mode is not available yet; use --once")
+            return run_daemon(args)
         return run_once(config, args)
     except ProbeError as exc:
         print(f"probe: error: {exc}", file=sys.stderr)

@@ -72,6 +72,11 @@ class AgentConfig:
     method: str = "auto"
     rate: float = 200.0
     concurrency: int = 256
+    # /metrics for remote scrapes: TLS (both or neither) and basic auth (both or neither)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_password_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +328,8 @@ def _listen(value: Any) -> str | None:
     return None
 
 
-AGENT_KEYS = ("timeout", "interval", "listen", "method", "rate", "concurrency")
+AGENT_KEYS = ("timeout", "interval", "listen", "method", "rate", "concurrency", "tls_cert",
+              "tls_key", "basic_auth_user", "basic_auth_password_file")
 DNS_KEYS = ("resolvers", "aaaa")
 TARGET_KEYS = ("name", "host", "port", "dependency", "expect", "required", "count")
 TOP_KEYS = ("agent", "dns", "target", "apim")
@@ -365,6 +371,7 @@ def parse(text: str, *, source: str = "<config>",
                               _between(1, 1_000_000, "packets per second"))),
         concurrency=reader.get(agent_raw, "agent", "concurrency", int, defaults.concurrency,
                                _between(1, 10_000, "an integer")),
+        **_agent_security(reader, agent_raw),
     )
 
     dns_raw = reader.get(raw, "", "dns", dict, {})
@@ -407,6 +414,43 @@ def parse(text: str, *, source: str = "<config>",
     apim = parse_apim(reader, apim_raw) if apim_raw is not None else None
     return Config(agent=agent, dns=dns_config, targets=tuple(targets), source=source,
                   apim=apim)
+
+
+def _readable_file(value: Any) -> str | None:
+    if not value.strip():
+        return "expected the path of a readable file"
+    path = Path(value)
+    if not path.is_file():
+        return "expected the path of a readable file (no such file)"
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        return f"expected the path of a readable file ({exc.strerror})"
+    return None
+
+
+def _agent_security(reader: _Reader, agent_raw: Mapping[str, Any]) -> dict[str, str | None]:
+    """TLS and basic auth for /metrics: each a pair, both keys or neither."""
+    def user_check(value: Any) -> str | None:
+        ok = value and ":" not in value and value.isprintable()
+        return None if ok else "expected a non-empty user name without ':'"
+
+    values: dict[str, str | None] = {
+        "tls_cert": reader.get(agent_raw, "agent", "tls_cert", str, None, _readable_file),
+        "tls_key": reader.get(agent_raw, "agent", "tls_key", str, None, _readable_file),
+        "basic_auth_user": reader.get(agent_raw, "agent", "basic_auth_user", str, None,
+                                      user_check),
+        "basic_auth_password_file": reader.get(agent_raw, "agent", "basic_auth_password_file",
+                                               str, None, _readable_file),
+    }
+    for first, second in (("tls_cert", "tls_key"), ("basic_auth_user",
+                                                    "basic_auth_password_file")):
+        if (values[first] is None) != (values[second] is None):
+            given, missing = (first, second) if values[first] is not None else (second, first)
+            raise reader.fail(f"agent.{given}", f"'{given}' needs 'agent.{missing}' as well "
+                                                "(both or neither)")
+    return values
 
 
 def _target(reader: _Reader, entry: Mapping[str, Any], where: str) -> Target:

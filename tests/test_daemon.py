@@ -1,0 +1,487 @@
+"""The agent: pure scheduling/health/auth decisions, then the real daemon
+in a subprocess, real HTTP on 127.0.0.1 and real signals."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from probe import daemon
+from probe.errors import UsageError
+from probe.results import PortState
+from tests.test_metrics_data import sample_round, tcp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# --------------------------------------------------------------------------
+# pure decisions
+
+
+@pytest.mark.parametrize(("previous", "finished", "interval", "jitter", "expected"), [
+    (100.0, 101.0, 30.0, 0.0, 130.0),       # on time
+    (100.0, 101.0, 30.0, 0.05, 131.5),      # jitter moves the tick
+    (100.0, 101.0, 30.0, -0.05, 128.5),
+    (100.0, 145.0, 30.0, 0.0, 148.0),       # overran: a short rest, no catch-up burst
+    (100.0, 400.0, 30.0, 0.0, 403.0),       # ten ticks missed: still one round
+    (100.0, 400.0, 600.0, 0.0, 700.0),
+    (0.0, 200.0, 3600.0, 0.0, 3600.0),
+    (0.0, 4000.0, 3600.0, 0.0, 4005.0),     # rest capped at 5 s
+])
+def test_next_start(previous: float, finished: float, interval: float, jitter: float,
+                    expected: float) -> None:
+    assert daemon.next_start(previous, finished, interval, jitter) == pytest.approx(expected)
+
+
+def test_next_start_never_before_the_round_finished() -> None:
+    for finished in (0.5, 10.0, 29.0, 31.0, 1000.0):
+        for jitter in (-0.05, 0.0, 0.05):
+            assert daemon.next_start(0.0, finished, 30.0, jitter) > finished
+
+
+@pytest.mark.parametrize(("now", "last", "interval", "duration", "ok", "word"), [
+    (50.0, None, 30.0, 0.0, True, "starting"),
+    (100.0, None, 10.0, 0.0, False, "stale"),       # 100 s after start, nothing finished
+    (100.0, 80.0, 10.0, 0.0, True, "ok"),
+    (100.0, 70.0, 10.0, 0.0, True, "ok"),           # exactly three intervals
+    (100.0, 69.0, 10.0, 0.0, False, "stale"),
+    (100.0, 50.0, 10.0, 20.0, True, "ok"),          # slow rounds widen the limit
+])
+def test_health(now: float, last: float | None, interval: float, duration: float, ok: bool,
+                word: str) -> None:
+    fresh, why = daemon.health(now, 0.0, last, interval, duration)
+    assert fresh is ok
+    assert why.startswith(word)
+
+
+def _basic(text: str) -> str:
+    return "Basic " + base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(("header", "ok"), [
+    (_basic("prom:s3cret"), True),
+    ("basic " + base64.b64encode(b"prom:s3cret").decode(), True),
+    (_basic("prom:s3cret2"), False),
+    (_basic("prom:"), False),
+    (_basic("other:s3cret"), False),
+    (_basic("proms3cret"), False),
+    ("Basic !!!notbase64", False),
+    ("Bearer abc", False),
+    ("", False),
+    (None, False),
+])
+def test_basic_auth(header: str | None, ok: bool) -> None:
+    assert daemon.basic_auth_ok(header, "prom", b"s3cret") is ok
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("127.0.0.1:9839", ("127.0.0.1", 9839)),
+    ("127.0.0.1:0", ("127.0.0.1", 0)),
+    ("[::1]:9839", ("::1", 9839)),
+    ("[::1]:0", ("::1", 0)),
+    ("localhost:80", ("localhost", 80)),
+])
+def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
+    assert daemon.parse_listen(text) == expected
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1", "127.0.0.1:99999", "[::1"])
+def test_parse_listen_rejects(text: str) -> None:
+    with pytest.raises(UsageError, match="--listen"):
+        daemon.parse_listen(text)
+
+
+def test_format_event_text_is_logfmt_without_time() -> None:
+    line = daemon.format_event("text", 0.0, "error", "reload_rejected",
+                               {"error": 'bad "x" = 1', "n": 3, "ok": True, "d": 0.1234567})
+    assert line == ('level=error event=reload_rejected error="bad \\"x\\" = 1" n=3 ok=true '
+                    'd=0.123457')
+
+
+def test_format_event_json_has_time() -> None:
+    line = daemon.format_event("json", 1.5, "info", "round", {"number": 1})
+    assert json.loads(line) == {"time": "1970-01-01T00:00:01.500Z", "level": "info",
+                                "event": "round", "number": 1}
+
+
+def test_transitions() -> None:
+    before = sample_round()
+    assert daemon.transitions(None, before) == []
+    assert daemon.transitions(before, before) == []
+    rows = list(before.tcp)
+    rows[0] = tcp("management", rows[0].host, rows[0].address, 3443, PortState.FILTERED,
+                  "no-response", dependency="management")
+    from dataclasses import replace
+    changes = daemon.transitions(before, replace(before, tcp=tuple(rows)))
+    assert changes == [{"target": "management", "address": "198.18.3.10", "port": 3443,
+                        "from": "open", "to": "filtered", "reason": "no-response",
+                        "ok": False}]
+
+
+# --------------------------------------------------------------------------
+# the real daemon
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[int]:
+    """An open port on 127.0.0.1 (accepts and closes)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(path: Path, targets: dict[str, str], *, interval: float = 1,
+                 resolver: str = "127.0.0.1:53", timeout: float = 0.5, extra: str = "") -> Path:
+    lines = ["[agent]", f"interval = {interval}", f"timeout = {timeout}", 'method = "connect"',
+             extra, "", "[dns]", f'resolvers = ["{resolver}"]', ""]
+    for name, hostport in targets.items():
+        host, port = hostport.rsplit(":", 1)
+        lines += ["[[target]]", f'name = "{name}"', f'host = "{host}"', f"port = {port}",
+                  "count = 1", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+class Daemon:
+    """``probe -c FILE`` in a subprocess; stderr lines are collected as they come."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "probe", *args], cwd=ROOT, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.port = 0
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, needle: str, timeout: float = 15.0, after: int = 0) -> str:
+        """The first stderr line (from index ``after``) containing ``needle``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.lines[after:]:
+                if needle in line:
+                    return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {needle!r} in stderr: {self.lines}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"daemon exited ({self.proc.wait()}) without {needle!r}: "
+                                     f"{self.lines}")
+            self.lines.append(line)
+
+    def started(self) -> Daemon:
+        line = self.wait_for("event=listening")
+        self.port = int(line.split("port=")[1].split()[0])
+        return self
+
+    def url(self, path: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+
+
+@pytest.fixture
+def run_daemon() -> Iterator[type[Daemon]]:
+    started: list[Daemon] = []
+
+    class Tracked(Daemon):
+        def __init__(self, *args: str) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    yield Tracked
+    for d in started:
+        d.stop()
+
+
+def get(url: str, *, headers: dict[str, str] | None = None, method: str = "GET",
+        context: ssl.SSLContext | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return None
+
+
+def rounds_after(d: Daemon, count: int, after: int = 0) -> None:
+    for _ in range(count):
+        d.wait_for("event=round ", after=after)
+        after = len(d.lines)
+
+
+def test_serves_metrics_and_health(tmp_path: Path, listener: int,
+                                   run_daemon: type[Daemon]) -> None:
+    closed = free_port()
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}",
+                                                    "shut": f"127.0.0.1:{closed}"})
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    d.wait_for("event=round ")
+    status, text = get(d.url("/metrics"))
+    assert status == 200
+    web = {"target": "web", "address": "127.0.0.1", "port": str(listener)}
+    assert sample(text, "apim_probe_tcp_success", **web) == 1
+    assert sample(text, "apim_probe_tcp_state", **web, state="open") == 1
+    assert sample(text, "apim_probe_tcp_state", target="shut", state="closed") == 1
+    assert sample(text, "apim_probe_tcp_probe_method", method="connect") == 1
+    assert sample(text, "apim_probe_config_last_reload_successful") == 1
+    assert sample(text, "process_resident_memory_bytes") is not None
+    assert sample(text, "apim_probe_host_interface_up", interface="lo") == 1
+    for path in daemon.HEALTH_PATHS:
+        status, body = get(d.url(path))
+        assert status == 200 and body.startswith("ok"), body
+    # no endpoint takes a target from the request
+    for path in ("/probe?target=127.0.0.1:22", "/probe", "/metrics/../probe"):
+        status, _ = get(d.url(path))
+        assert status == 404
+    status, _ = get(d.url("/metrics"), method="POST")
+    assert status == 405
+    assert "event=started" in d.lines[0]
+
+
+def test_counters_accumulate_over_rounds(tmp_path: Path, listener: int,
+                                         run_daemon: type[Daemon]) -> None:
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    rounds_after(d, 3)
+    _, text = get(d.url("/metrics"))
+    sent = sample(text, "apim_probe_tcp_packets_sent_total", target="web")
+    assert sent is not None and sent >= 3
+    assert sample(text, "apim_probe_rounds_total") == pytest.approx(sent)
+    assert sample(text, "apim_probe_tcp_rtt_seconds_count", target="web") == pytest.approx(sent)
+
+
+def test_sighup_bad_config_keeps_the_old_one(tmp_path: Path, listener: int,
+                                             run_daemon: type[Daemon]) -> None:
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    d.wait_for("event=round ")
+    config.write_text("[agent]\ninterval = 'soon'\n", encoding="utf-8")
+    d.proc.send_signal(signal.SIGHUP)
+    line = d.wait_for("event=reload_rejected")
+    assert "level=error" in line and "agent.interval" in line and str(config) in line
+    mark = len(d.lines)
+    d.wait_for("event=round ", after=mark)  # still probing, with the old config
+    _, text = get(d.url("/metrics"))
+    assert sample(text, "apim_probe_config_last_reload_successful") == 0
+    assert sample(text, "apim_probe_tcp_success", target="web") == 1
+    assert d.proc.poll() is None
+
+
+def test_sighup_good_config_replaces_targets(tmp_path: Path, listener: int,
+                                             run_daemon: type[Daemon]) -> None:
+    closed = free_port()
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}",
+                                                    "shut": f"127.0.0.1:{closed}"})
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    d.wait_for("event=round ")
+    _, before = get(d.url("/metrics"))
+    stamp = sample(before, "apim_probe_config_last_reload_success_timestamp_seconds")
+    assert sample(before, "apim_probe_tcp_success", target="shut") == 0
+    write_config(config, {"web": f"127.0.0.1:{listener}"})
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_for("event=reloaded")
+    rounds_after(d, 1, after=len(d.lines))
+    _, text = get(d.url("/metrics"))
+    assert sample(text, "apim_probe_tcp_success", target="shut") is None  # vanished
+    assert sample(text, "apim_probe_tcp_packets_sent_total", target="shut") is None
+    assert sample(text, "apim_probe_tcp_success", target="web") == 1
+    assert sample(text, "apim_probe_config_last_reload_successful") == 1
+    after = sample(text, "apim_probe_config_last_reload_success_timestamp_seconds")
+    assert stamp is not None and after is not None and after > stamp
+
+
+@pytest.fixture
+def silent_dns() -> Iterator[int]:
+    """A UDP port on 127.0.0.1 that takes DNS queries and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_sigterm_cancels_the_round_in_flight_within_two_seconds(
+        tmp_path: Path, silent_dns: int, run_daemon: type[Daemon]) -> None:
+    config = write_config(tmp_path / "probe.toml", {"slow": "slow.test:443"},
+                          resolver=f"127.0.0.1:{silent_dns}", timeout=30)
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    time.sleep(0.5)  # the round is waiting on the silent resolver
+    began = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    status = d.proc.wait(5)
+    took = time.monotonic() - began
+    assert status == 0
+    assert took < 2.0
+    d.wait_for("event=stopped")
+    assert any("event=round_cancelled" in line for line in d.lines)
+
+
+def test_health_goes_503_when_rounds_are_stale(tmp_path: Path, silent_dns: int,
+                                               run_daemon: type[Daemon]) -> None:
+    config = write_config(tmp_path / "probe.toml", {"slow": "slow.test:443"},
+                          resolver=f"127.0.0.1:{silent_dns}", timeout=30)
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    status, body = get(d.url("/healthz"))
+    assert status == 200 and body.startswith("starting")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # interval 1 s: stale after 3 s with no round
+        status, body = get(d.url("/healthz"))
+        if status == 503:
+            break
+        time.sleep(0.2)
+    assert status == 503 and body.startswith("stale"), body
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path, listener: int,
+                                      run_daemon: type[Daemon]) -> None:
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = run_daemon("-c", str(config), "--listen", f"127.0.0.1:{listener}")
+    assert d.proc.wait(15) == 2
+    line = d.wait_for("address already in use")
+    assert f"127.0.0.1:{listener}" in line and "Traceback" not in "\n".join(d.lines)
+
+
+def test_bad_config_at_start_exits_2(tmp_path: Path, run_daemon: type[Daemon]) -> None:
+    config = tmp_path / "probe.toml"
+    config.write_text("[agent]\nlisten = 'nowhere'\n", encoding="utf-8")
+    d = run_daemon("-c", str(config))
+    assert d.proc.wait(15) == 2
+    assert "agent.listen" in d.wait_for("error")
+
+
+def test_daemon_basic_auth(tmp_path: Path, listener: int, run_daemon: type[Daemon]) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"},
+                          extra=f'basic_auth_user = "prom"\n'
+                                f'basic_auth_password_file = "{secret}"')
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    status, _ = get(d.url("/metrics"))
+    assert status == 401
+    status, _ = get(d.url("/metrics"), headers={"Authorization": _basic("prom:wrong")})
+    assert status == 401
+    status, text = get(d.url("/metrics"), headers={"Authorization": _basic("prom:s3cret")})
+    assert status == 200 and "apim_probe_build_info" in text
+
+
+def test_config_rejects_half_a_pair(tmp_path: Path, listener: int) -> None:
+    from probe.config import parse
+    from probe.errors import ConfigError
+    text = f'[agent]\nbasic_auth_user = "prom"\n[[target]]\nname="w"\nhost="127.0.0.1"\n' \
+           f"port={listener}\n"
+    with pytest.raises(ConfigError, match="basic_auth_password_file") as info:
+        parse(text, source="x.toml")
+    assert info.value.key == "agent.basic_auth_user" and info.value.line == 2
+    with pytest.raises(ConfigError, match="readable file"):
+        parse('[agent]\ntls_cert = "/nonexistent/cert.pem"\ntls_key = "/nonexistent/k"\n')
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls(tmp_path: Path, listener: int, run_daemon: type[Daemon]) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"},
+                          extra=f'tls_cert = "{cert}"\ntls_key = "{key}"')
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    assert "tls=true" in d.wait_for("event=listening")
+    context = ssl.create_default_context(cafile=str(cert))
+    status, text = get(d.url("/metrics", "https"), context=context)
+    assert status == 200 and "apim_probe_build_info" in text
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        get(d.url("/metrics"))  # plain HTTP gets no answer
+
+
+def test_json_log_and_textfile(tmp_path: Path, listener: int,
+                               run_daemon: type[Daemon]) -> None:
+    textfile = tmp_path / "apim_probe.prom"
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0", "--log-format", "json",
+                   "--textfile", str(textfile))
+    line = d.wait_for('"event": "listening"')
+    d.port = json.loads(line)["port"]
+    d.wait_for('"event": "round"')
+    events = [json.loads(x) for x in d.lines]
+    assert all({"time", "level", "event"} <= set(e) for e in events)
+    text = textfile.read_text(encoding="utf-8")
+    assert sample(text, "apim_probe_tcp_success", target="web") == 1
+    assert "process_" not in text
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(textfile.name + ".")]
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(5) == 0
+
+
+def test_daemon_does_not_leak_a_traceback_on_sigint(tmp_path: Path, listener: int,
+                                                    run_daemon: type[Daemon]) -> None:
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    d.wait_for("event=round ")
+    d.proc.send_signal(signal.SIGINT)
+    assert d.proc.wait(5) == 0
+    d.wait_for("event=stopped")
+    assert "Traceback" not in "\n".join(d.lines)
+    assert os.path.exists(config)
