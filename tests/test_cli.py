@@ -1,0 +1,204 @@
+"""The command line's error paths: exit 2, one 'probe: error:' line on
+stderr, never a traceback. Nothing here resolves or probes: every call
+stops at validation (--check-config, or an error before the round)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from probe.cli import main
+from probe.config import load
+from probe.errors import ConfigError
+
+DATA = Path(__file__).parent / "data"
+INVALID = sorted((DATA / "invalid").glob("*.toml"))
+RESOLVER = ["--resolver", "192.0.2.53"]  # never the real resolv.conf
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_error(err: str, fragment: str) -> None:
+    assert err.startswith("probe: error: ")
+    assert fragment in err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, "one line"
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.name for p in INVALID])
+def test_invalid_config_file(capsys: pytest.CaptureFixture[str], path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    status, out, err = run(capsys, "--check-config", "-c", str(path))
+    assert status == 2
+    assert out == ""
+    # exactly what the config loader says (its messages are held by test_config.py)
+    assert err == f"probe: error: {info.value}\n"
+    assert_error(err, str(path))
+
+
+@pytest.mark.parametrize("argv", [
+    ("--check-config", "-c", "{invalid}/port-out-of-range.toml"),
+    ("--once", "-c", "{invalid}/port-out-of-range.toml", "--resolver", "192.0.2.53"),
+    ("--once", "-c", "{invalid}/port-out-of-range.toml", "--target", "10.0.0.5:443"),
+])
+def test_a_bad_file_is_an_error_whatever_the_flags(capsys: pytest.CaptureFixture[str],
+                                                   argv: tuple[str, ...]) -> None:
+    args = [a.format(invalid=DATA / "invalid") for a in argv]
+    status, _, err = run(capsys, *args)
+    assert status == 2
+    assert_error(err, "port-out-of-range.toml:12: target[1].port: expected a port from 1 to "
+                      "65535, got 70000")
+
+
+def test_missing_config_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "probe.toml"
+    status, _, err = run(capsys, "--check-config", "-c", str(path))
+    assert status == 2
+    assert_error(err, f"{path}: cannot read: No such file or directory")
+
+
+def test_non_utf8_config_file(capsys: pytest.CaptureFixture[str]) -> None:
+    path = DATA / "invalid" / "not-utf8.toml"
+    status, _, err = run(capsys, "--check-config", "-c", str(path))
+    assert status == 2
+    assert_error(err, f"{path}: not UTF-8 text")
+
+
+def test_bad_toml_syntax_reports_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    path = DATA / "invalid" / "bad-syntax.toml"
+    status, _, err = run(capsys, "--check-config", "-c", str(path))
+    assert status == 2
+    assert_error(err, f"{path}:4: not valid TOML")
+
+
+def test_valid_config(capsys: pytest.CaptureFixture[str]) -> None:
+    path = DATA / "valid" / "custom.toml"
+    status, out, err = run(capsys, "--check-config", "-c", str(path))
+    assert (status, err) == (0, "")
+    assert out == (f"{path}: valid, 4 target(s), resolvers 10.0.0.4, 168.63.129.16, "
+                   "[2001:db8::53]:5353\n")
+
+
+def test_flags_override_the_file_in_check_config(capsys: pytest.CaptureFixture[str]) -> None:
+    path = DATA / "valid" / "custom.toml"
+    status, out, _ = run(capsys, "--check-config", "-c", str(path), "--resolver", "192.0.2.1",
+                         "--resolver", "[2001:db8::1]:5353", "--target", "10.0.0.5:443")
+    assert status == 0
+    assert out == f"{path}: valid, 1 target(s), resolvers 192.0.2.1, [2001:db8::1]:5353\n"
+
+
+# --------------------------------------------------------------------------
+# --target and --resolver
+
+@pytest.mark.parametrize(("spec", "fragment"), [
+    ("contoso.azure-api.net", "--target 'contoso.azure-api.net': expected [NAME=]HOST:PORT "
+                              "(the port is missing)"),
+    ("gw=contoso.azure-api.net", "(the port is missing)"),
+    ("contoso.azure-api.net:0", "port must be a number from 1 to 65535"),
+    ("contoso.azure-api.net:70000", "port must be a number from 1 to 65535"),
+    ("contoso.azure-api.net:https", "port must be a number from 1 to 65535"),
+    ("2001:db8::5:443", "(the port is missing)"),
+    ("[2001:db8::5:443", "unclosed '['"),
+    ("bad host:443", "'bad host' is neither a hostname nor an IP address"),
+    ("", "(the port is missing)"),
+])
+def test_bad_target_spec(capsys: pytest.CaptureFixture[str], spec: str, fragment: str) -> None:
+    status, out, err = run(capsys, "--once", "--target", spec, *RESOLVER)
+    assert (status, out) == (2, "")
+    assert_error(err, fragment)
+    assert f"--target {spec!r}" in err
+
+
+def test_a_bad_target_among_good_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "--once", "--target", "10.0.0.5:443", "--target", "x:99999",
+                         *RESOLVER)
+    assert status == 2
+    assert_error(err, "--target 'x:99999'")
+
+
+def test_duplicate_target_names(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "--check-config", "--target", "gw=10.0.0.5:443",
+                         "--target", "10.0.0.6:443", "--target", "gw=10.0.0.7:443", *RESOLVER)
+    assert status == 2
+    assert_error(err, "duplicate target names ['gw']")
+
+
+def test_same_target_twice_is_a_duplicate(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "--check-config", "--target", "10.0.0.5:443",
+                         "--target", "10.0.0.5:443", *RESOLVER)
+    assert status == 2
+    assert_error(err, "duplicate target names ['10.0.0.5:443']")
+
+
+@pytest.mark.parametrize(("spec", "fragment"), [
+    ("dns.google", "'dns.google' is not an IP address"),
+    ("localhost:53", "'localhost:53' is not an IP address"),
+    ("not an address!", "is not an IP address"),
+    ("192.0.2.53:70000", "port must be a number from 1 to 65535"),
+    ("192.0.2.53:0", "port must be a number from 1 to 65535"),
+    ("[2001:db8::53]:99999", "port must be a number from 1 to 65535"),
+    ("[2001:db8::53", "unclosed '['"),
+])
+def test_bad_resolver(capsys: pytest.CaptureFixture[str], spec: str, fragment: str) -> None:
+    status, out, err = run(capsys, "--check-config", "--target", "10.0.0.5:443",
+                           "--resolver", "192.0.2.53", "--resolver", spec)
+    assert (status, out) == (2, "")
+    assert_error(err, f"--resolver {spec!r}: ")
+    assert fragment in err
+
+
+def test_no_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "--once", *RESOLVER)
+    assert (status, out) == (2, "")
+    assert_error(err, "no targets: give --target [NAME=]HOST:PORT")
+
+
+def test_check_config_without_targets_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "--check-config", *RESOLVER)
+    assert status == 0
+    assert out == "<command line>: valid, 0 target(s), resolvers 192.0.2.53\n"
+
+
+# --------------------------------------------------------------------------
+# flags argparse refuses itself: exit 2 with usage
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--timeout", "abc"], "argument --timeout: expected seconds, got 'abc'"),
+    (["--timeout", "0"], "argument --timeout: expected seconds from 0.01 to 60, got '0'"),
+    (["--timeout", "-1"], "argument --timeout: expected seconds from 0.01 to 60"),
+    (["--timeout", "61"], "argument --timeout: expected seconds from 0.01 to 60, got '61'"),
+    (["--timeout", "nan"], "argument --timeout: expected seconds"),
+    (["--timeout", "inf"], "argument --timeout: expected seconds from 0.01 to 60"),
+    (["--count", "0"], "argument --count: expected an integer from 1 to 100, got '0'"),
+    (["--count", "101"], "argument --count: expected an integer from 1 to 100, got '101'"),
+    (["--count", "1.5"], "argument --count: expected an integer, got '1.5'"),
+    (["--count", "true"], "argument --count: expected an integer, got 'true'"),
+    (["--count", ""], "argument --count: expected an integer, got ''"),
+    (["--rate", "0"], "argument --rate: expected packets per second from 1 to 1e+06"),
+    (["--method", "udp"], "argument --method: invalid choice: 'udp'"),
+    (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
+    (["--timeout"], "argument --timeout: expected one argument"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+])
+def test_bad_flags(capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--once", "--target", "10.0.0.5:443", *RESOLVER, *argv])
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: probe")
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("probe ")
