@@ -223,3 +223,42 @@ def test_resolve_a_rcode_is_the_one_reported(monkeypatch: pytest.MonkeyPatch) ->
         AAAA: response("contoso.azure-api.net", AAAA),
     }, aaaa=True)
     assert (result.status, result.rcode) == (DnsStatus.SERVFAIL, "SERVFAIL")
+
+
+def test_resolve_a_timeout_is_not_hidden_by_an_empty_aaaa_answer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the A question went unanswered and there is no AAAA record: "nodata" would send the
+    # user looking for a missing A record that may well exist
+    result = run(monkeypatch, {A: dns.exception.Timeout(),
+                               AAAA: response("contoso.azure-api.net", AAAA)}, aaaa=True)
+    assert (result.status, result.rcode, result.addresses) == (DnsStatus.TIMEOUT, None, ())
+    assert result.detail == "no answer within 2 s"
+
+
+def test_resolve_nxdomain_on_aaaa_holds_for_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # NXDOMAIN says the name has no records of any type: true whatever happened to A
+    result = run(monkeypatch, {
+        A: dns.exception.Timeout(),
+        AAAA: response("contoso.azure-api.net", AAAA, rcode=dns.rcode.NXDOMAIN)}, aaaa=True)
+    assert (result.status, result.rcode) == (DnsStatus.NXDOMAIN, "NXDOMAIN")
+
+
+def test_resolve_aaaa_addresses_count_when_the_a_question_times_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(monkeypatch, {
+        A: dns.exception.Timeout(),
+        AAAA: response("contoso.azure-api.net", AAAA, answers=[
+            ("contoso.azure-api.net.", "AAAA", ["2001:db8::5"])]),
+    }, aaaa=True)
+    assert (result.status, result.addresses) == (DnsStatus.OK, ("2001:db8::5",))
+
+
+def test_resolve_aaaa_failure_does_not_spoil_the_a_answer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(monkeypatch, {
+        A: response("contoso.azure-api.net", answers=[
+            ("contoso.azure-api.net.", "A", ["10.0.0.5"])]),
+        AAAA: dns.exception.Timeout(),
+    }, aaaa=True)
+    assert (result.status, result.rcode, result.addresses) == (
+        DnsStatus.OK, "NOERROR", ("10.0.0.5",))

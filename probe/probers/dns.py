@@ -127,7 +127,8 @@ async def resolve(name: str, resolver: Resolver, timeout: float, *,
         elif failure is None and rdtype == dns.rdatatype.A:
             failure = _failure(outcome, timeout)
 
-    if rcode is None:
+    if rcode is None or (failure is not None and rcode == dns.rcode.NOERROR
+                          and not addresses):
         status, detail = failure or (DnsStatus.ERROR, "no answer")
         return DnsResult(_plain(name), resolver.label, status, None, (), (), duration, detail)
     status = status_of(rcode, addresses)
