@@ -198,3 +198,16 @@ def test_empty_batch_and_raw_capable() -> None:
     assert asyncio.run(SynProber().probe([], 1.0)) == []
     assert isinstance(syn.raw_capable(), bool)
     assert SynProber.method == "syn"
+
+
+def test_kernel_send_stamp_replaces_ours_even_after_the_answer() -> None:
+    batch = Batch(2, 1000 * MS)
+    batch.sent(0, T.key(40000, 443, 1), 100 * MS)
+    batch.sent(1, T.key(40001, 443, 2), 100 * MS)
+    batch.receive(tcp_answer(40000, 443, 1, 0x12), 150 * MS)
+    batch.sent_at(T.key(40000, 443, 1), 110 * MS)  # read after the answer
+    batch.sent_at(T.key(40009, 443, 9), 110 * MS)  # not ours: ignored
+    first, second = batch.attempts()
+    assert first.rtt_seconds == pytest.approx(0.040)
+    assert second.rtt_seconds is None
+    assert batch.kernel_tx == 1

@@ -20,6 +20,7 @@ from probe.probers.packet import (
     checksum,
     parse_icmp,
     parse_tcp,
+    parse_tx_echo,
 )
 
 scapy_inet = pytest.importorskip("scapy.layers.inet")
@@ -203,3 +204,12 @@ def test_bpf_icmp_filter() -> None:
     assert not run_bpf(prog, bytes(IP(src=TARGET, dst=US) / ICMP(type=0)))
     udp = bytes(IP(src=US, dst=TARGET) / scapy_inet.UDP(sport=40010, dport=53))
     assert not run_bpf(prog, bytes(IP(src=ROUTER, dst=US) / ICMP(type=3, code=3) / udp))
+
+
+def test_tx_echo_gives_the_key_whatever_the_link_header() -> None:
+    t = template()
+    syn = t.build(40005, 443, 99)
+    for link in (b"", b"\x00" * 14, b"\x00" * 16):
+        assert parse_tx_echo(link + syn) == t.key(40005, 443, 99)
+    assert parse_tx_echo(syn[:-1]) is None
+    assert parse_tx_echo(bytes(IP(src=US, dst=TARGET) / TCP(flags="A") / (b"x" * 4))) is None

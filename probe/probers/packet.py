@@ -228,3 +228,19 @@ def bpf_icmp_quoting_sport_range(low: int, high: int) -> list[Insn]:
 def bpf_bytes(program: list[Insn]) -> bytes:
     """The program as an array of struct sock_filter."""
     return b"".join(struct.pack("HBBI", *insn) for insn in program)
+
+
+def parse_tx_echo(data: bytes) -> Key | None:
+    """The key of one of our SYNs as the kernel echoes it with its send timestamp.
+
+    The error queue returns the packet as it left, link-layer header first
+    (Ethernet: 14 bytes; none on an IP tunnel): our SYN has no payload, so the
+    IP header is the last PACKET_LEN bytes whatever the link.
+    """
+    if len(data) < PACKET_LEN:
+        return None
+    ip = data[-PACKET_LEN:]
+    if ip[0] != 0x45 or ip[9] != IPPROTO_TCP or ip[33] != TCP_SYN_FLAG:
+        return None
+    sport, dport, seq = _QUOTED_PORTS_SEQ.unpack_from(ip, 20)
+    return (ip[16:20] + ip[12:16], dport, sport, seq)

@@ -43,6 +43,7 @@ def main() -> None:
                          for attempts in results],
             "unsolicited": prober.unsolicited,
             "late": prober.late,
+            "kernel_tx_stamps": prober.kernel_tx_stamps,
             "ports": [prober.source_ports[0], prober.source_ports[-1]],
             "first_send_ns": prober.first_send_ns,
             "start_ns": START_NS,
