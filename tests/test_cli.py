@@ -4,10 +4,12 @@ stops at validation (--check-config, or an error before the round)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from probe import cli
 from probe.cli import main
 from probe.config import load
 from probe.errors import ConfigError
@@ -202,3 +204,26 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith("probe ")
+
+
+# --------------------------------------------------------------------------
+# colour: only on a terminal, never with NO_COLOR, unless asked for
+
+@pytest.mark.parametrize(("choice", "tty", "env", "expected"), [
+    ("auto", True, {}, True),
+    ("auto", False, {}, False),
+    ("auto", True, {"NO_COLOR": "1"}, False),
+    ("auto", True, {"NO_COLOR": ""}, True),  # no-color.org: only a non-empty value counts
+    ("auto", True, {"TERM": "dumb"}, False),
+    ("never", True, {}, False),
+    ("always", False, {}, True),
+    ("always", True, {"NO_COLOR": "1"}, True),  # an explicit flag wins over the environment
+])
+def test_colour_choice(monkeypatch: pytest.MonkeyPatch, choice: str, tty: bool,
+                       env: dict[str, str], expected: bool) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
+    assert cli._colour(choice) is expected
