@@ -212,6 +212,14 @@ def test_shipped_example_is_valid_and_documents_the_defaults(resolv_conf: Path) 
     assert by_name["monitor"].required is False
 
 
+@pytest.mark.parametrize("path", sorted(EXAMPLE.parent.glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_example_is_valid(path: Path, resolv_conf: Path) -> None:
+    config = load(path, resolv_conf=resolv_conf)
+    assert config.targets, "an example without targets shows nothing"
+    assert config.dns.resolvers
+
+
 def test_empty_file_is_valid_with_no_targets(resolv_conf: Path) -> None:
     config = parse("", resolv_conf=resolv_conf)
     assert config.targets == ()
