@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import alerts  # noqa: E402  (a sibling script, not a package)
+import alerts  # a sibling script, not a package
 
 TEST_FILE = alerts.ROOT / "prometheus" / "tests" / "apim-probe.test.yml"
 
@@ -369,4 +369,4 @@ HEADER = """\
 
 
 def render() -> str:
-    return alerts._document(HEADER, document())  # noqa: SLF001
+    return alerts.yaml_document(HEADER, document())

@@ -393,7 +393,7 @@ def _yaml(value: object, indent: int = 0) -> list[str]:
     return lines
 
 
-def _document(header: str, data: object) -> str:
+def yaml_document(header: str, data: object) -> str:
     return header + "\n".join(_yaml(data)) + "\n"
 
 
@@ -472,8 +472,8 @@ def render() -> dict[Path, str]:
     import alert_tests  # a sibling script; it imports this module
 
     return {
-        RULES_FILE: _document(RULES_HEADER, prometheus_rules()),
-        GRAFANA_FILE: _document(GRAFANA_HEADER, grafana_rules()),
+        RULES_FILE: yaml_document(RULES_HEADER, prometheus_rules()),
+        GRAFANA_FILE: yaml_document(GRAFANA_HEADER, grafana_rules()),
         alert_tests.TEST_FILE: alert_tests.render(),
     }
 
