@@ -393,6 +393,10 @@ def test_split_host_port(text: str, expected: tuple[str, int | None]) -> None:
     ("10.0.0.9", 443, "other"),
     # the name wins over the port
     ("contoso-sql.database.windows.net", 3443, "sql"),
+    # names are matched on whole labels: a backend is not Azure Monitor by accident
+    # (the rules tell a refusing backend from a refusing Azure dependency by this)
+    ("promonitor.contoso.internal", 9090, "other"),
+    ("sysmonitoring.contoso.internal", 443, "other"),
 ])
 def test_infer_dependency(host: str, port: int, dependency: str) -> None:
     assert infer_dependency(host, port) == dependency
