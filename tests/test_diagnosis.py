@@ -114,6 +114,14 @@ def test_a_failing_third_resolver_does_not_hide_differing_answers() -> None:
         ("dns-answers-differ", Severity.WARNING), ("dns-resolver-fails", Severity.WARNING)]
 
 
+def test_a_missing_forwarder_does_not_hide_differing_answers() -> None:
+    got = findings(fail(GW, CUSTOM, NXDOMAIN, "NXDOMAIN"), ok(GW, AZURE, "10.0.0.5"),
+                   ok(GW, OTHER, "20.1.2.3"), resolvers=(CUSTOM, AZURE, OTHER))
+    assert sorted((f.id, f.severity) for f in got) == [
+        ("dns-answers-differ", Severity.WARNING),
+        ("dns-custom-not-forwarding", Severity.CRITICAL)]
+
+
 def test_several_failing_resolvers_are_all_named() -> None:
     (finding,) = findings(ok(GW, CUSTOM, "10.0.0.5"), fail(GW, OTHER, DnsStatus.TIMEOUT),
                           fail(GW, THIRD, DnsStatus.REFUSED, "REFUSED"),
