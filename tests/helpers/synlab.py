@@ -122,6 +122,21 @@ table inet synlab {{
     _PIDFILE.write_text(str(proc.pid))
 
 
+def spread(on: bool) -> None:
+    """Move the router's and the target's packet processing off CPU 0 (RPS).
+
+    On one host, a SYN sent through veth is forwarded by the router and
+    answered by the target in softirq context on the sender's CPU, inside its
+    sendto(): the lab's work is then billed to the prober. With RPS on the
+    router's and the service's veths, that work runs on the other CPUs, as it
+    would on other machines; pin the prober to CPU 0 to keep them apart.
+    """
+    cpus = os.cpu_count() or 1
+    mask = f"{((1 << cpus) - 1) & ~1:x}" if on and cpus > 1 else "0"
+    for ns, dev in ((ROUTER, "r0"), (ROUTER, "r1"), (SERVICE, "s0")):
+        _sh("sh", "-c", f"echo {mask} > /sys/class/net/{dev}/queues/rx-0/rps_cpus", ns=ns)
+
+
 def down() -> None:
     if _PIDFILE.exists():
         with contextlib.suppress(ProcessLookupError, ValueError):

@@ -1,0 +1,404 @@
+"""Benchmark the SYN engine on the scratch lab and write bench/RESULTS.md.
+
+    python bench/run.py [--runs 5] [--quick]
+
+Brings up tests/helpers/synlab.py (namespaces syn-*, 198.19.0.0/16, shaped
+like the shared lab, plus 1,000 open ports and an address whose every port is
+dropped), measures, tears the lab down, and writes bench/RESULTS.md:
+
+* throughput (probes/s) and CPU-seconds per 1,000 probes to open and closed
+  ports (20,000 probes, no rate cap);
+* the round time for 1,000 filtered ports (at the production default 200 pps
+  and at 10,000 pps), and nmap -sS -T4 on the same ports;
+* start-up to first SYN (from exec of the interpreter, and from the first
+  line of the script);
+* RTT error against tcpdump's timestamps of the same packets, and hping3's
+  RTTs to the same target in the same run.
+
+Every number is the median of --runs runs. The probe runs inside syn-c, in a
+worker process (this file with ``worker``), so its CPU time is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+START_NS = time.time_ns()
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+
+GOALS = {"pps": 20_000.0, "cpu_per_1000": 0.1, "startup": 0.35}
+
+
+# -- worker: runs inside the client namespace --------------------------------
+
+def worker(spec: dict[str, Any]) -> dict[str, Any]:
+    import asyncio
+
+    from probe.probers.syn import SynProber
+    from probe.results import TcpJob
+
+    jobs = [TcpJob(a, int(p), int(c)) for a, p, c in spec["jobs"]]
+    prober = SynProber(rate=float(spec.get("rate", 200)), spacing=float(spec.get("spacing", 0.1)),
+                       tx_timestamps=bool(spec.get("tx_timestamps", True)))
+    with prober:
+        if spec.get("preopen", True):
+            prober.open()  # socket setup is start-up cost, measured separately
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.monotonic()
+        results = asyncio.run(prober.probe(jobs, float(spec["timeout"])))
+        wall = time.monotonic() - t0
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    reasons: dict[str, int] = {}
+    for attempts in results:
+        for a in attempts:
+            reasons[a.reason] = reasons.get(a.reason, 0) + 1
+    return {
+        "wall": wall,
+        "user": after.ru_utime - before.ru_utime,
+        "sys": after.ru_stime - before.ru_stime,
+        "reasons": reasons,
+        "rtts": [[a.rtt_seconds for a in attempts] for attempts in results]
+        if spec.get("rtts") else None,
+        "first_send_ns": prober.first_send_ns,
+        "start_ns": START_NS,
+        "unsolicited": prober.unsolicited,
+        "kernel_tx_stamps": prober.kernel_tx_stamps,
+    }
+
+
+# -- driver -------------------------------------------------------------------
+
+def in_ns(ns: str, args: list[str], timeout: float = 300, stdin: str | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True,
+                          timeout=timeout, check=False, input=stdin)
+
+
+def run_worker(spec: dict[str, Any], *, pin: bool = False) -> dict[str, Any]:
+    import synlab
+
+    pinned = ["taskset", "-c", "0"] if pin else []
+    spawned = time.time_ns()
+    # The spec goes on stdin: 20,000 jobs do not fit in argv.
+    proc = in_ns(synlab.CLIENT, [*pinned, sys.executable, __file__, "worker"],
+                 stdin=json.dumps(spec))
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr)
+    out: dict[str, Any] = json.loads(proc.stdout)
+    out["spawned_ns"] = spawned
+    return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def bench_throughput(address: str, runs: int, n: int, *, spread: bool = False
+                     ) -> dict[str, Any]:
+    import synlab
+
+    jobs = [[address, 20000 + i % 1000, 1] for i in range(n)]
+    synlab.spread(spread)
+    try:
+        rows = [run_worker({"jobs": jobs, "timeout": 1.0, "rate": "inf"}, pin=spread)
+                for _ in range(runs)]
+    finally:
+        synlab.spread(False)
+    return {
+        "n": n,
+        "pps": median([n / r["wall"] for r in rows]),
+        "cpu_per_1000": median([(r["user"] + r["sys"]) / n * 1000 for r in rows]),
+        "user_per_1000": median([r["user"] / n * 1000 for r in rows]),
+        "sys_per_1000": median([r["sys"] / n * 1000 for r in rows]),
+        "reasons": rows[-1]["reasons"],
+        "unsolicited": max(r["unsolicited"] for r in rows),
+    }
+
+
+def bench_filtered(address: str, runs: int, rate: float, count: int) -> dict[str, Any]:
+    jobs = [[address, port, count] for port in range(1, 1001)]
+    rows = [run_worker({"jobs": jobs, "timeout": 1.0, "rate": rate}) for _ in range(runs)]
+    return {"rate": rate, "count": count, "round_s": median([r["wall"] for r in rows]),
+            "cpu_s": median([r["user"] + r["sys"] for r in rows]),
+            "reasons": rows[-1]["reasons"]}
+
+
+def bench_nmap_filtered(address: str, runs: int) -> dict[str, Any]:
+    import synlab
+
+    times = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        proc = in_ns(synlab.CLIENT, ["nmap", "-sS", "-T4", "-Pn", "-n", "-p", "1-1000",
+                                     address])
+        times.append(time.monotonic() - t0)
+        if "1000 filtered" not in proc.stdout and "1000 filtered tcp ports" not in proc.stdout:
+            raise RuntimeError(f"nmap did not see 1000 filtered ports:\n{proc.stdout}")
+    return {"round_s": median(times)}
+
+
+def bench_startup(address: str, runs: int) -> dict[str, Any]:
+    rows = [run_worker({"jobs": [[address, 443, 1]], "timeout": 0.5, "preopen": False})
+            for _ in range(runs)]
+    return {
+        # From just before spawning `ip netns exec python ...` (includes exec of ip,
+        # setns and the interpreter's own start) to the first SYN's send time.
+        "from_exec_s": median([(r["first_send_ns"] - r["spawned_ns"]) / 1e9 for r in rows]),
+        # From the first line of the script (imports, sockets, ports, route lookup).
+        "from_script_s": median([(r["first_send_ns"] - r["start_ns"]) / 1e9 for r in rows]),
+    }
+
+
+def read_pcap(path: Path) -> list[tuple[int, bytes]]:
+    """(timestamp ns, IP packet) from a nanosecond pcap of a Linux cooked or Ethernet link."""
+    data = path.read_bytes()
+    magic, _, _, _, _, _, linktype = struct.unpack_from("<IHHiIII", data, 0)
+    nano = magic == 0xA1B23C4D
+    skip = {1: 14, 113: 16, 276: 20}[linktype]
+    packets, off = [], 24
+    while off + 16 <= len(data):
+        sec, frac, caplen, _ = struct.unpack_from("<IIII", data, off)
+        off += 16
+        ts = sec * 1_000_000_000 + (frac if nano else frac * 1000)
+        packets.append((ts, data[off + skip:off + caplen]))
+        off += caplen
+    return packets
+
+
+def tcpdump_rtts(path: Path) -> dict[int, float]:
+    """Target port -> RTT of SYN -> answer, as tcpdump saw them (one SYN per port)."""
+    sent: dict[tuple[int, int, int], tuple[int, int]] = {}
+    rtts: dict[int, float] = {}
+    for ts, ip in read_pcap(path):
+        if len(ip) < 40 or ip[9] != 6:
+            continue
+        ihl = (ip[0] & 0xF) * 4
+        sport, dport, seq, ack = struct.unpack_from("!HHII", ip, ihl)
+        flags = ip[ihl + 13]
+        if flags == 0x02:
+            sent[(sport, dport, seq)] = (ts, dport)
+        elif flags & 0x14:  # SYN-ACK or RST answering a SYN
+            key = (dport, sport, (ack - 1) & 0xFFFFFFFF)
+            if key in sent:
+                t0, port = sent.pop(key)
+                rtts[port] = (ts - t0) / 1e9
+    return rtts
+
+
+def hping3_rtts(address: str, port: int, count: int) -> list[float]:
+    import synlab
+
+    proc = in_ns(synlab.CLIENT, ["hping3", "-S", "-p", str(port), "-c", str(count),
+                                 "-i", "u20000", address])
+    return [float(m) / 1000 for m in re.findall(r"rtt=([0-9.]+) ms", proc.stdout)]
+
+
+def bench_rtt(address: str, runs: int, n: int = 200, *, tx_timestamps: bool = True
+              ) -> dict[str, Any]:
+    """Our RTTs against tcpdump's timestamps of the same packets; hping3 alongside."""
+    import synlab
+
+    errors: list[float] = []
+    ours_all: list[float] = []
+    dump_all: list[float] = []
+    hping_all: list[float] = []
+    stamped = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(runs):
+            pcap = Path(tmp) / f"rtt{i}.pcap"
+            dump = subprocess.Popen(
+                ["ip", "netns", "exec", synlab.CLIENT, "tcpdump", "-i", "c0", "-n", "-s", "96",
+                 "-U", "--time-stamp-precision=nano", "-w", str(pcap),
+                 f"tcp and host {address}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(1.0)  # tcpdump is listening once it printed; a second is plenty
+            jobs = [[address, 20000 + p, 1] for p in range(n)]
+            out = run_worker({"jobs": jobs, "timeout": 1.0, "rate": 1000, "rtts": True,
+                              "tx_timestamps": tx_timestamps})
+            stamped += out["kernel_tx_stamps"]
+            hping_all += hping3_rtts(address, 20999, 20)
+            time.sleep(0.3)
+            dump.terminate()  # our own child, by its handle
+            dump.wait(timeout=10)
+            dumped = tcpdump_rtts(pcap)
+            for p, attempts in enumerate(out["rtts"]):
+                ours = attempts[0]
+                theirs = dumped.get(20000 + p)
+                if ours is None or theirs is None:
+                    continue
+                errors.append(ours - theirs)
+                ours_all.append(ours)
+                dump_all.append(theirs)
+    abs_errors = sorted(abs(e) for e in errors)
+    return {
+        "pairs": len(errors),
+        "median_error_us": median(errors) * 1e6,
+        "median_abs_error_us": median(abs_errors) * 1e6,
+        "p95_abs_error_us": abs_errors[int(0.95 * (len(abs_errors) - 1))] * 1e6,
+        "median_rtt_ours_us": median(ours_all) * 1e6,
+        "median_rtt_tcpdump_us": median(dump_all) * 1e6,
+        "median_rtt_hping3_us": median(hping_all) * 1e6 if hping_all else None,
+        "hping3_samples": len(hping_all),
+        "kernel_tx_stamps": stamped,
+    }
+
+
+def machine() -> str:
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _table(rows: list[tuple[str, str, str, str]]) -> str:
+    lines = ["| measure | median | goal | |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def _throughput_rows(label: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    cpu = (f"{r['cpu_per_1000']:.4f} s (user {r['user_per_1000']:.4f}, "
+           f"sys {r['sys_per_1000']:.4f})")
+    return [
+        (f"throughput, {label}", f"{r['pps']:,.0f} probes/s", ">= 20,000",
+         verdict(r["pps"] >= GOALS["pps"])),
+        (f"CPU per 1,000 probes, {label}", cpu, "<= 0.1 s",
+         verdict(r["cpu_per_1000"] <= GOALS["cpu_per_1000"])),
+    ]
+
+
+def _rtt_rows(label: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    return [
+        (f"RTT error vs tcpdump, {label}: median signed",
+         f"{r['median_error_us']:+.1f} us", "", ""),
+        (f"RTT error vs tcpdump, {label}: median / p95 of abs",
+         f"{r['median_abs_error_us']:.1f} / {r['p95_abs_error_us']:.1f} us "
+         f"({r['pairs']} pairs, {r['kernel_tx_stamps']} kernel send stamps)", "", ""),
+    ]
+
+
+def write_results(r: dict[str, Any], runs: int) -> str:
+    n = r["open"]["n"]
+    f200, f10k, nm = r["filtered_200"], r["filtered_10k"], r["nmap"]
+    st, rtt = r["startup"], r["rtt"]
+    hping = (f"{rtt['median_rtt_hping3_us']:.0f} us ({rtt['hping3_samples']} samples, "
+             "0.1 ms resolution)" if rtt["median_rtt_hping3_us"] is not None else "n/a")
+    rows = [
+        *_throughput_rows(f"open ports ({n} probes, no cap)", r["open"]),
+        *_throughput_rows("closed ports", r["closed"]),
+        *_throughput_rows("open ports, lab work on other CPUs (RPS)", r["open_spread"]),
+        *_throughput_rows("closed ports, lab work on other CPUs (RPS)", r["closed_spread"]),
+        ("1,000 filtered ports, 1 attempt, 200 pps (default), timeout 1 s",
+         f"{f200['round_s']:.2f} s", "", ""),
+        ("1,000 filtered ports, 2 attempts, 10,000 pps, timeout 1 s",
+         f"{f10k['round_s']:.2f} s (CPU {f10k['cpu_s']:.3f} s)", "", ""),
+        ("nmap -sS -T4 -Pn, same 1,000 filtered ports", f"{nm['round_s']:.2f} s", "(peer)", ""),
+        ("start-up to first SYN, from the script's first line",
+         f"{st['from_script_s'] * 1000:.0f} ms", "<= 350 ms",
+         verdict(st["from_script_s"] <= GOALS["startup"])),
+        ("start-up to first SYN, from spawning `ip netns exec python`",
+         f"{st['from_exec_s'] * 1000:.0f} ms", "<= 350 ms",
+         verdict(st["from_exec_s"] <= GOALS["startup"])),
+        *_rtt_rows("kernel send stamps", rtt),
+        *_rtt_rows("Python clock only", r["rtt_python"]),
+        ("RTT to an open port: ours / tcpdump / hping3",
+         f"{rtt['median_rtt_ours_us']:.0f} / {rtt['median_rtt_tcpdump_us']:.0f} us / {hping}",
+         "", ""),
+    ]
+    return f"""# SYN engine benchmark
+
+Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}
+Machine: {r['machine']}
+Lab: tests/helpers/synlab.py (syn-c -> syn-r -> syn-s over veth, 198.19.0.0/16)
+Method: `python bench/run.py --runs {runs}`; every number is the median of {runs} runs;
+the prober runs in its own process inside syn-c; CPU = user + sys of that process
+(`getrusage`) from the call to `probe()` to its return.
+
+{_table(rows)}
+
+Answers seen: open {r['open']['reasons']}, closed {r['closed']['reasons']},
+filtered {f10k['reasons']}; unsolicited packets during the throughput runs:
+{max(r['open']['unsolicited'], r['closed']['unsolicited'])}.
+
+## Notes
+
+* The lab is three namespaces on one host joined by veth pairs. By default a
+  SYN is forwarded by the router and answered by the target in softirq
+  context on the prober's own CPU, inside its `sendto()`: the `sys` CPU then
+  includes the lab's routing, the target's SYN-ACK/RST and our kernel's RST,
+  and the lab's work caps throughput. The "RPS" rows move the router's and
+  the target's processing to the other CPU(s) (rps_cpus on their veths, the
+  prober pinned to CPU 0), which is closer to a real host probing other
+  machines. `user` is the Python engine itself either way.
+* Throughput is probes divided by the wall time of `probe()` including reading
+  every answer (the batch ends as soon as every attempt is answered).
+* The filtered round ends `timeout` (1 s) after the last SYN; at the 200 pps
+  production default, sending 1,000 SYNs alone takes 5 s by design (the cap
+  spares routers' ICMP rate limits and the neighbours). nmap -T4 needs its
+  retransmissions to call a silent port filtered: it is slow on all-dropped
+  hosts.
+* RTT: the receive time is the kernel's SO_TIMESTAMPNS stamp (the same
+  skb stamp tcpdump reports). The send time is the kernel's software TX
+  stamp (SO_TIMESTAMPING, read back from the error queue with the packet)
+  when the driver gives one, else `time.time_ns()` just before `sendto()`:
+  the "Python clock only" rows show what the kernel stamp saves.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="fewer probes, no nmap")
+    args = parser.parse_args()
+    import synlab
+
+    n = 5_000 if args.quick else 20_000
+    with synlab.running():
+        results: dict[str, Any] = {"machine": machine()}
+        results["open"] = bench_throughput(synlab.OPEN_ADDR, args.runs, n)
+        results["closed"] = bench_throughput(synlab.CLOSED_ADDR, args.runs, n)
+        results["open_spread"] = bench_throughput(synlab.OPEN_ADDR, args.runs, n, spread=True)
+        results["closed_spread"] = bench_throughput(synlab.CLOSED_ADDR, args.runs, n,
+                                                    spread=True)
+        results["filtered_200"] = bench_filtered(synlab.ALL_DROP_ADDR, args.runs, 200.0, 1)
+        results["filtered_10k"] = bench_filtered(synlab.ALL_DROP_ADDR, args.runs, 10_000.0, 2)
+        results["nmap"] = ({"round_s": float("nan")} if args.quick
+                           else bench_nmap_filtered(synlab.ALL_DROP_ADDR, args.runs))
+        results["startup"] = bench_startup(synlab.OPEN_ADDR, args.runs)
+        results["rtt"] = bench_rtt(synlab.OPEN_ADDR, args.runs)
+        results["rtt_python"] = bench_rtt(synlab.OPEN_ADDR, args.runs, tx_timestamps=False)
+    text = write_results(results, args.runs)
+    (ROOT / "bench" / "RESULTS.md").write_text(text)
+    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["worker"]:
+        print(json.dumps(worker(json.loads(sys.stdin.read()))))
+    else:
+        main()
