@@ -177,8 +177,8 @@ _DEPENDENCY_SUFFIXES: tuple[tuple[str, str], ...] = (
     (".file.core.", "storage"),
     (".database.", "sql"),
     (".vault.", "keyvault"),
-    ("monitoring.", "monitor"),
-    ("monitor.", "monitor"),
+    (".monitoring.", "monitor"),
+    (".monitor.", "monitor"),
     (".servicebus.", "eventhub"),
     ("login.microsoftonline.", "entra"),
 )
@@ -219,7 +219,8 @@ def parse_target_spec(spec: str) -> Target:
         raise ValueError(f"--target {spec!r}: expected [NAME=]HOST:PORT (the port is missing)")
     if not (is_ip(host) or is_hostname(host)):
         raise ValueError(f"--target {spec!r}: {host!r} is neither a hostname nor an IP address")
-    return Target(name=name or f"{host}:{port}", host=host, port=port,
+    default_name = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return Target(name=name or default_name, host=host, port=port,
                   dependency=infer_dependency(host, port))
 
 
@@ -238,14 +239,16 @@ class _Reader:
         self.lines = text.splitlines()
 
     def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(message, source=self.source, key=key, line=self.locate(key))
+        # 'dns.resolvers[2]' is an element of an inline array: fall back to the array's line.
+        line = self.locate(key) or self.locate(re.sub(r"\[\d+\]$", "", key))
+        return ConfigError(message, source=self.source, key=key, line=line)
 
     def locate(self, key: str) -> int | None:
         """Best-effort line of a dotted key like 'target[2].port' or 'agent.timeout'."""
         parts = re.findall(r"[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]", key)
         table: list[str] = []
-        index = 0
         leaf = parts[-1] if parts else ""
+        index = int(leaf[1:-1]) if leaf.startswith("[") else 0
         for part in parts[:-1]:
             if part.startswith("["):
                 index = int(part[1:-1])
@@ -257,7 +260,9 @@ class _Reader:
         for number, raw in enumerate(self.lines, start=1):
             line = raw.strip()
             if line.startswith("["):
-                name = line.strip("[]").strip()
+                name = line.split("#", 1)[0].strip().strip("[]").strip()
+                if name == ".".join([*table, leaf]):
+                    return number  # the key is a table of its own, e.g. an unknown [[tagret]]
                 if name == header:
                     seen += 1
                     inside = seen == index if line.startswith("[[") else True

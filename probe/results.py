@@ -43,6 +43,9 @@ class Severity(enum.StrEnum):
 
 
 NO_RESPONSE = "no-response"
+# This host refused to send (no route, its own firewall): nothing came back
+# because nothing left, so such an attempt is not an answer.
+LOCAL_REASONS = frozenset({"no-route", "local-prohibited"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +82,7 @@ class Attempt:
 
     @property
     def answered(self) -> bool:
-        return self.reason != NO_RESPONSE
+        return self.reason != NO_RESPONSE and self.reason not in LOCAL_REASONS
 
 
 @dataclass(frozen=True, slots=True)
