@@ -1,0 +1,42 @@
+# make install: the agent into a venv under /opt/apim-probe, the example config
+# to /etc/apim-probe/probe.toml (only when absent: never over an edited one),
+# and the systemd units. Included from the top Makefile. Then:
+#   systemctl enable --now apim-probe.service          (Prometheus scrapes it)
+# or
+#   systemctl enable --now apim-probe-textfile.timer   (node_exporter textfile)
+# DESTDIR stages the files elsewhere (the venv then only runs from there).
+
+APIM_PREFIX ?= /opt/apim-probe
+APIM_CONFDIR ?= /etc/apim-probe
+APIM_UNITDIR ?= /etc/systemd/system
+APIM_UNITS := apim-probe.service apim-probe-textfile.service apim-probe-textfile.timer
+APIM_PYTHON ?= python3
+
+.PHONY: install uninstall
+
+install:
+	$(APIM_PYTHON) -m venv $(DESTDIR)$(APIM_PREFIX)
+	$(DESTDIR)$(APIM_PREFIX)/bin/python -m pip install -q --upgrade pip
+	$(DESTDIR)$(APIM_PREFIX)/bin/python -m pip install -q .
+	install -d -m 0755 $(DESTDIR)$(APIM_CONFDIR)
+	@if [ -e $(DESTDIR)$(APIM_CONFDIR)/probe.toml ]; then \
+		echo "keeping $(DESTDIR)$(APIM_CONFDIR)/probe.toml"; \
+	else \
+		install -m 0644 examples/probe.toml $(DESTDIR)$(APIM_CONFDIR)/probe.toml; \
+		echo "installed $(DESTDIR)$(APIM_CONFDIR)/probe.toml: edit its targets"; \
+	fi
+	install -d -m 0755 $(DESTDIR)$(APIM_UNITDIR)
+	@for unit in $(APIM_UNITS); do \
+		sed -e 's#/opt/apim-probe#$(APIM_PREFIX)#g' -e 's#/etc/apim-probe#$(APIM_CONFDIR)#g' \
+			systemd/$$unit > $(DESTDIR)$(APIM_UNITDIR)/$$unit; \
+		chmod 0644 $(DESTDIR)$(APIM_UNITDIR)/$$unit; \
+		echo "installed $(DESTDIR)$(APIM_UNITDIR)/$$unit"; \
+	done
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "validate: $(APIM_PREFIX)/bin/probe --check-config -c $(APIM_CONFDIR)/probe.toml"
+
+uninstall:
+	@for unit in $(APIM_UNITS); do rm -f $(DESTDIR)$(APIM_UNITDIR)/$$unit; done
+	rm -rf $(DESTDIR)$(APIM_PREFIX)
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "kept $(APIM_CONFDIR) (your config)"
