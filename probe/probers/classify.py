@@ -17,7 +17,7 @@ import errno
 from collections import Counter
 from collections.abc import Sequence
 
-from probe.results import NO_RESPONSE, Attempt, PortState
+from probe.results import LOCAL_REASONS, NO_RESPONSE, Attempt, PortState
 
 ICMP_DEST_UNREACH = 3
 ICMP_TIME_EXCEEDED = 11
@@ -133,7 +133,9 @@ def aggregate(attempts: Sequence[Attempt]) -> Attempt:
     """
     answered = [a for a in attempts if a.answered]
     if not answered:
-        return attempts[-1] if attempts else no_response()
+        # This host's own refusal (no route, local firewall) explains silence.
+        local = [a for a in attempts if a.reason in LOCAL_REASONS]
+        return local[-1] if local else (attempts[-1] if attempts else no_response())
     counts = Counter(a.state for a in answered)
     best = max(counts.values())
     chosen = next(a for a in reversed(answered) if counts[a.state] == best)
