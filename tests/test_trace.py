@@ -1,0 +1,145 @@
+"""TCP path tracing: the pure hop logic, and real traces in the lab.
+
+Lab path: client 198.18.1.10 -> router 198.18.1.1 -> svc 198.18.2.x. The
+router answers TTL 1 with time-exceeded even for traffic its forward chain
+drops (the TTL check comes before netfilter's FORWARD hook).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from probe.diagnosis import Context, forbidden_path
+from probe.probers.trace import Hop, TraceResult, describe_hop, hops_from, in_prefixes
+from probe.results import RoundResult
+from tests.conftest import in_client
+
+ROUTER = "198.18.1.1"
+
+
+# --------------------------------------------------------------------------
+# pure
+
+
+def test_hops_end_at_the_target_answer() -> None:
+    hops = hops_from([(1, ROUTER, 0.001, "time-exceeded"), (2, "198.18.2.10", 0.002, "syn-ack"),
+                      (3, "198.18.2.10", 0.002, "syn-ack")], max_hops=8)
+    assert [h.ttl for h in hops] == [1, 2]
+    trace = TraceResult("gw", "gateway", "198.18.2.10", 443, hops)
+    assert trace.reached and trace.stopped_after is None
+    assert trace.last_answering == hops[1]
+
+
+def test_silent_tail_is_cut_one_hop_after_the_last_answer() -> None:
+    hops = hops_from([(1, ROUTER, 0.001, "time-exceeded")], max_hops=16)
+    assert hops == (Hop(1, ROUTER, 0.001, "time-exceeded"), Hop(2, None, None, "no-response"))
+    trace = TraceResult("sql", "sql", "198.18.2.12", 1433, hops)
+    assert not trace.reached
+    assert trace.stopped_after == hops[0]
+
+
+def test_silent_middle_hops_are_kept() -> None:
+    hops = hops_from([(1, ROUTER, 0.001, "time-exceeded"), (3, "198.18.2.10", 0.003, "reset")],
+                     max_hops=5)
+    assert [(h.ttl, h.address) for h in hops] == [(1, ROUTER), (2, None), (3, "198.18.2.10")]
+
+
+def test_icmp_unreachable_ends_the_path() -> None:
+    hops = hops_from([(1, ROUTER, 0.001, "time-exceeded"), (2, ROUTER, 0.001, "admin-prohibited")],
+                     max_hops=5)
+    assert hops[-1].reason == "admin-prohibited" and len(hops) == 2
+    assert not TraceResult("kv", "keyvault", "198.18.2.13", 443, hops).reached
+
+
+def test_nothing_at_all() -> None:
+    assert hops_from([], max_hops=4) == (Hop(1, None, None, "no-response"),)
+    assert TraceResult("x", "other", "198.18.6.10", 443, ()).stopped_after is None
+
+
+def test_out_of_range_and_duplicate_answers_are_ignored() -> None:
+    hops = hops_from([(0, "a", 0.1, "time-exceeded"), (1, ROUTER, 0.001, "time-exceeded"),
+                      (1, "198.18.9.9", 0.001, "time-exceeded"), (9, "b", 0.1, "syn-ack")],
+                     max_hops=3)
+    assert hops[0].address == ROUTER and len(hops) == 2
+
+
+def test_describe_hop_and_prefixes() -> None:
+    assert describe_hop(Hop(2, None, None, "no-response")) == "ttl 2: * no-response -"
+    assert describe_hop(Hop(1, ROUTER, 0.0012, "time-exceeded")) == \
+        "ttl 1: 198.18.1.1 time-exceeded 1.2 ms"
+    assert in_prefixes(ROUTER, ["198.18.2.0/24", "198.18.1.0/24"]) == "198.18.1.0/24"
+    assert in_prefixes(ROUTER, ["198.18.1.1"]) == "198.18.1.1"
+    assert in_prefixes(ROUTER, ["2001:db8::/32", "junk"]) is None
+    assert in_prefixes("not-an-ip", ["0.0.0.0/0"]) is None
+
+
+# --------------------------------------------------------------------------
+# lab
+
+_SNIPPET = """
+import dataclasses, json, sys
+from probe.probers.trace import trace
+result = trace(sys.argv[1], int(sys.argv[2]), max_hops=6, timeout=1.5)
+print(json.dumps(dataclasses.asdict(result)))
+"""
+
+
+def _trace_in_lab(address: str, port: int) -> TraceResult:
+    proc = in_client([sys.executable, "-c", _SNIPPET, address, str(port)], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    raw: dict[str, Any] = json.loads(proc.stdout)
+    return TraceResult(raw["target"], raw["dependency"], raw["address"], raw["port"],
+                       tuple(Hop(**h) for h in raw["hops"]))
+
+
+@pytest.mark.lab
+@pytest.mark.usefixtures("lab")
+def test_lab_trace_reaches_an_open_port() -> None:
+    trace = _trace_in_lab("198.18.2.10", 3443)
+    assert [(h.ttl, h.address, h.reason) for h in trace.hops] == [
+        (1, ROUTER, "time-exceeded"), (2, "198.18.2.10", "syn-ack")]
+    assert trace.reached
+    assert all(h.rtt_seconds is not None and 0 <= h.rtt_seconds < 1.5 for h in trace.hops)
+
+
+@pytest.mark.lab
+@pytest.mark.usefixtures("lab")
+def test_lab_trace_to_a_closed_port_ends_with_the_reset() -> None:
+    trace = _trace_in_lab("198.18.2.14", 8080)
+    assert [(h.address, h.reason) for h in trace.hops] == [
+        (ROUTER, "time-exceeded"), ("198.18.2.14", "reset")]
+
+
+@pytest.mark.lab
+@pytest.mark.usefixtures("lab")
+def test_lab_trace_stops_after_the_router_when_it_drops() -> None:
+    trace = _trace_in_lab("198.18.2.12", 1433)
+    assert [(h.ttl, h.address, h.reason) for h in trace.hops] == [
+        (1, ROUTER, "time-exceeded"), (2, None, "no-response")]
+    assert trace.stopped_after is not None and trace.stopped_after.address == ROUTER
+
+
+@pytest.mark.lab
+@pytest.mark.usefixtures("lab")
+def test_lab_trace_names_the_rejecting_router() -> None:
+    trace = _trace_in_lab("198.18.2.13", 443)
+    assert [(h.address, h.reason) for h in trace.hops] == [
+        (ROUTER, "time-exceeded"), (ROUTER, "admin-prohibited")]
+
+
+@pytest.mark.lab
+@pytest.mark.usefixtures("lab")
+def test_lab_trace_through_a_forbidden_hop_is_a_finding() -> None:
+    trace = _trace_in_lab("198.18.2.10", 3443)
+    trace = TraceResult("management", "management", trace.address, trace.port, trace.hops)
+    empty = RoundResult(started=datetime(2026, 1, 1, tzinfo=UTC), duration_seconds=0,
+                        resolvers=(), dns=(), tcp=())
+    (finding,) = forbidden_path(empty, Context(forbidden_hops=("198.18.1.0/24",),
+                                               traces=(trace,)))
+    assert finding.id == "path-forbidden-hop"
+    assert "198.18.1.1 (hop 1, forbidden: 198.18.1.0/24)" in finding.summary
