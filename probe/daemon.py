@@ -25,6 +25,7 @@ import asyncio
 import base64
 import binascii
 import errno
+import gzip
 import hmac
 import json
 import random
@@ -42,12 +43,8 @@ from socketserver import ThreadingMixIn
 from typing import Any, TextIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import (
-    CollectorRegistry,
-    PlatformCollector,
-    ProcessCollector,
-    make_wsgi_app,
-)
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from probe import __version__, hostinfo
 from probe.config import Config, is_ip, split_host_port
@@ -260,6 +257,20 @@ class Routes:
         return _reply(start, "404 Not Found", "not found: targets come only from the config\n")
 
 
+def metrics_app(exposition: prometheus.CachedExposition) -> WsgiApp:
+    """/metrics: the text format (0.0.4), gzip when the scraper asks for it."""
+    def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        body = exposition.text()
+        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(body))))
+        start("200 OK", headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+    return app
+
+
 def _reply(start: StartResponse, status: str, body: str,
            headers: Sequence[tuple[str, str]] = ()) -> list[bytes]:
     data = body.encode("utf-8")
@@ -328,20 +339,16 @@ class Options:
 class Agent:
     """Drives rounds, reloads and the snapshot the collector shows."""
 
-    def __init__(self, load: Callable[[], Config], options: Options, log: EventLog,
-                 registry: CollectorRegistry) -> None:
+    def __init__(self, load: Callable[[], Config], options: Options, log: EventLog) -> None:
         self.load = load
         self.options = options
         self.log = log
         self.config = load()
         self.access = access_from(self.config)
         self.prober = self._prober(self.config)
-        self.collector = prometheus.register(registry)
+        self.registry = CollectorRegistry(auto_describe=False)  # apim_probe_* only
+        self.collector = prometheus.register(self.registry)
         self.collector.record_reload(True)
-        self.textfile_registry: CollectorRegistry | None = None
-        if options.textfile is not None:
-            self.textfile_registry = CollectorRegistry(auto_describe=False)
-            self.textfile_registry.register(self.collector)
         self.started = time.monotonic()
         self.last_finished: float | None = None
         self.last_duration = 0.0
@@ -408,9 +415,9 @@ class Agent:
         self.collector.record_round(result, host, finished=time.time())
         self.last_finished = time.monotonic()
         self.last_duration = result.duration_seconds
-        if self.options.textfile is not None and self.textfile_registry is not None:
+        if self.options.textfile is not None:
             try:
-                prometheus.write_textfile(self.options.textfile, self.textfile_registry)
+                prometheus.write_textfile(self.options.textfile, self.registry)
             except OSError as exc:
                 self.log("textfile_failed", "error", path=str(self.options.textfile),
                          error=exc.strerror or str(exc))
@@ -481,12 +488,13 @@ class Agent:
 def serve(load: Callable[[], Config], options: Options) -> int:
     """Run the agent until SIGTERM/SIGINT; ProbeError (exit 2) when it cannot start."""
     log = EventLog(options.log_format)
-    registry = CollectorRegistry(auto_describe=False)
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    agent = Agent(load, options, log, registry)
+    agent = Agent(load, options, log)
+    process = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=process)
+    PlatformCollector(registry=process)
+    exposition = prometheus.CachedExposition(agent.collector, agent.registry, process)
     listen = options.listen or agent.config.agent.listen
-    routes = Routes(make_wsgi_app(registry), agent.fresh, agent.current_access)
+    routes = Routes(metrics_app(exposition), agent.fresh, agent.current_access)
     server = bind(listen, routes, agent.current_access)
     host, port = server.server_address[:2]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},

@@ -4,6 +4,7 @@ in a subprocess, real HTTP on 127.0.0.1 and real signals."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import queue
@@ -299,6 +300,12 @@ def test_serves_metrics_and_health(tmp_path: Path, listener: int,
         assert status == 404
     status, _ = get(d.url("/metrics"), method="POST")
     assert status == 405
+    request = urllib.request.Request(d.url("/metrics"), headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        body = gzip.decompress(response.read()).decode()
+    assert sample(body, "apim_probe_tcp_success", **web) == 1
     assert "event=started" in d.lines[0]
 
 

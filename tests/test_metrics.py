@@ -226,3 +226,16 @@ def test_promtool_check_metrics_finds_nothing() -> None:
                           capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), (
         proc.stdout + proc.stderr)
+
+
+def test_cached_exposition_renders_once_per_snapshot() -> None:
+    registry, collector = registry_with(sample_round())
+    extra = CollectorRegistry(auto_describe=False)
+    cached = prom.CachedExposition(collector, registry, extra)
+    first = cached.text()
+    assert first == prom.render(registry).encode()
+    before = cached._text
+    cached.text()
+    assert cached._text is before  # no new round: not rendered again
+    collector.record_round(sample_round(with_orders=False))
+    assert b'target="orders"' not in cached.text()

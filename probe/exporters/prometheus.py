@@ -14,6 +14,7 @@ holds the two together.
 from __future__ import annotations
 
 import platform
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -310,6 +311,34 @@ def one_round(result: RoundResult, host: HostInfo | None = None,
     collector.record_reload(True, loaded)
     collector.record_round(result, host)
     return registry
+
+
+class CachedExposition:
+    """The probe families rendered once per snapshot.
+
+    With a thousand targets the text format costs a few hundred milliseconds
+    of pure Python; between two rounds nothing changes, so every scrape after
+    the first (a second Prometheus, a person with curl) gets the same bytes.
+    ``extra`` (process metrics, which do change) is rendered at every scrape.
+    """
+
+    def __init__(self, collector: ProbeCollector, registry: CollectorRegistry,
+                 extra: CollectorRegistry | None = None) -> None:
+        self.collector = collector
+        self.registry = registry
+        self.extra = extra
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._text = b""
+
+    def text(self) -> bytes:
+        snapshot = self.collector.snapshot
+        with self._lock:
+            if snapshot is not self._snapshot:
+                self._text = generate_latest(self.registry)
+                self._snapshot = snapshot
+            cached = self._text
+        return cached + (generate_latest(self.extra) if self.extra is not None else b"")
 
 
 def render(registry: CollectorRegistry) -> str:
