@@ -21,6 +21,8 @@ Finding ids (severity):
     apim-address-mismatch       critical: an APIM name is not the instance's address
     configuration-unreachable   critical: self-hosted gateway cut off from Azure
     path-forbidden-hop          critical / warning: traffic crosses a forbidden hop
+    gateway-unhealthy           critical: GET /status-0123456789abcdef failed
+    gateway-certificate-untrusted  warning: the gateway's certificate is not trusted here
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from probe.probers.http import HttpResult
 from probe.probers.trace import TraceResult, describe_hop, in_prefixes
 from probe.results import DnsResult, Finding, PortState, RoundResult, Severity, TcpResult
 
@@ -53,6 +56,7 @@ class Context:
     ``forbidden_hops``: addresses or CIDR prefixes traffic to Azure must not
     cross (a firewall, an on-premises gateway).
     ``traces``: path traces taken alongside the round.
+    ``health``: gateway health checks (GET /status-0123456789abcdef) of the round.
     """
 
     mode: str | None = None
@@ -61,6 +65,7 @@ class Context:
     reference_resolvers: tuple[str, ...] = (AZURE_DNS,)
     forbidden_hops: tuple[str, ...] = ()
     traces: tuple[TraceResult, ...] = ()
+    health: tuple[HttpResult, ...] = ()
 
 
 DEFAULT_CONTEXT = Context()
@@ -533,8 +538,50 @@ def _tunnel_remedy() -> str:
             "and AzureMonitor, or allow this traffic on the appliance.")
 
 
+# --------------------------------------------------------------------------
+# gateway health endpoint
+
+
+def gateway_health(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
+                   ) -> Iterable[Finding]:
+    """The gateway's own health check: TCP 443 open is not the gateway serving."""
+    del round_
+    for check in context.health:
+        if check.ok:
+            continue
+        via = f" via {check.address}" if check.address else ""
+        evidence = (f"GET {check.url}{via}: {check.reason} after "
+                    f"{check.duration_seconds * 1000:.0f} ms"
+                    + (f" ({check.tls})" if check.tls else ""),)
+        if check.reason.startswith("certificate:"):
+            yield Finding(
+                id="gateway-certificate-untrusted",
+                severity=Severity.WARNING,
+                subject=check.url,
+                summary=(f"the gateway's certificate is not trusted from here{via} "
+                         f"({check.reason.removeprefix('certificate: ')})"),
+                evidence=evidence,
+                remedy=("Clients in the VNet will refuse it too: give the custom domain a "
+                        "certificate with its full chain (Key Vault certificate), install the "
+                        "private CA on the clients, or set [apim] verify_tls = false if this "
+                        "host is not meant to trust it."),
+            )
+            continue
+        yield Finding(
+            id="gateway-unhealthy",
+            severity=Severity.CRITICAL,
+            subject=check.url,
+            summary=f"gateway health check failed{via}: {check.reason}",
+            evidence=evidence,
+            remedy=("The gateway does not serve /status-0123456789abcdef: if TCP 443 is open, "
+                    "the instance is unhealthy (check the Azure portal's Network status and "
+                    "Resource health, Storage and SQL reachability); if it is not, see the TCP "
+                    "findings for the gateway."),
+        )
+
+
 RULES: tuple[Rule, ...] = (dns_disagreement, outbound_blocked, refused, management,
-                           apim_addresses, configuration, forbidden_path)
+                           apim_addresses, configuration, forbidden_path, gateway_health)
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -547,12 +594,14 @@ def diagnose(round_: RoundResult, context: Context | None = None,
     return tuple(sorted(findings, key=lambda f: (_SEVERITY_ORDER[f.severity], f.id, f.subject)))
 
 
-def context_from(config: Config, traces: Sequence[TraceResult] = ()) -> Context:
-    """The context a config implies (mode, addresses, references, forbidden hops)."""
+def context_from(config: Config, traces: Sequence[TraceResult] = (),
+                 health: Sequence[HttpResult] = ()) -> Context:
+    """The context a config implies (mode, addresses, references, forbidden hops),
+    with the traces and health checks taken alongside the round."""
     apim = config.apim
     if apim is None:
-        return Context(traces=tuple(traces))
+        return Context(traces=tuple(traces), health=tuple(health))
     return Context(mode=apim.mode, instance=apim.name,
                    instance_addresses=apim.instance_addresses,
                    reference_resolvers=apim.azure_dns, forbidden_hops=apim.forbidden_hops,
-                   traces=tuple(traces))
+                   traces=tuple(traces), health=tuple(health))

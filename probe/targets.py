@@ -35,8 +35,8 @@ DEPENDENCY_PORTS: dict[str, tuple[int, ...]] = {
 def apim_targets(apim: ApimConfig) -> tuple[Target, ...]:
     """The instance's endpoints and listed dependencies, with documented ports.
 
-    The gateway health check (GET /status-0123456789abcdef) is probed as TCP
-    443 on the gateway for now: a target has no HTTP kind yet.
+    The gateway health check (GET /status-0123456789abcdef) is not a target
+    (a target is TCP): see ``health_url`` and ``probe.probers.http.check``.
     """
     targets = [
         Target("gateway", apim.host(), 443, dependency="gateway"),
@@ -126,7 +126,9 @@ def render_targets(config: Config) -> str:
                      + (", self-hosted gateway" if apim.self_hosted_gateway else "") + ")")
         url = health_url(config)
         if url:
-            lines.append(f"health check {url} (probed as TCP 443 on the gateway for now)")
+            tls = "" if config.apim.verify_tls else ", certificate not verified"
+            lines.append(f"health check GET {url} (probe.probers.http{tls}; TCP 443 is the "
+                         "gateway target)")
     for document in documents:
         for name in document.skipped:
             lines.append(f"skipped from {document.kind}: {name}")

@@ -17,10 +17,12 @@ from probe.diagnosis import (
     diagnose,
     dns_disagreement,
     forbidden_path,
+    gateway_health,
     management,
     outbound_blocked,
     refused,
 )
+from probe.probers.http import HttpResult
 from probe.probers.trace import Hop, TraceResult
 from probe.results import (
     Attempt,
@@ -471,3 +473,43 @@ def test_custom_dns_failure_does_not_hide_a_disagreement() -> None:
                  resolvers=(CUSTOM, AZURE, third))
     assert ids(list(dns_disagreement(r, LAB_CONTEXT))) == ["dns-custom-not-forwarding",
                                                            "dns-answers-differ"]
+
+
+# --------------------------------------------------------------------------
+# gateway health check
+
+
+def _health(reason: str, status: int | None, ok: bool = False) -> HttpResult:
+    return HttpResult("https://apim.azure-api.net/status-0123456789abcdef", "198.18.2.10",
+                      status, ok, reason, 0.012, "TLSv1.3" if status else None)
+
+
+def test_gateway_health_ok_gives_nothing() -> None:
+    assert list(gateway_health(round_of(), Context(health=(_health("200 OK", 200, True),)))) == []
+
+
+@pytest.mark.parametrize(("reason", "status"), [("503 Service Unavailable", 503),
+                                                ("conn-refused", None),
+                                                ("no-response", None),
+                                                ("tls-error: WRONG_VERSION_NUMBER", None)])
+def test_gateway_unhealthy(reason: str, status: int | None) -> None:
+    f = only(list(gateway_health(round_of(), Context(health=(_health(reason, status),)))))
+    assert (f.id, f.severity) == ("gateway-unhealthy", Severity.CRITICAL)
+    assert reason in f.summary and "via 198.18.2.10" in f.summary
+    assert f.evidence[0].startswith("GET https://apim.azure-api.net/status-0123456789abcdef "
+                                    f"via 198.18.2.10: {reason} after 12 ms")
+
+
+def test_gateway_certificate_untrusted() -> None:
+    check = _health("certificate: self-signed certificate", None)
+    f = only(list(gateway_health(round_of(), Context(health=(check,)))))
+    assert (f.id, f.severity) == ("gateway-certificate-untrusted", Severity.WARNING)
+    assert "self-signed certificate" in f.summary and "verify_tls" in f.remedy
+
+
+def test_context_from_carries_traces_and_health() -> None:
+    from probe.config import parse
+
+    check = _health("200 OK", 200, True)
+    ctx = context_from(parse('[dns]\nresolvers = ["198.18.2.53"]\n'), health=(check,))
+    assert ctx.health == (check,) and ctx.traces == ()

@@ -179,8 +179,8 @@ def test_render_targets(tmp_path: Path) -> None:
     assert any(line.split()[-1] == "import" and "sql:" in line for line in lines)
     assert any(line.split()[0] == "orders" and line.split()[-1] == "config" for line in lines)
     assert "instance contoso (internal mode, East US)" in text
-    assert ("health check https://contoso.azure-api.net/status-0123456789abcdef "
-            "(probed as TCP 443 on the gateway for now)") in text
+    assert ("health check GET https://contoso.azure-api.net/status-0123456789abcdef "
+            "(probe.probers.http; TCP 443 is the gateway target)") in text
     assert "skipped from outboundNetworkDependenciesEndpoints: *.vault.azure.net (wildcard)" \
         in text
     assert text.endswith("11 target(s)\n")
