@@ -40,7 +40,7 @@ GROUP = "apim-probe"
 GRAFANA_FOLDER = "APIM probe"
 GRAFANA_DATASOURCE_UID = "apim-probe-prometheus"  # grafana/provisioning/datasources/prometheus.yaml
 DASHBOARD_UID = "apim-probe"
-EVALUATION_INTERVAL = "1m"
+EVALUATION_INTERVAL = "1m"  # Grafana needs one per group; Prometheus uses its global setting
 
 # Dependency groups APIM can run without (virtual-network-reference: "optional"):
 # Entra ID sign-in, log-to-eventhub, the external cache. Every other target counts
@@ -403,9 +403,9 @@ def _seconds(duration: str) -> int:
 
 
 def prometheus_rules() -> dict[str, object]:
+    # No group interval: Prometheus' own evaluation_interval applies.
     return {"groups": [{
         "name": GROUP,
-        "interval": EVALUATION_INTERVAL,
         "rules": [{
             "alert": a.name,
             "expr": a.expr,
