@@ -1,0 +1,120 @@
+"""The failure stories, reproduced in the lab through the [apim] preset.
+
+Each round runs inside the lab's jump box: the preset generates the targets,
+a real round probes them, failing targets are traced, the gateway's health
+path is requested, and the diagnosis names the story. Two vantage points:
+the VNet's custom DNS as primary (the DNS stories), and the reference
+resolver as primary (the network stories: drops, rejects, refusals, a
+forbidden hop).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import in_client
+
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab")]
+
+ROUTER = "198.18.1.1"
+
+_SNIPPET = """
+import asyncio, dataclasses, json, sys
+from pathlib import Path
+from probe.config import load
+from probe.diagnosis import context_from, diagnose
+from probe.probers import make_prober
+from probe.probers.http import check
+from probe.probers.trace import trace
+from probe.results import PortState
+from probe.round import run_round
+from probe.targets import expand
+
+config = expand(load(Path(sys.argv[1])))
+result = asyncio.run(run_round(config, make_prober(config.agent, warn=lambda m: None)))
+traces = [trace(r.address, r.port, max_hops=4, timeout=1.0, target=r.target,
+                dependency=r.dependency)
+          for r in result.tcp if r.address and r.state is PortState.FILTERED]
+# The lab's gateway speaks plain HTTP on 443.
+health = [check("http://apimlab.azure-api.test:443/status-0123456789abcdef",
+                address="198.18.2.10", timeout=2)]
+findings = diagnose(result, context_from(config, traces, health))
+print(json.dumps([dataclasses.asdict(f) for f in findings]))
+"""
+
+PRESET = """
+[agent]
+timeout = 1.0
+method = "connect"
+[dns]
+resolvers = {resolvers}
+[apim]
+name = "apimlab"
+mode = "internal"
+domain = "azure-api.test"
+azure_dns = ["198.18.2.53"]
+instance_address = "198.18.2.10"
+storage = ["apimlabst.blob.core.windows.test"]
+sql = ["apimlab-sql.database.windows.test"]
+keyvault = ["apimlab-kv.vault.azure.test"]
+monitor = ["gcs.monitoring.core.windows.test"]
+forbidden_hops = ["198.18.1.1"]
+[[target]]
+name = "orders-backend"
+host = "orders.backend.test"
+port = 8080
+dependency = "backend"
+"""
+
+
+def _findings(tmp_path: Path, resolvers: str) -> dict[tuple[str, str], dict[str, Any]]:
+    path = tmp_path / "apim.toml"
+    path.write_text(PRESET.format(resolvers=resolvers))
+    proc = in_client([sys.executable, "-c", _SNIPPET, str(path)], timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return {(f["id"], f["subject"]): f for f in json.loads(proc.stdout)}
+
+
+def test_dns_stories_with_the_custom_dns_as_primary(tmp_path: Path) -> None:
+    found = _findings(tmp_path, '["198.18.2.54", "198.18.2.53"]')
+    ids = {key: f["severity"] for key, f in found.items()}
+    for name in ("apimlabst.blob.core.windows.test", "apimlab-sql.database.windows.test",
+                 "apimlab-kv.vault.azure.test", "gcs.monitoring.core.windows.test"):
+        assert ids[("dns-custom-not-forwarding", name)] == "critical", sorted(ids)
+    blob = found[("dns-custom-not-forwarding", "apimlabst.blob.core.windows.test")]
+    assert "198.18.2.54: refused (REFUSED)" in " ".join(blob["evidence"])
+    # The stale developer-portal record on the custom DNS.
+    portal = "apimlab.developer.azure-api.test"
+    assert ids[("apim-address-mismatch", portal)] == "critical"
+    assert ids[("dns-answers-differ", portal)] == "warning"
+    assert ("backend-refused", "orders-backend orders.backend.test:8080") in ids
+    assert ("gateway-unhealthy", "http://apimlab.azure-api.test:443/status-0123456789abcdef") \
+        not in ids
+    assert not any(i == "management-unreachable" for i, _ in ids)
+
+
+def test_network_stories_with_the_reference_resolver(tmp_path: Path) -> None:
+    found = _findings(tmp_path, '["198.18.2.53"]')
+    ids = {key: f["severity"] for key, f in found.items()}
+    sql = "sql:apimlab-sql.database.windows.test:1433 apimlab-sql.database.windows.test:1433"
+    assert ids[("outbound-dropped", sql)] == "critical"
+    storage = ("storage:apimlabst.blob.core.windows.test:443 "
+               "apimlabst.blob.core.windows.test:443")
+    assert ids[("outbound-dropped", storage)] == "critical"  # the second A record
+    kv = "keyvault:apimlab-kv.vault.azure.test:443 apimlab-kv.vault.azure.test:443"
+    assert ids[("outbound-rejected-path", kv)] == "critical"
+    assert ROUTER in found[("outbound-rejected-path", kv)]["summary"]
+    monitor = ("monitor:gcs.monitoring.core.windows.test:1886 "
+               "gcs.monitoring.core.windows.test:1886")
+    assert ids[("outbound-rejected-host", monitor)] == "critical"
+    assert ("backend-refused", "orders-backend orders.backend.test:8080") in ids
+    # Forced tunnelling stand-in: the router is a forbidden hop on every traced path.
+    hops = [f for (i, _), f in found.items() if i == "path-forbidden-hop"]
+    assert hops and all(f["severity"] == "critical" for f in hops)
+    assert any("hop 1" in f["summary"] for f in hops)
+    assert not any(i.startswith(("dns-", "apim-address", "management-")) for i, _ in ids)
