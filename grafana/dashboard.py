@@ -254,6 +254,14 @@ REMEDIES: tuple[tuple[str, str, str], ...] = (
      "sends APIM's traffic through an appliance or gateway. Add a route for service tag "
      "ApiManagement with next hop Internet, service-tag routes or service endpoints for "
      "Storage, Sql, AzureKeyVault and AzureMonitor, or allow the traffic on the appliance."),
+    ("gateway-unhealthy", "critical",
+     "GET /status-0123456789abcdef on the gateway failed. With TCP 443 open the instance "
+     "itself is unhealthy: check the portal's Network status and Resource health, and "
+     "Storage / SQL reachability above; with 443 not open, see the gateway's TCP findings."),
+    ("gateway-certificate-untrusted", "warning",
+     "The gateway's TLS certificate is not trusted from the VNet: give the custom domain a "
+     "certificate with its full chain (Key Vault), install the private CA on the clients, or "
+     "set [apim] verify_tls = false if this host is not meant to trust it."),
 )
 
 
@@ -504,7 +512,7 @@ def build() -> Json:
         overrides=[column("severity", **{"custom.cellOptions": {"type": "color-background"}}),
                    column("id", links=[{
                        "title": "Remedy for ${__data.fields.id}",
-                       "url": f"/d/{UID}/?viewPanel={remedies_id}&${{__url_time_range}}"
+                       "url": f"/d/{UID}/{UID}?viewPanel={remedies_id}&${{__url_time_range}}"
                               "&${datasource:queryparam}&${job:queryparam}"
                               "&${instance:queryparam}"}])]), 14, 9)
     lay.add(timeseries(
@@ -577,7 +585,16 @@ def build() -> Json:
                          organize(["Time", "__name__", "job"],
                                   rename={"Value #A": "state", "Value #B": "MTU"},
                                   order=["instance", "interface", "Value #A", "Value #B"])],
-        overrides=[column("MTU", mappings=[], unit="bytes")]), 8, 8)
+        overrides=[column("MTU", mappings=[], unit="bytes")]), 6, 8)
+    lay.add(table(
+        "Probe routes",
+        "The source address and interface the kernel routes the probes to each target "
+        "address from (ip route get): a target routed out of an unexpected interface is a "
+        "routing problem on this host, not in the VNet.",
+        [target(f"apim_probe_host_route_info{{{F}}} == 1", instant=True, fmt="table")],
+        transformations=[organize(["Time", "Value", "__name__", "job"],
+                                  order=["instance", "address", "source", "interface"])]),
+            6, 8)
     lay.add(timeseries(
         "Interface errors and drops",
         "Receive/transmit errors and drops per second on the egress interfaces.",
@@ -585,14 +602,14 @@ def build() -> Json:
                 "errors {{interface}} {{direction}} ({{instance}})"),
          target(f"rate(apim_probe_host_interface_drops_total{{{F}}}[{RATE}])", "B",
                 "drops {{interface}} {{direction}} ({{instance}})")], unit="pps", min_=0),
-            8, 8)
+            6, 8)
     lay.add(timeseries(
         "Established connections per target",
         "ESTABLISHED TCP connections from the agent's host to each target address (the "
         "netstat -ant | grep of the field articles). Next to a self-hosted gateway, zero "
         "connections to the configuration endpoint means it has lost Azure.",
         [target(f"apim_probe_host_established_connections{{{F}}}",
-                legend="{{target}} {{address}}:{{port}} ({{instance}})")], min_=0), 8, 8)
+                legend="{{target}} {{address}}:{{port}} ({{instance}})")], min_=0), 6, 8)
 
     return {
         "uid": UID,

@@ -286,23 +286,26 @@ def test_every_dashboard_and_rule_query_runs(prometheus_and_agent: Any) -> None:
         assert by_where[where][0]["result"], where
 
     # The answers say what the lab does.
-    def series(where_prefix: str) -> list[dict[str, str]]:
-        found = next(v for k, v in by_where.items() if k.startswith(where_prefix))
-        return [s["metric"] for s in found[0]["result"]]
+    def main_result(title: str) -> list[dict[str, Any]]:
+        where = next(k for k in by_where if k.startswith("panel ") and title in k)
+        result: list[dict[str, Any]] = by_where[where][0]["result"]
+        return result
 
-    disagree = series("panel 12 'Resolvers disagree'")
+    def series(title: str) -> list[dict[str, str]]:
+        return [s["metric"] for s in main_result(title)]
+
+    disagree = series("'Resolvers disagree'")
     assert {(s["name"], s["resolver"], s["status"]) for s in disagree} >= {
         (STORAGE_NAME, CUSTOM_DNS, "refused")}
     rows = {s["target"]: (s["expected"], s["state"], s["reason"])
-            for s in series("panel 16 'Targets and addresses'")}
+            for s in series("'Targets and addresses'")}
     assert rows["management"] == ("open", "open", "syn-ack")
     assert rows["orders-backend"][1:] == ("closed", "reset")
     assert rows["sql-endpoint"][1:] == ("filtered", "no-response")  # the NSG drops 1433
     assert rows["sql"][1:] == ("unresolved", "servfail")  # custom DNS forwards it to a SERVFAIL
     assert rows["storage"][1:] == ("unresolved", "refused")  # custom DNS refuses Azure zones
-    matrix_where = next(k for k in by_where if "Dependency x resolver" in k)
     matrix = {(r["metric"]["dependency"], r["metric"]["resolver"]): r["value"][1]
-              for r in by_where[matrix_where][0]["result"]}
+              for r in main_result("'Dependency x resolver")}
     assert matrix[("storage", CUSTOM_DNS)] == "0"
     assert matrix[("storage", AZURE_DNS)] == "1"
     assert matrix[("management", "TCP (primary's answer)")] == "1"
