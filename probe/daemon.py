@@ -260,14 +260,14 @@ class Routes:
 def metrics_app(exposition: prometheus.CachedExposition) -> WsgiApp:
     """/metrics: the text format (0.0.4), gzip when the scraper asks for it."""
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
-        body = exposition.text()
+        chunks = exposition.chunks()
         headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            body = gzip.compress(body, compresslevel=1)
+            chunks = [gzip.compress(b"".join(chunks), compresslevel=1)]
             headers.append(("Content-Encoding", "gzip"))
-        headers.append(("Content-Length", str(len(body))))
+        headers.append(("Content-Length", str(sum(len(c) for c in chunks))))
         start("200 OK", headers)
-        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else chunks
     return app
 
 

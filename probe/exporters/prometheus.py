@@ -331,14 +331,19 @@ class CachedExposition:
         self._snapshot: Snapshot | None = None
         self._text = b""
 
-    def text(self) -> bytes:
+    def chunks(self) -> list[bytes]:
+        """The exposition in pieces (the cached part is shared, never copied)."""
         snapshot = self.collector.snapshot
         with self._lock:
             if snapshot is not self._snapshot:
+                self._text = b""  # let the old text go before the new one is built
                 self._text = generate_latest(self.registry)
                 self._snapshot = snapshot
             cached = self._text
-        return cached + (generate_latest(self.extra) if self.extra is not None else b"")
+        return [cached, generate_latest(self.extra) if self.extra is not None else b""]
+
+    def text(self) -> bytes:
+        return b"".join(self.chunks())
 
 
 def render(registry: CollectorRegistry) -> str:
