@@ -208,6 +208,15 @@ def test_promtool_unit_tests_pass() -> None:
     assert "SUCCESS" in proc.stdout
 
 
+@needs_promtool
+def test_example_prometheus_config_is_valid() -> None:
+    proc = subprocess.run([str(PROMTOOL), "check", "config", "prometheus.example.yml"],
+                          cwd=RULES.parent, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS: 1 rule files found" in proc.stdout
+
+
 def test_unit_tests_cover_every_alert_firing_and_not_firing() -> None:
     text = RULE_TESTS.read_text(encoding="utf-8")
     checks = re.findall(r'alertname: "([^"]+)"\n\s+exp_alerts:( \[\])?', text)
@@ -391,6 +400,14 @@ def test_rules_carry_summary_description_and_severity() -> None:
     assert len(severities) == count and set(severities) <= {"critical", "warning", "info"}
     for phrase in ("NSG", "3443", "168.63.129.16", "forced tunnelling", "user-defined route"):
         assert phrase in text, f"annotations should speak APIM: {phrase!r}"
+
+
+def test_readme_lists_every_alert_as_defined() -> None:
+    readme = (ROOT / "prometheus" / "README.md").read_text(encoding="utf-8")
+    rows = {name: (severity, duration) for name, severity, duration in re.findall(
+        r"^\| (ApimProbe\w+) \| (\w+) \| (\w+) \|", readme, re.M)}
+    rules = yaml_rules(RULES, "alert")
+    assert rows == {name: (r["severity"], r["for"]) for name, r in rules.items()}
 
 
 def test_yaml_files_parse_when_pyyaml_is_installed() -> None:
