@@ -242,6 +242,10 @@ _REFUSALS = frozenset({"reset", "conn-refused"})
 
 def _tag_advice(dependency: str, port: int) -> str:
     tag = SERVICE_TAGS.get(dependency)
+    if dependency in ("gateway", "portal", "scm"):
+        # APIM's own endpoints: the rule that matters is inbound on the APIM subnet.
+        return (f"an inbound NSG rule on the APIM subnet allowing TCP {port} from this network "
+                "(VirtualNetwork; Internet in external mode)")
     if tag is None:
         return f"an outbound NSG rule to this address on port {port}"
     return (f"an outbound NSG rule from VirtualNetwork to service tag {tag[0]} on port(s) "

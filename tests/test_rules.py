@@ -513,3 +513,17 @@ def test_context_from_carries_traces_and_health() -> None:
     check = _health("200 OK", 200, True)
     ctx = context_from(parse('[dns]\nresolvers = ["198.18.2.53"]\n'), health=(check,))
     assert ctx.health == (check,) and ctx.traces == ()
+
+
+def test_apim_own_endpoint_dropped_points_at_the_inbound_rule() -> None:
+    row = tcp("gateway", "gateway", "apim.azure-api.net", "198.18.2.10", 443, PortState.FILTERED,
+              "no-response")
+    f = only(list(outbound_blocked(round_of(tcp_results=(row,)))))
+    assert f.id == "outbound-dropped" and "inbound NSG rule on the APIM subnet" in f.remedy
+
+
+def test_backend_dropped_names_its_address_not_a_tag() -> None:
+    row = tcp("orders", "backend", "orders.test", "198.18.2.14", 8443, PortState.FILTERED,
+              "no-response")
+    f = only(list(outbound_blocked(round_of(tcp_results=(row,)))))
+    assert "an outbound NSG rule to this address on port 8443" in f.remedy

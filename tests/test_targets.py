@@ -199,7 +199,7 @@ def test_health_url() -> None:
     assert health_url(parse(DNS)) is None
 
 
-@pytest.mark.parametrize("name", ["apim.toml", "apim-lab.toml"])
+@pytest.mark.parametrize("name", ["apim.toml", "apim-lab.toml", "apim-selfhosted.toml"])
 def test_examples_load(name: str, tmp_path: Path) -> None:
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 198.18.2.54\n")
