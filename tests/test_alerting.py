@@ -292,7 +292,12 @@ def test_every_selector_filters_by_job_and_instance() -> None:
             continue  # the job list itself spans every job
         selectors = re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}", expr)
         names = series_names(label_values_selector(expr) or expr)
-        assert len(selectors) >= len(names) >= 1, f"{where} {ref}: a bare metric name in {expr}"
+        assert names, f"{where} {ref}: no metric in {expr}"
+        without_strings = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+        for name in names:
+            bare = re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])(?!\s*\{{)",
+                             without_strings)
+            assert bare is None, f"{where} {ref}: {name} without a label filter in {expr}"
         for name, matchers in selectors:
             if where == "variable instance":
                 assert 'job=~"$job"' in matchers
