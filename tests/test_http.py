@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import http.client
 import http.server
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from probe.probers.http import check, reason_for, split_url
+from probe.probers.http import check, check_all, reason_for, split_url
 from tests.conftest import in_client
 
 STATUS = "/status-0123456789abcdef"
@@ -159,3 +160,12 @@ def test_lab_gateway_health_path() -> None:
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert (result["status"], result["ok"]) == (200, True)
+
+
+def test_check_all_side_by_side(plain: int) -> None:
+    url = f"http://gateway.test:{plain}{STATUS}"
+    results = asyncio.run(check_all(url, ["127.0.0.1", "127.0.0.1", "127.0.0.2"], timeout=5))
+    assert [(r.address, r.ok) for r in results] == [("127.0.0.1", True), ("127.0.0.2", False)]
+    assert results[1].reason == "conn-refused"
+    (by_name,) = asyncio.run(check_all(f"http://127.0.0.1:{plain}{STATUS}", timeout=5))
+    assert by_name.address is None and by_name.ok

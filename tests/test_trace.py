@@ -7,7 +7,10 @@ drops (the TTL check comes before netfilter's FORWARD hook).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import socket
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +18,16 @@ from typing import Any
 import pytest
 
 from probe.diagnosis import Context, forbidden_path
-from probe.probers.trace import Hop, TraceResult, describe_hop, hops_from, in_prefixes
-from probe.results import RoundResult
+from probe.probers.trace import (
+    Hop,
+    TraceResult,
+    describe_hop,
+    hops_from,
+    in_prefixes,
+    trace_all,
+    worth_tracing,
+)
+from probe.results import PortState, RoundResult, TcpResult
 from tests.conftest import in_client
 
 ROUTER = "198.18.1.1"
@@ -143,3 +154,42 @@ def test_lab_trace_through_a_forbidden_hop_is_a_finding() -> None:
                                                traces=(trace,)))
     assert finding.id == "path-forbidden-hop"
     assert "198.18.1.1 (hop 1, forbidden: 198.18.1.0/24)" in finding.summary
+
+
+# --------------------------------------------------------------------------
+# which results are traced; tracing on loopback (root only, no lab needed)
+
+
+def _tcp(address: str | None, port: int, state: PortState, reason: str,
+         responder: str | None = None, ok: bool = False) -> TcpResult:
+    return TcpResult("t", "sql", "h.test", address, port, state, reason, PortState.OPEN, ok,
+                     True, "syn", (), responder)
+
+
+def test_worth_tracing() -> None:
+    rows = [
+        _tcp("198.18.2.12", 1433, PortState.FILTERED, "no-response"),
+        _tcp("198.18.2.12", 1433, PortState.FILTERED, "no-response"),  # same address:port
+        _tcp("198.18.2.13", 443, PortState.FILTERED, "admin-prohibited", ROUTER),
+        _tcp("198.18.2.14", 8080, PortState.CLOSED, "reset", "198.18.2.14"),  # its own RST
+        _tcp("198.18.2.16", 8080, PortState.CLOSED, "reset", ROUTER),  # a middlebox's RST
+        _tcp("198.18.2.10", 443, PortState.OPEN, "syn-ack", "198.18.2.10", ok=True),
+        _tcp(None, 443, PortState.UNRESOLVED, "nxdomain"),
+    ]
+    assert [(r.address, r.port) for r in worth_tracing(rows)] == [
+        ("198.18.2.12", 1433), ("198.18.2.13", 443), ("198.18.2.16", 8080)]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raw sockets need root")
+def test_trace_all_on_loopback() -> None:
+    with socket.socket() as closed, socket.socket() as listening:
+        closed.bind(("127.0.0.1", 0))
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        rows = [_tcp("127.0.0.1", closed.getsockname()[1], PortState.FILTERED, "no-response"),
+                _tcp("127.0.0.1", listening.getsockname()[1], PortState.FILTERED,
+                     "no-response")]
+        traces = asyncio.run(trace_all(rows, max_hops=3, timeout=1.0))
+    assert [[(h.ttl, h.address, h.reason) for h in t.hops] for t in traces] == [
+        [(1, "127.0.0.1", "reset")], [(1, "127.0.0.1", "syn-ack")]]
+    assert [t.dependency for t in traces] == ["sql", "sql"]

@@ -15,11 +15,13 @@ exceptions: the reason vocabulary follows the TCP one where it overlaps
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import http.client
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -119,3 +121,13 @@ def check(url: str, *, address: str | None = None, timeout: float = 5.0, verify:
     finally:
         if connection is not None:
             connection.close()
+
+
+async def check_all(url: str, addresses: Sequence[str] = (), *, timeout: float = 5.0,
+                    verify: bool = True, cafile: str | None = None,
+                    expect: int = 200) -> tuple[HttpResult, ...]:
+    """``check`` through each address side by side (through the name when none)."""
+    targets: list[str | None] = list(dict.fromkeys(addresses)) or [None]
+    return tuple(await asyncio.gather(*(
+        asyncio.to_thread(check, url, address=a, timeout=timeout, verify=verify, cafile=cafile,
+                          expect=expect) for a in targets)))

@@ -12,11 +12,12 @@ The result types and the interpretation (``summarise``) are pure; only
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from probe.results import NO_RESPONSE
+from probe.results import NO_RESPONSE, PortState, TcpResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,3 +180,37 @@ def _icmp6_reason(packet: object) -> str | None:
         verdict = classify_icmp(ICMP6_DEST_UNREACH, int(unreach.code), ipv6=True)
         return verdict.reason if verdict else None
     return None
+
+
+# --------------------------------------------------------------------------
+# which results to trace, and tracing them from async code
+
+
+def worth_tracing(results: Sequence[TcpResult]) -> list[TcpResult]:
+    """Failed addresses whose path is in question, once per address:port.
+
+    Silence (where did it vanish?) and answers from someone other than the
+    target (who is that device?) are worth a trace; a target refusing with
+    its own RST is not.
+    """
+    chosen: dict[tuple[str, int], TcpResult] = {}
+    for result in results:
+        if result.address is None or result.ok:
+            continue
+        foreign = result.responder is not None and result.responder != result.address
+        if result.state is PortState.FILTERED or foreign:
+            chosen.setdefault((result.address, result.port), result)
+    return list(chosen.values())
+
+
+async def trace_all(results: Sequence[TcpResult], *, max_hops: int = 16,
+                    timeout: float = 2.0) -> tuple[TraceResult, ...]:
+    """Trace each result's address:port, one after the other in a worker thread
+    (each trace already sends all its TTLs at once; scapy's sockets are not
+    shared between threads). Raises PermissionError without CAP_NET_RAW."""
+    def work() -> tuple[TraceResult, ...]:
+        return tuple(trace(r.address, r.port, max_hops=max_hops, timeout=timeout,
+                           target=r.target, dependency=r.dependency)
+                     for r in results if r.address is not None)
+
+    return await asyncio.to_thread(work)
