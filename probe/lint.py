@@ -182,7 +182,7 @@ def _denies(rule_prefix: str, tag: str) -> bool:
 
 
 def _matches(rule: SecurityRule, req: Requirement) -> bool:
-    if rule.direction != req.direction or rule.protocol not in ("*", "tcp"):
+    if rule.direction != req.direction or rule.protocol not in ("*", "any", "tcp"):
         return False
     if not any(low <= req.port <= high for low, high in rule.ports):
         return False

@@ -176,8 +176,9 @@ def test_port_ranges_and_lists_match(ports: tuple[tuple[int, int], ...]) -> None
     assert "inbound ApiManagement -> VirtualNetwork TCP 3443" not in nsg_findings(allow)
 
 
-@pytest.mark.parametrize(("protocol", "matches"), [("tcp", True), ("*", True), ("udp", False),
-                                                   ("icmp", False)])
+@pytest.mark.parametrize(("protocol", "matches"), [("tcp", True), ("*", True), ("any", True),
+                                                   ("udp", False), ("icmp", False),
+                                                   ("esp", False)])
 def test_protocol(protocol: str, matches: bool) -> None:
     allow = rule("mgmt", 100, "inbound", "allow", "ApiManagement", "VirtualNetwork",
                  ((3443, 3443),), protocol)
