@@ -498,12 +498,15 @@ def forbidden_path(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
     """
     if not context.forbidden_hops:
         return
+    reported: set[tuple[str, int]] = set()
     for trace in context.traces:
-        crossed = [(h, p) for h in trace.hops if h.address
+        # The destination itself is not a hop "passed through".
+        crossed = [(h, p) for h in trace.hops if h.address and h.address != trace.address
                    for p in [in_prefixes(h.address, context.forbidden_hops)] if p]
         if not crossed:
             continue
         hop, prefix = crossed[0]
+        reported.add((trace.address, trace.port))
         control = trace.dependency in AZURE_DEPENDENCIES
         yield Finding(
             id="path-forbidden-hop",
@@ -518,6 +521,8 @@ def forbidden_path(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
     for result in round_.tcp:
         if not result.responder or result.responder == result.address:
             continue
+        if (result.address or "", result.port) in reported:
+            continue  # the trace already tells this story, hop by hop
         held = in_prefixes(result.responder, context.forbidden_hops)
         if held is None:
             continue

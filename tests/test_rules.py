@@ -527,3 +527,21 @@ def test_backend_dropped_names_its_address_not_a_tag() -> None:
               "no-response")
     f = only(list(outbound_blocked(round_of(tcp_results=(row,)))))
     assert "an outbound NSG rule to this address on port 8443" in f.remedy
+
+
+def test_trace_and_responder_for_the_same_address_give_one_finding() -> None:
+    trace = TraceResult("storage", "storage", "198.18.2.10", 443, (
+        Hop(1, "198.18.3.4", 0.001, "time-exceeded"), Hop(2, "198.18.3.4", 0.001,
+                                                          "admin-prohibited")))
+    row = tcp("storage", "storage", BLOB, "198.18.2.10", 443, PortState.FILTERED,
+              "admin-prohibited", responder="198.18.3.4")
+    ctx = Context(forbidden_hops=("198.18.3.4",), traces=(trace,))
+    found = list(forbidden_path(round_of(tcp_results=(row,)), ctx))
+    assert len(found) == 1 and "hop 1" in found[0].summary
+
+
+def test_the_destination_itself_is_not_a_forbidden_hop() -> None:
+    trace = TraceResult("fw", "other", "198.18.3.4", 443, (
+        Hop(1, "198.18.1.1", 0.001, "time-exceeded"), Hop(2, "198.18.3.4", 0.001, "syn-ack")))
+    ctx = Context(forbidden_hops=("198.18.3.0/24",), traces=(trace,))
+    assert list(forbidden_path(round_of(), ctx)) == []
