@@ -28,6 +28,7 @@ import errno
 import gzip
 import hmac
 import json
+import os
 import random
 import signal
 import socket
@@ -151,17 +152,23 @@ def _logfmt_value(value: Any) -> str:
     return text
 
 
-def format_event(fmt: str, when: float, level: str, event: str,
-                 fields: dict[str, Any]) -> str:
+_PRIORITY = {"error": 3, "warning": 4, "info": 6}
+
+
+def format_event(fmt: str, when: float, level: str, event: str, fields: dict[str, Any],
+                 *, journal: bool = False) -> str:
     """One log line. ``text`` is logfmt without a time (journald stamps it);
-    ``json`` carries an ISO 8601 UTC time for collectors that do not."""
+    ``json`` carries an ISO 8601 UTC time for collectors that do not. With
+    ``journal`` (stderr is the journal) a ``<N>`` prefix gives journald the
+    syslog priority, so ``journalctl -p warning`` finds the warnings."""
+    prefix = f"<{_PRIORITY.get(level, 6)}>" if journal else ""
     if fmt == "json":
         stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        return json.dumps({"time": stamp, "level": level, "event": event, **fields},
-                          default=str)
+        return prefix + json.dumps({"time": stamp, "level": level, "event": event, **fields},
+                                   default=str)
     parts = [f"level={level}", f"event={event}"]
     parts.extend(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
-    return " ".join(parts)
+    return prefix + " ".join(parts)
 
 
 # --------------------------------------------------------------------------
@@ -174,13 +181,24 @@ class EventLog:
     def __init__(self, fmt: str = "text", stream: TextIO | None = None) -> None:
         self.fmt = fmt
         self.stream = stream if stream is not None else sys.stderr
+        self.journal = stream is None and _stderr_is_journal()
         self._lock = threading.Lock()
 
     def __call__(self, event: str, level: str = "info", **fields: Any) -> None:
-        line = format_event(self.fmt, time.time(), level, event, fields)
+        line = format_event(self.fmt, time.time(), level, event, fields, journal=self.journal)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
+
+
+def _stderr_is_journal() -> bool:
+    """systemd sets JOURNAL_STREAM=DEV:INODE of the stream it connected."""
+    expected = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return False
+    return bool(expected) and expected == f"{st.st_dev}:{st.st_ino}"
 
 
 # --------------------------------------------------------------------------

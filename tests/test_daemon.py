@@ -114,6 +114,13 @@ def test_format_event_text_is_logfmt_without_time() -> None:
                     'd=0.123457')
 
 
+def test_format_event_journal_prefix_carries_the_priority() -> None:
+    assert daemon.format_event("text", 0.0, "warning", "x", {}, journal=True) == (
+        "<4>level=warning event=x")
+    assert daemon.format_event("text", 0.0, "error", "x", {}, journal=True).startswith("<3>")
+    assert daemon.format_event("json", 0.0, "info", "x", {}, journal=True).startswith("<6>{")
+
+
 def test_format_event_json_has_time() -> None:
     line = daemon.format_event("json", 1.5, "info", "round", {"number": 1})
     assert json.loads(line) == {"time": "1970-01-01T00:00:01.500Z", "level": "info",
