@@ -1,7 +1,7 @@
 """Offline lint of saved ``az`` exports against APIM's network requirements.
 
     probe lint FILE... [--mode internal|external] [--format table|json]
-                       [--destination IP ...]
+                       [--subnet PREFIX] [--destination IP ...]
 
 Each FILE is the JSON of one of (recognised from its content, not its name):
 
@@ -155,15 +155,41 @@ def _private_prefix(text: str) -> bool:
     return not network.is_global and network.prefixlen > 0
 
 
-def covers(rule_prefix: str, tag: str) -> bool:
-    """Does an NSG rule's address prefix hold every address of ``tag``?"""
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _vnet_side(prefix: str, subnet: Network | None, deny: bool) -> bool:
+    """Does a rule's IP prefix stand for the APIM subnet's side of a flow?
+
+    With the subnet known: an allow must hold all of it, a deny needs only to
+    touch it. Without: the NSG sits on the APIM subnet, so a private prefix
+    is taken to be that subnet (or its VNet).
+    """
+    try:
+        network = ipaddress.ip_network(prefix, strict=False)
+    except ValueError:
+        return False
+    if subnet is None:
+        return _private_prefix(prefix)
+    if network.version != subnet.version:
+        return False
+    if deny:
+        return subnet.network_address in network or network.network_address in subnet
+    return subnet.network_address in network and subnet.broadcast_address in network
+
+
+def covers(rule_prefix: str, tag: str, subnet: Network | None = None, *,
+           deny: bool = False) -> bool:
+    """Does an NSG rule's address prefix hold every address of ``tag``?
+
+    ``tag`` "VirtualNetwork" stands for the APIM subnet (``subnet`` when known).
+    """
     r = rule_prefix.strip().lower()
     t = tag.lower()
     if r in _ANY or r == t:
         return True
     if t == "virtualnetwork":
-        # The APIM subnet: a private prefix in a rule is taken to be (part of) the VNet.
-        return _private_prefix(r)
+        return _vnet_side(r, subnet, deny)
     if t == "azureloadbalancer":
         return r in ("168.63.129.16", "168.63.129.16/32")
     base = r.split(".", 1)[0] if "." in r and not r[0].isdigit() else r
@@ -172,23 +198,25 @@ def covers(rule_prefix: str, tag: str) -> bool:
     return t in _AZURE_TAGS and base in ("internet", "azurecloud")
 
 
-def _denies(rule_prefix: str, tag: str) -> bool:
+def _denies(rule_prefix: str, tag: str, subnet: Network | None = None) -> bool:
     """A deny takes effect for a tag when its prefix holds the whole tag; a
     regional deny (Storage.WestUS) is not assumed to hit the instance's region."""
     r = rule_prefix.strip().lower()
     if "." in r and not r[0].isdigit() and r.split(".", 1)[0] == tag.lower():
         return False
-    return covers(rule_prefix, tag)
+    return covers(rule_prefix, tag, subnet, deny=True)
 
 
-def _matches(rule: SecurityRule, req: Requirement) -> bool:
+def _matches(rule: SecurityRule, req: Requirement, subnet: Network | None = None) -> bool:
     if rule.direction != req.direction or rule.protocol not in ("*", "any", "tcp"):
         return False
     if not any(low <= req.port <= high for low, high in rule.ports):
         return False
-    test = covers if rule.access == "allow" else _denies
-    return (any(test(p, req.source) for p in rule.sources)
-            and any(test(p, req.destination) for p in rule.destinations))
+    if rule.access == "allow":
+        return (any(covers(p, req.source, subnet) for p in rule.sources)
+                and any(covers(p, req.destination, subnet) for p in rule.destinations))
+    return (any(_denies(p, req.source, subnet) for p in rule.sources)
+            and any(_denies(p, req.destination, subnet) for p in rule.destinations))
 
 
 # The rules Azure adds to every NSG; used when an export lacks them.
@@ -215,11 +243,11 @@ class Nsg:
     defaults_from_export: bool
 
 
-def lint_nsg(nsg: Nsg, mode: str, source: str) -> list[Finding]:
+def lint_nsg(nsg: Nsg, mode: str, source: str, subnet: Network | None = None) -> list[Finding]:
     findings: list[Finding] = []
     ordered = sorted(nsg.rules, key=lambda r: (r.default, r.priority))
     for req in requirements(mode):
-        applicable = [r for r in ordered if _matches(r, req)]
+        applicable = [r for r in ordered if _matches(r, req, subnet)]
         decider = applicable[0] if applicable else None
         if decider is not None and decider.access == "allow":
             continue
@@ -678,13 +706,13 @@ class Checked:
     findings: tuple[Finding, ...]
 
 
-def lint_document(raw: Any, source: str, mode: str,
-                  destinations: Sequence[str] = ()) -> Checked:
+def lint_document(raw: Any, source: str, mode: str, destinations: Sequence[str] = (),
+                  subnet: Network | None = None) -> Checked:
     """Pure: one parsed export -> its findings."""
     kind = kind_of(raw)
     if kind == NSG:
         nsg = parse_nsg(raw, source)
-        return Checked(source, kind, f"nsg {nsg.name}", tuple(lint_nsg(nsg, mode, source)))
+        return Checked(source, kind, f"nsg {nsg.name}", tuple(lint_nsg(nsg, mode, source, subnet)))
     if kind == ROUTE_TABLE:
         name, routes = parse_route_table(raw, source)
         label = f"route table {name}"
@@ -700,14 +728,14 @@ def lint_document(raw: Any, source: str, mode: str,
                                  "show-effective-route-table' (value[] with nextHopType)")
 
 
-def lint_any(raw: Any, source: str, mode: str,
-             destinations: Sequence[str] = ()) -> list[Checked]:
+def lint_any(raw: Any, source: str, mode: str, destinations: Sequence[str] = (),
+             subnet: Network | None = None) -> list[Checked]:
     """One document, or a list of them (``az network nsg list``, ``route-table list``)."""
     if isinstance(raw, list) and raw and all(isinstance(d, Mapping) and kind_of(d)
                                              for d in raw):
-        return [lint_document(d, f"{source}[{i}]", mode, destinations)
+        return [lint_document(d, f"{source}[{i}]", mode, destinations, subnet)
                 for i, d in enumerate(raw)]
-    return [lint_document(raw, source, mode, destinations)]
+    return [lint_document(raw, source, mode, destinations, subnet)]
 
 
 def read(path: Path) -> Any:
@@ -778,6 +806,13 @@ def _destination(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected an IP address, got {text!r}") from None
 
 
+def _subnet(text: str) -> Network:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a CIDR prefix, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe lint",
@@ -791,6 +826,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=MODES, default="internal",
                         help="the instance's VNet mode (default internal)")
     parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--subnet", type=_subnet, metavar="PREFIX",
+                        help="the APIM subnet: rules naming IP prefixes on the VNet side are "
+                             "matched against it (default: any private prefix is taken as it)")
     parser.add_argument("--destination", action="append", type=_destination, default=[],
                         metavar="IP", help="an address (e.g. a control-plane IP) whose winning "
                                            "route to check (repeatable)")
@@ -806,7 +844,8 @@ def run(argv: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         checked = [c for path in args.files
-                   for c in lint_any(read(path), str(path), args.mode, args.destination)]
+                   for c in lint_any(read(path), str(path), args.mode, args.destination,
+                                     args.subnet)]
     except LintInputError as exc:
         print(f"probe lint: error: {exc}", file=sys.stderr)
         return exc.exit_status

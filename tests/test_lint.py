@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
@@ -574,3 +575,53 @@ def test_byte_order_mark_and_non_utf8(tmp_path: Path,
     utf16.write_bytes((AZURE / "nsg-internal-ok.json").read_text().encode("utf-16"))
     assert run([str(utf16)]) == 2
     assert "not UTF-8 text" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# --subnet: the APIM subnet makes IP prefixes on the VNet side exact
+
+SUBNET = ipaddress.ip_network("10.0.1.0/24")
+
+
+@pytest.mark.parametrize(("prefix", "allow", "deny"), [
+    ("10.0.1.0/24", True, True),
+    ("10.0.0.0/16", True, True),
+    ("10.0.1.0/25", False, True),  # part of the subnet: an allow misses half of it
+    ("10.0.2.0/24", False, False),  # another subnet
+    ("20.1.0.0/16", False, False),
+    ("2001:db8::/32", False, False),
+    ("VirtualNetwork", True, True),
+    ("*", True, True),
+])
+def test_subnet_precision(prefix: str, allow: bool, deny: bool) -> None:
+    assert covers(prefix, "VirtualNetwork", SUBNET) is allow
+    assert covers(prefix, "VirtualNetwork", SUBNET, deny=True) is deny
+
+
+def test_without_subnet_any_private_prefix_stands_for_it() -> None:
+    assert covers("10.0.2.0/24", "VirtualNetwork")
+    assert covers("10.0.2.0/24", "VirtualNetwork", deny=True)
+    assert not covers("20.1.0.0/16", "VirtualNetwork")
+
+
+def test_subnet_changes_the_verdict_of_a_rule_for_another_subnet() -> None:
+    deny_other = rule("deny-other-subnet", 100, "inbound", "deny", "*", "10.0.2.0/24")
+    mgmt = rule("mgmt", 300, "inbound", "allow", "ApiManagement", "10.0.1.0/24",
+                ((3443, 3443),))
+    lb = rule("lb", 310, "inbound", "allow", "AzureLoadBalancer", "VirtualNetwork",
+              ((6390, 6390),))
+    nsg = Nsg("t", (deny_other, mgmt, lb, *DEFAULT_RULES), False)
+    assert "inbound ApiManagement -> VirtualNetwork TCP 3443" in by_subject(
+        lint_nsg(nsg, "internal", "t.json"))
+    assert by_subject(lint_nsg(nsg, "internal", "t.json", SUBNET)) == {}
+
+
+def test_run_with_subnet(capsys: pytest.CaptureFixture[str]) -> None:
+    # nsg-broken allows 3443 to 10.0.1.0/24: with a different subnet it allows nothing.
+    assert run([str(AZURE / "nsg-broken.json"), "--subnet", "10.0.9.0/24", "--format",
+                "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    mgmt = [f for f in doc["findings"] if "3443" in f["subject"]]
+    assert [f["id"] for f in mgmt] == ["nsg-rule-missing"]
+    assert run([str(AZURE / "nsg-broken.json"), "--subnet", "not-a-prefix"]) == 2
+    assert "expected a CIDR prefix" in capsys.readouterr().err
