@@ -49,8 +49,18 @@ def lab() -> Iterator[None]:
     LAB_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with LAB_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with netlab.running():
+        # The kernel limits ICMP errors of unreachable/prohibit routes host-wide
+        # (5, then 1 a second); nft answers first with the same type, code and
+        # source, so every run sees every answer.
+        with netlab.running(deterministic_route_errors=True):
             yield
+    leftovers = [ns for ns in _namespaces() if ns.startswith("apl-")]
+    assert not leftovers, f"the lab left namespaces behind: {leftovers}"
+
+
+def _namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
 
 
 def in_client(args: Sequence[str], *, timeout: float = 60, env: dict[str, str] | None = None,
