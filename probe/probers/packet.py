@@ -42,6 +42,8 @@ _SYN = struct.Struct("!BBHHHBBH4s4sHHIIHHHH4s")
 _TCP_ANSWER = struct.Struct("!HHII")  # sport, dport, seq, ack
 _QUOTED_PORTS_SEQ = struct.Struct("!HHI")  # sport, dport, seq of the quoted SYN
 
+_COOKIE_FIELDS = struct.Struct("!HHQ")
+
 Key = tuple[bytes, int, int, int]
 
 
@@ -74,12 +76,14 @@ class SynTemplate:
     source: bytes
     destination: bytes
     partial: int
+    addresses: bytes  # destination + source: the key's and the cookie's first field
 
     @classmethod
     def for_pair(cls, source: bytes, destination: bytes) -> SynTemplate:
         pseudo = source + destination + struct.pack("!BBH", 0, IPPROTO_TCP, TCP_HEADER_LEN)
         constant = struct.pack("!HHH", _DATA_OFFSET_FLAGS, SYN_WINDOW, 0) + _OPTIONS
-        return cls(source, destination, _sum16(pseudo) + _sum16(constant))
+        return cls(source, destination, _sum16(pseudo) + _sum16(constant),
+                   destination + source)
 
     def build(self, sport: int, dport: int, seq: int) -> bytes:
         """One complete IPv4+TCP SYN, ready for an IP_HDRINCL raw socket."""
@@ -93,7 +97,7 @@ class SynTemplate:
 
     def key(self, sport: int, dport: int, seq: int) -> Key:
         """The key an answer to this SYN must reproduce (see module doc)."""
-        return (self.destination + self.source, dport, sport, seq)
+        return (self.addresses, dport, sport, seq)
 
 
 class Cookie:
@@ -112,8 +116,7 @@ class Cookie:
 
     def __call__(self, addresses: bytes, sport: int, dport: int, attempt_id: int) -> int:
         h = self._hasher.copy()
-        h.update(addresses)
-        h.update(struct.pack("!HHQ", sport, dport, attempt_id))
+        h.update(addresses + _COOKIE_FIELDS.pack(sport, dport, attempt_id))
         return int.from_bytes(h.digest(), "big")
 
 

@@ -275,6 +275,7 @@ class SynProber:
         self.duplicates = 0
         self.kernel_tx_stamps = 0  # SYNs whose RTT starts at the kernel's send stamp
         self.first_send_ns: int | None = None  # wall clock of the very first SYN (bench)
+        self.last_send_ns: int | None = None  # and of the latest one
         self._cookie = Cookie(secret)
         self._n_ports = ports
         self._ports: list[int] = []
@@ -540,8 +541,7 @@ class SynProber:
         sport = ports[self._port_index]
         dport = plan.job.port
         self._attempt_id += 1
-        seq = self._cookie(template.destination + template.source, sport, dport,
-                           self._attempt_id)
+        seq = self._cookie(template.addresses, sport, dport, self._attempt_id)
         packet = template.build(sport, dport, seq)
         tx_ns = time.time_ns()  # as close before the syscall as Python gets
         try:
@@ -552,7 +552,8 @@ class SynProber:
             # A local verdict (own firewall, no route): nothing left the host.
             batch.settle(slot, classify_connect_errno(exc.errno or 0, local=True))
         else:
-            batch.sent(slot, template.key(sport, dport, seq), tx_ns)
+            batch.sent(slot, (template.addresses, dport, sport, seq), tx_ns)
+            self.last_send_ns = tx_ns
             if self.first_send_ns is None:
                 self.first_send_ns = tx_ns
         self._port_index = (self._port_index + 1) % len(ports)
