@@ -212,3 +212,21 @@ def test_attempt_counts_and_batch_time(syn_lab: Lab) -> None:
     assert {a["reason"] for a in out["attempts"][1]} == {"syn-ack"}
     # 3 spacings + one timeout, plus interpreter start: far from 4 x 0.5 s per job in turn.
     assert elapsed < 0.3 + 0.5 + 0.6, elapsed
+
+
+def test_cancelled_batch_frees_the_prober_and_concurrent_batches_take_turns(
+        syn_lab: Lab) -> None:
+    sql = syn_lab.addr(topo.SQL_ADDR)
+    gateway = syn_lab.addr(topo.GATEWAY_ADDR)
+    backend = syn_lab.addr(topo.BACKEND_ADDR)
+    # 500 SYNs at 200 pps: 2.5 s of sending, cancelled after 0.3 s.
+    out = syn_lab.driver({"jobs": [[sql, 1433, 500]], "timeout": 2.0, "spacing": 0.0,
+                          "cancel_after": 0.3})
+    assert out["cancelled_in"] < 0.01  # the event loop is never held up
+    assert out["free_in"] < 0.5  # the worker noticed within one 50 ms poll (+ 50 ms batch)
+    jobs = [[gateway, 443, 2], [backend, 8080, 2], [sql, 1433, 1]]
+    out = syn_lab.driver({"jobs": jobs, "timeout": 0.5, "concurrent": 3})
+    for attempts in out["concurrent"]:
+        assert [[a["reason"] for a in job] for job in attempts] == [
+            ["syn-ack", "syn-ack"], ["reset", "reset"], ["no-response"]]
+    assert out["unsolicited"] == 0 and out["late"] == 0

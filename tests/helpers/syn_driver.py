@@ -13,6 +13,7 @@ printed on a line of its own and the driver sleeps that long before probing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -22,7 +23,35 @@ START_NS = time.time_ns()
 sys.path.insert(0, __file__.rsplit("/tests/", 1)[0])
 
 from probe.probers.syn import SynProber  # noqa: E402
-from probe.results import TcpJob  # noqa: E402
+from probe.results import Attempt, TcpJob  # noqa: E402
+
+
+def attempts_json(results: list[tuple[Attempt, ...]]) -> list[list[dict[str, object]]]:
+    return [[{"state": str(a.state), "reason": a.reason, "rtt": a.rtt_seconds,
+              "responder": a.responder, "ttl": a.reply_ttl} for a in attempts]
+            for attempts in results]
+
+
+async def cancel_then_probe(prober: SynProber, jobs: list[TcpJob], timeout: float,
+                            after: float) -> dict[str, object]:
+    """Cancel a batch after `after` s; say how long the event loop waited and
+    how long until the prober was free for the next batch."""
+    task = asyncio.ensure_future(prober.probe(jobs, timeout))
+    await asyncio.sleep(after)
+    t0 = time.monotonic()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    cancelled_in = time.monotonic() - t0
+    await prober.probe([TcpJob(jobs[0].address, jobs[0].port, 1)], 0.05)
+    return {"cancelled_in": cancelled_in, "free_in": time.monotonic() - t0}
+
+
+async def concurrently(prober: SynProber, jobs: list[TcpJob], timeout: float,
+                       n: int) -> dict[str, object]:
+    """n batches at once on one prober (they take turns on the sockets)."""
+    results = await asyncio.gather(*(prober.probe(jobs, timeout) for _ in range(n)))
+    return {"concurrent": [attempts_json(r) for r in results]}
 
 
 def main() -> None:
@@ -36,11 +65,17 @@ def main() -> None:
             print(json.dumps({"ports": [prober.source_ports[0], prober.source_ports[-1]]}),
                   flush=True)
             time.sleep(float(spec["pause"]))
-        results = asyncio.run(prober.probe(jobs, float(spec.get("timeout", 1.0))))
+        timeout = float(spec.get("timeout", 1.0))
+        extra: dict[str, object] = {}
+        if spec.get("cancel_after"):
+            extra = asyncio.run(cancel_then_probe(prober, jobs, timeout,
+                                                  float(spec["cancel_after"])))
+        if spec.get("concurrent"):
+            extra = asyncio.run(concurrently(prober, jobs, timeout, int(spec["concurrent"])))
+        results = asyncio.run(prober.probe(jobs, timeout))
         out = {
-            "attempts": [[{"state": str(a.state), "reason": a.reason, "rtt": a.rtt_seconds,
-                           "responder": a.responder, "ttl": a.reply_ttl} for a in attempts]
-                         for attempts in results],
+            **extra,
+            "attempts": attempts_json(results),
             "unsolicited": prober.unsolicited,
             "late": prober.late,
             "kernel_tx_stamps": prober.kernel_tx_stamps,
