@@ -8,7 +8,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from probe import __version__, hostinfo
@@ -22,11 +21,12 @@ from probe.config import (
     parse_target_spec,
     with_overrides,
 )
-from probe.diagnosis import diagnose
+from probe.engine import complete_round
 from probe.errors import ConfigError, ProbeError, UsageError
 from probe.exporters import jsonreport, prometheus, table
-from probe.probers import make_prober
-from probe.round import exit_status, run_round
+from probe.probers import make_prober, raw_allowed
+from probe.round import exit_status
+from probe.targets import expand, render_targets
 
 FORMATS = ("table", "json", "prom")
 
@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe",
         description="Probe the network dependencies of Azure API Management in a VNet: DNS "
-                    "through each resolver side by side, TCP state and reason per address.",
+                    "through each resolver side by side, TCP state and reason per address. "
+                    "Also: 'probe lint FILE...' checks saved NSG / route table exports offline; "
+                    "'probe targets -c FILE' lists the targets a config yields.",
         epilog="Exit status: 0 every required target as expected, 1 otherwise, 2 usage or "
                "config error.",
     )
@@ -87,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    config = load(args.config) if args.config else Config()
+    # The [apim] preset and imports are folded in before the flags, so that
+    # --target still replaces the whole list.
+    config = expand(load(args.config)) if args.config else Config()
     targets: list[Target] | None = None
     if args.target:
         try:
@@ -127,8 +131,7 @@ def _warn(message: str) -> None:
 
 def run_once(config: Config, args: argparse.Namespace) -> int:
     prober = make_prober(config.agent, warn=_warn)
-    result = asyncio.run(run_round(config, prober))
-    result = replace(result, findings=diagnose(result))
+    result = asyncio.run(complete_round(config, prober, can_trace=raw_allowed()))
     status = exit_status(result)
     host = hostinfo.gather(result.tcp)
     if args.format == "prom" or args.textfile:
@@ -176,7 +179,32 @@ def run_daemon(args: argparse.Namespace) -> int:
                                              textfile=args.textfile))
 
 
+def targets_main(argv: Sequence[str]) -> int:
+    """`probe targets -c FILE`: the targets a config yields (preset, imports, explicit)."""
+    parser = argparse.ArgumentParser(prog="probe targets",
+                                     description="List the targets a config file yields: the "
+                                                 "[apim] preset, imports and [[target]] tables.")
+    parser.add_argument("-c", "--config", type=Path, metavar="PATH", required=True)
+    args = parser.parse_args(argv)
+    try:
+        sys.stdout.write(render_targets(expand(load(args.config))))
+    except ProbeError as exc:
+        print(f"probe: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    return 0
+
+
+SUBCOMMANDS = ("lint", "targets")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["lint"]:
+        from probe import lint
+
+        return lint.run(argv[1:])
+    if argv[:1] == ["targets"]:
+        return targets_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -58,6 +58,7 @@ class Target:
     expect: PortState = PortState.OPEN
     required: bool = True
     count: int = 3
+    trace: bool = False
 
     @property
     def is_address(self) -> bool:
@@ -336,7 +337,7 @@ def _listen(value: Any) -> str | None:
 AGENT_KEYS = ("timeout", "interval", "listen", "method", "rate", "concurrency", "tls_cert",
               "tls_key", "basic_auth_user", "basic_auth_password_file")
 DNS_KEYS = ("resolvers", "aaaa")
-TARGET_KEYS = ("name", "host", "port", "dependency", "expect", "required", "count")
+TARGET_KEYS = ("name", "host", "port", "dependency", "expect", "required", "count", "trace")
 TOP_KEYS = ("agent", "dns", "target", "apim")
 
 
@@ -485,6 +486,7 @@ def _target(reader: _Reader, entry: Mapping[str, Any], where: str) -> Target:
         expect=PortState(expect),
         required=reader.get(entry, where, "required", bool, True),
         count=reader.get(entry, where, "count", int, 3, _between(1, 100, "an integer")),
+        trace=reader.get(entry, where, "trace", bool, False),
     )
 
 

@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -49,12 +49,11 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from probe import __version__, hostinfo
 from probe.config import Config, is_ip, split_host_port
-from probe.diagnosis import context_from, diagnose
+from probe.engine import complete_round
 from probe.errors import ConfigError, ProbeError, UsageError
 from probe.exporters import prometheus
-from probe.probers import TcpProber, make_prober
+from probe.probers import TcpProber, make_prober, raw_allowed
 from probe.results import RoundResult
-from probe.round import run_round
 
 JITTER = 0.05  # +-5 % of the interval, so many agents do not probe in lockstep
 STALE_INTERVALS = 3
@@ -423,8 +422,7 @@ class Agent:
 
     async def _round(self, config: Config, prober: TcpProber) -> tuple[RoundResult,
                                                                       hostinfo.HostInfo]:
-        result = await run_round(config, prober)
-        result = replace(result, findings=diagnose(result, context_from(config)))
+        result = await complete_round(config, prober, can_trace=raw_allowed())
         host = await asyncio.to_thread(hostinfo.gather, result.tcp)
         return result, host
 

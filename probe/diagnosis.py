@@ -33,9 +33,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from probe.probers.http import HttpResult
-from probe.probers.trace import TraceResult, describe_hop, in_prefixes
-from probe.results import DnsResult, Finding, PortState, RoundResult, Severity, TcpResult
+from probe.probers.trace import describe_hop, in_prefixes
+from probe.results import (
+    DnsResult,
+    Finding,
+    HttpResult,
+    PortState,
+    RoundResult,
+    Severity,
+    TcpResult,
+    TraceResult,
+)
 
 if TYPE_CHECKING:
     from probe.config import Config

@@ -8,6 +8,8 @@ a log nobody scrapes).
     Attempt     one TCP probe packet (or connect()) and what came back
     TcpJob      what a TCP prober is asked to do: count attempts to address:port
     TcpResult   the attempts to one target address, aggregated
+    TraceResult the hops of a TCP traceroute towards one address:port
+    HttpResult  one HTTP(S) health check (the gateway's status path)
     Finding     a diagnosis: what is wrong, the evidence and the remedy
     RoundResult everything one round produced
 """
@@ -127,6 +129,59 @@ class TcpResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Hop:
+    """What came back for one TTL: the answering address (None: silence)."""
+
+    ttl: int
+    address: str | None
+    rtt_seconds: float | None
+    reason: str  # time-exceeded, syn-ack, reset, an ICMP unreachable reason, no-response
+
+    @property
+    def answered(self) -> bool:
+        return self.address is not None and self.reason != NO_RESPONSE
+
+
+@dataclass(frozen=True, slots=True)
+class TraceResult:
+    """The hops towards one address:port of one target, in TTL order."""
+
+    target: str
+    dependency: str
+    address: str
+    port: int
+    hops: tuple[Hop, ...]
+
+    @property
+    def reached(self) -> bool:
+        """True when the destination itself answered (SYN-ACK or RST)."""
+        return any(h.reason in ("syn-ack", "reset") and h.address == self.address
+                   for h in self.hops)
+
+    @property
+    def last_answering(self) -> Hop | None:
+        answered = [h for h in self.hops if h.answered]
+        return answered[-1] if answered else None
+
+    @property
+    def stopped_after(self) -> Hop | None:
+        """The last hop that answered when the trace never reached the target:
+        the device after it is where packets vanish."""
+        return None if self.reached else self.last_answering
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResult:
+    url: str
+    address: str | None
+    status: int | None  # the HTTP status, None when no response came
+    ok: bool
+    reason: str  # "200 OK", "certificate: ...", "tls-error: ...", "conn-refused", ...
+    duration_seconds: float
+    tls: str | None = None  # "TLSv1.3" etc. when the connection was TLS
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     id: str
     severity: Severity
@@ -144,3 +199,5 @@ class RoundResult:
     dns: tuple[DnsResult, ...]
     tcp: tuple[TcpResult, ...]
     findings: tuple[Finding, ...] = field(default=())
+    traces: tuple[TraceResult, ...] = field(default=())
+    health: tuple[HttpResult, ...] = field(default=())

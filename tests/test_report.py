@@ -206,7 +206,8 @@ def test_empty_round() -> None:
 # --------------------------------------------------------------------------
 # JSON: the documented contract (README "JSON report")
 
-TOP_KEYS = {"started", "duration_seconds", "resolvers", "dns", "tcp", "findings"}
+TOP_KEYS = {"started", "duration_seconds", "resolvers", "dns", "tcp", "findings", "traces",
+            "health"}
 DNS_KEYS = {"name", "resolver", "status", "rcode", "addresses", "cname_chain",
             "duration_seconds", "detail"}
 TCP_KEYS = {"target", "dependency", "host", "address", "port", "state", "reason", "expected",

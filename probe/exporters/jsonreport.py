@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from probe.results import DnsResult, Finding, RoundResult, TcpResult
+from probe.results import DnsResult, Finding, HttpResult, RoundResult, TcpResult, TraceResult
 
 
 def _round6(value: float) -> float:
@@ -53,6 +53,23 @@ def tcp_dict(r: TcpResult) -> dict[str, Any]:
     }
 
 
+def trace_dict(t: TraceResult) -> dict[str, Any]:
+    stopped = t.stopped_after
+    return {
+        "target": t.target, "dependency": t.dependency, "address": t.address, "port": t.port,
+        "reached": t.reached,
+        "stopped_after": stopped.address if stopped else None,
+        "hops": [{"ttl": h.ttl, "address": h.address, "reason": h.reason,
+                  "rtt_seconds": None if h.rtt_seconds is None else _round6(h.rtt_seconds)}
+                 for h in t.hops],
+    }
+
+
+def health_dict(h: HttpResult) -> dict[str, Any]:
+    return {"url": h.url, "address": h.address, "status": h.status, "ok": h.ok,
+            "reason": h.reason, "duration_seconds": _round6(h.duration_seconds), "tls": h.tls}
+
+
 def finding_dict(f: Finding) -> dict[str, Any]:
     return {"id": f.id, "severity": f.severity.value, "subject": f.subject,
             "summary": f.summary, "evidence": list(f.evidence), "remedy": f.remedy}
@@ -66,6 +83,8 @@ def to_dict(result: RoundResult, *, exit_status: int | None = None) -> dict[str,
         "dns": [dns_dict(r) for r in result.dns],
         "tcp": [tcp_dict(r) for r in result.tcp],
         "findings": [finding_dict(f) for f in result.findings],
+        "traces": [trace_dict(t) for t in result.traces],
+        "health": [health_dict(h) for h in result.health],
     }
     if exit_status is not None:
         out["exit_status"] = exit_status

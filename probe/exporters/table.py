@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Sequence
 
 from probe.diagnosis import by_name
-from probe.results import DnsResult, PortState, RoundResult, Severity, TcpResult
+from probe.results import DnsResult, Hop, PortState, RoundResult, Severity, TcpResult
 
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
 
@@ -76,6 +76,12 @@ def _dns_cell(result: DnsResult | None) -> tuple[str, str | None]:
     return result.status.value.upper() if result.rcode else result.status.value, "red"
 
 
+def _trim(hops: Sequence[Hop]) -> Sequence[Hop]:
+    """Hops up to the last that answered, plus one silent one to show where it stops."""
+    answered = [i for i, h in enumerate(hops) if h.answered]
+    return hops[: (answered[-1] + 2) if answered else 1]
+
+
 def render(result: RoundResult, *, colour: bool = False, exit_status: int | None = None) -> str:
     paint = Painter(colour)
     out: list[str] = []
@@ -106,6 +112,23 @@ def render(result: RoundResult, *, colour: bool = False, exit_status: int | None
             rows.append([(label, None), *(_dns_cell(per.get(r)) for r in result.resolvers),
                          ("<- resolvers disagree" if differ else "", "yellow")])
         out.extend(_grid(rows, paint))
+
+    if result.traces:
+        out.append("")
+        out.append(paint("PATH (TCP traceroute to the probed port)", "bold"))
+        for t in result.traces:
+            hops = "  ".join(f"{h.ttl}:{h.address or '*'}" for h in _trim(t.hops))
+            end = ("reached" if t.reached else
+                   f"stops after {t.stopped_after.address}" if t.stopped_after else "no answer")
+            out.append(f"{t.target} {t.address}:{t.port}  {hops}  ({end})")
+
+    if result.health:
+        out.append("")
+        out.append(paint("GATEWAY HEALTH", "bold"))
+        for h in result.health:
+            out.append(f"{h.url} via {h.address or 'its name'}: "
+                       + paint(h.reason, "green" if h.ok else "red")
+                       + f" ({h.duration_seconds * 1000:.0f} ms)")
 
     if result.findings:
         out.append("")

@@ -30,6 +30,15 @@ class TcpProber(Protocol):
         ...
 
 
+def raw_allowed() -> bool:
+    """Whether this process may open raw sockets (SYN probes, traceroute)."""
+    try:
+        from probe.probers import syn
+    except ImportError:
+        return False
+    return syn.raw_capable()
+
+
 def make_prober(agent: AgentConfig, *, warn: Callable[[str], None]) -> TcpProber:
     """The configured TCP prober: raw SYN when allowed, else connect().
 

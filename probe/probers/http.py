@@ -22,21 +22,11 @@ import socket
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from probe.results import NO_RESPONSE
+from probe.results import NO_RESPONSE, HttpResult
 
-
-@dataclass(frozen=True, slots=True)
-class HttpResult:
-    url: str
-    address: str | None
-    status: int | None  # the HTTP status, None when no response came
-    ok: bool
-    reason: str  # "200 OK", "certificate: ...", "tls-error: ...", "conn-refused", ...
-    duration_seconds: float
-    tls: str | None = None  # "TLSv1.3" etc. when the connection was TLS
+__all__ = ["HttpResult", "check", "check_all"]
 
 
 _ERRNO_REASONS: dict[int, str] = {

@@ -15,51 +15,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from probe.results import NO_RESPONSE, PortState, TcpResult
+from probe.results import NO_RESPONSE, Hop, PortState, TcpResult, TraceResult
 
-
-@dataclass(frozen=True, slots=True)
-class Hop:
-    """What came back for one TTL: the answering address (None: silence)."""
-
-    ttl: int
-    address: str | None
-    rtt_seconds: float | None
-    reason: str  # time-exceeded, syn-ack, reset, an ICMP unreachable reason, no-response
-
-    @property
-    def answered(self) -> bool:
-        return self.address is not None and self.reason != NO_RESPONSE
-
-
-@dataclass(frozen=True, slots=True)
-class TraceResult:
-    """The hops towards one address:port of one target, in TTL order."""
-
-    target: str
-    dependency: str
-    address: str
-    port: int
-    hops: tuple[Hop, ...]
-
-    @property
-    def reached(self) -> bool:
-        """True when the destination itself answered (SYN-ACK or RST)."""
-        return any(h.reason in ("syn-ack", "reset") and h.address == self.address
-                   for h in self.hops)
-
-    @property
-    def last_answering(self) -> Hop | None:
-        answered = [h for h in self.hops if h.answered]
-        return answered[-1] if answered else None
-
-    @property
-    def stopped_after(self) -> Hop | None:
-        """The last hop that answered when the trace never reached the target:
-        the device after it is where packets vanish."""
-        return None if self.reached else self.last_answering
+__all__ = ["Hop", "TraceResult", "trace", "trace_all", "worth_tracing"]
 
 
 def describe_hop(hop: Hop) -> str:
