@@ -244,9 +244,10 @@ class _Plan:
 class SynProber:
     """Raw SYN probing (nmap -sS) behind the ``TcpProber`` protocol.
 
-    ``rate`` caps packets per second over the whole prober (math.inf: no
-    cap). ``source`` forces the source address; by default each destination
-    gets the kernel's route choice. ``ports`` is how many source ports to hold
+    ``rate`` caps SYNs per second over the whole prober (math.inf: no cap;
+    the RSTs our kernel sends to SYN-ACKs are not counted). ``source``
+    forces the source address; by default each destination gets the kernel's
+    route choice. ``ports`` is how many source ports to hold
     (the 4-tuples rotate through them). ``spacing`` is the least time between
     two attempts of one job. ``tx_timestamps`` starts each RTT at the
     kernel's send timestamp (~10 us closer to the wire than Python's clock,
@@ -310,7 +311,7 @@ class SynProber:
         try:
             return await asyncio.to_thread(self._run, jobs, timeout, stop)
         except asyncio.CancelledError:
-            stop.set()  # the worker notices within a millisecond or so
+            stop.set()  # the worker notices at its next wake-up (<= 50 ms)
             raise
 
     def probe_sync(self, jobs: Sequence[TcpJob], timeout: float) -> list[tuple[Attempt, ...]]:
