@@ -108,6 +108,8 @@ def test_every_lab_target_gets_its_state_reason_responder_and_ttl(syn_lab: Lab) 
     jobs = [job(syn_lab, row, 1 if row.route_error else 3) for row in rows]
     out = syn_lab.driver({"jobs": jobs, "timeout": 1.0, "rate": 200})
     assert out["unsolicited"] == 0
+    # veth stamps every SYN it sends: each RTT starts at the kernel's send time.
+    assert out["kernel_tx_stamps"] == sum(j[2] for j in jobs)
     for row, first in zip(rows, out["attempts"], strict=True):
         assert len(first) == (1 if row.route_error else 3)
         attempts = first
