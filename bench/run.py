@@ -313,6 +313,37 @@ def _rtt_rows(label: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def _why_missed(r: dict[str, Any]) -> list[str]:
+    """One line per missed goal, with the cause the numbers point to."""
+    lines = []
+    for key, label in (("open", "open ports"), ("closed", "closed ports"),
+                       ("open_spread", "open ports with RPS"),
+                       ("closed_spread", "closed ports with RPS")):
+        t = r[key]
+        if t["pps"] >= GOALS["pps"]:
+            continue
+        if t["unanswered"]:
+            cause = (f"the lab lost answers ({t['unanswered']:.0f} unanswered, "
+                     f"{t['late']:.0f} late: the CPU doing the router's and target's work "
+                     "overflowed its backlog), so the batch waited out the 1 s timeout; "
+                     f"SYNs themselves left at {t['send_pps']:,.0f}/s")
+        elif t["sys_per_1000"] > t["user_per_1000"]:
+            cause = ("CPU-bound on one core, and most of it is kernel time inside our "
+                     "sendto(): the router's forwarding, the target's answer and our RST "
+                     "run there in softirq (see the RPS rows for the engine without them)")
+        else:
+            cause = "CPU-bound in the Python engine itself (user time dominates)"
+        lines.append(f"* throughput to {label}: {t['pps']:,.0f} probes/s < 20,000: {cause}.")
+    for key, label in (("open", "open"), ("closed", "closed"), ("open_spread", "open, RPS"),
+                       ("closed_spread", "closed, RPS")):
+        if r[key]["cpu_per_1000"] > GOALS["cpu_per_1000"]:
+            lines.append(f"* CPU per 1,000 probes ({label}) over 0.1 s.")
+    st = r["startup"]
+    if st["from_exec_s"] > GOALS["startup"]:
+        lines.append("* start-up from exec over 350 ms: interpreter start and imports.")
+    return lines or ["* none"]
+
+
 def write_results(r: dict[str, Any], runs: int) -> str:
     n = r["open"]["n"]
     f200, f10k, nm = r["filtered_200"], r["filtered_10k"], r["nmap"]
@@ -355,6 +386,10 @@ the prober runs in its own process inside syn-c; CPU = user + sys of that proces
 Answers seen: open {r['open']['reasons']}, closed {r['closed']['reasons']},
 filtered {f10k['reasons']}; unsolicited packets during the throughput runs:
 {max(r['open']['unsolicited'], r['closed']['unsolicited'])}.
+
+## Goals missed, and why
+
+{chr(10).join(_why_missed(r))}
 
 ## Notes
 
