@@ -10,7 +10,7 @@ APT_PACKAGES := iproute2 nftables dnsmasq-base procps python3 python3-venv pytho
 	prometheus systemd nmap hping3 tcpdump util-linux
 APT_STAMP := /var/lib/apim-probe-apt.stamp
 
-.PHONY: all deps venv test unit lab-test lint typecheck demo bench lab-up lab-down clean
+.PHONY: all deps venv test unit lab-test lint typecheck demo demo-in-lab bench lab-up lab-down clean
 
 all: test
 
@@ -47,7 +47,14 @@ lab-test: deps venv
 test: deps venv lint typecheck
 	$(PY) -m pytest -q
 
+# The lab's namespaces are machine-wide: the demo waits for a running test
+# session to finish with it (the same lock the tests take).
+LAB_LOCK := /run/apim-probe-lab.lock
+
 demo: deps venv
+	@flock $(LAB_LOCK) $(MAKE) --no-print-directory demo-in-lab
+
+demo-in-lab:
 	@$(MAKE) --no-print-directory lab-up PYTHON=$(PY)
 	@echo; echo "# probe --once -c examples/lab.toml   (inside the lab's jump box, apl-client)"; echo
 	-ip netns exec apl-client $(VENV)/bin/probe --once -c examples/lab.toml --color always

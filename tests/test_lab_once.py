@@ -240,3 +240,16 @@ def test_namespace_has_no_route_out(lab: None) -> None:
     routes = in_client(["ip", "route", "show"]).stdout
     assert "default" not in routes
     assert "198.18.0.0/15" in routes
+
+
+def test_dns_time_is_the_resolvers_not_the_agents(lab: None) -> None:
+    """With 80 questions in flight, each duration is still the resolver's answer
+    time on the wire (dnsmasq answers in well under a millisecond here), not the
+    time our own event loop spent serving the other questions."""
+    targets = _target_flags(f"n{i}=n{i}.missing.lab.test:443" for i in range(80))
+    _status, report = probe_json(["--once", "--timeout", "2", "--count", "1",
+                                  "--resolver", AZURE_DNS, *targets])
+    durations = sorted(d["duration_seconds"] for d in report["dns"])
+    assert len(durations) == 80
+    assert all(d["status"] == "nxdomain" for d in report["dns"])
+    assert durations[len(durations) // 2] < 0.005

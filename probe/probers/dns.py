@@ -4,12 +4,16 @@ Each (name, resolver) pair yields one ``DnsResult`` whatever happens: a
 resolver that never answers costs at most the timeout. The second UDP query
 goes out halfway through the timeout while the first one keeps listening, so
 one lost datagram does not read as a dead resolver, and a slow recursive
-answer to the first query still counts.
+answer to the first query still counts. dnspython builds and parses the
+messages; the UDP exchange is ours only to time it on the wire (kernel
+receive timestamps), as the TCP probes are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from collections.abc import Sequence
 
@@ -19,10 +23,20 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 
 from probe.config import Resolver
 from probe.results import DnsResult, DnsStatus
+
+# dnspython loads rdata classes on first use; doing it inside the first round
+# blocks the event loop while every question is in flight and adds ~20 ms to
+# every measured duration. Load them now, outside any measurement.
+for _rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME):
+    dns.rdata.get_rdata_class(dns.rdataclass.IN, _rdtype)  # type: ignore[no-untyped-call]
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 _RCODE_STATUS: dict[int, DnsStatus] = {
     dns.rcode.NXDOMAIN: DnsStatus.NXDOMAIN,
@@ -63,20 +77,76 @@ def _display(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True).lower()
 
 
+def _kernel_time_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
+    """Pure: the SO_TIMESTAMPNS receive time (CLOCK_REALTIME) from recvmsg's cmsgs."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("@qq", data[:16])
+            return int(seconds) * 1_000_000_000 + int(nanoseconds)
+    return None
+
+
+async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
+               first_send_ns: list[int]) -> dns.message.Message:
+    """One UDP exchange, timed on the wire: from just before send() to the
+    kernel's receive timestamp, so that our own event loop, busy with the other
+    questions in flight, does not count as the resolver's time. The reply's
+    ``time`` is seconds since the *first* send of this question."""
+    ipv6 = ":" in resolver.address
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET,
+                         socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[tuple[dns.message.Message, int]] = loop.create_future()
+
+    def readable() -> None:
+        while not answer.done():
+            try:
+                wire, ancdata, _flags, _peer = sock.recvmsg(65535, 256)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ICMP port unreachable and friends, via the connected socket
+                answer.set_exception(exc)
+                return
+            received = _kernel_time_ns(ancdata) or time.time_ns()
+            try:
+                reply = dns.message.from_wire(wire)
+            except dns.exception.DNSException:
+                continue  # garbage on our port is not an answer
+            if query.is_response(reply):
+                answer.set_result((reply, received))
+
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        # Connected: only the resolver's datagrams reach us, and its ICMP errors surface.
+        sock.connect((resolver.address, resolver.port))
+        loop.add_reader(sock.fileno(), readable)
+        sent = time.time_ns()
+        if not first_send_ns:
+            first_send_ns.append(sent)
+        sock.send(query.to_wire())
+        reply, received = await asyncio.wait_for(answer, timeout)
+        reply.time = max(received - first_send_ns[0], 0) / 1e9
+        return reply
+    finally:
+        loop.remove_reader(sock.fileno())
+        sock.close()
+
+
 async def _exchange(query: dns.message.Message, resolver: Resolver,
                     timeout: float) -> dns.message.Message:
     """One question, UDP with one retransmission, TCP when truncated."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    first_send_ns: list[int] = []
 
     async def attempt() -> dns.message.Message:
         remaining = max(deadline - loop.time(), 0.001)
-        reply = await dns.asyncquery.udp(query, resolver.address, timeout=remaining,
-                                         port=resolver.port, ignore_unexpected=True)
+        reply = await _udp(query, resolver, remaining, first_send_ns)
         if reply.flags & dns.flags.TC:
             remaining = max(deadline - loop.time(), 0.001)
             reply = await dns.asyncquery.tcp(query, resolver.address, timeout=remaining,
                                              port=resolver.port)
+            reply.time = (time.time_ns() - first_send_ns[0]) / 1e9
         return reply
 
     pending = {asyncio.ensure_future(attempt())}
@@ -90,7 +160,7 @@ async def _exchange(query: dns.message.Message, resolver: Resolver,
             for task in done:
                 if task.exception() is None:
                     return task.result()
-                if not isinstance(task.exception(), dns.exception.Timeout):
+                if not isinstance(task.exception(), dns.exception.Timeout | TimeoutError):
                     raise task.exception()  # type: ignore[misc]
             if not retransmitted and loop.time() < deadline:
                 retransmitted = True
@@ -112,6 +182,9 @@ async def resolve(name: str, resolver: Resolver, timeout: float, *,
     outcomes = await asyncio.gather(*(_exchange(q, resolver, timeout) for q in queries),
                                     return_exceptions=True)
     duration = time.perf_counter() - start
+    on_the_wire = [o.time for o in outcomes if isinstance(o, dns.message.Message) and o.time]
+    if on_the_wire and len(on_the_wire) == len(outcomes):
+        duration = max(on_the_wire)  # every question answered: the wire time is the truth
 
     addresses: list[str] = []
     chain: list[str] = []
