@@ -371,6 +371,7 @@ class Agent:
         self.last_duration = 0.0
         self.previous: RoundResult | None = None
         self.rounds = 0
+        self.retired: list[TcpProber] = []  # replaced by a reload; closed between rounds
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
 
@@ -408,6 +409,8 @@ class Agent:
             self.log("reload_rejected", "error", error=str(exc),
                      keeping=old.source or "<command line>")
             return
+        if prober is not self.prober:
+            self.retired.append(self.prober)  # a round may still be using it
         self.config, self.access, self.prober = config, access, prober
         self.collector.record_reload(True)
         self.log("reloaded", source=config.source or "<command line>",
@@ -417,6 +420,11 @@ class Agent:
                      serving=old.agent.listen, message="a new agent.listen needs a restart")
         if self._wake is not None:
             self._wake.set()  # a new interval applies from now
+
+    def close_retired(self) -> None:
+        """Close the probers a reload replaced (raw sockets, reserved ports)."""
+        while self.retired:
+            _close(self.retired.pop())
 
     # -- rounds ------------------------------------------------------------------
 
@@ -490,6 +498,7 @@ class Agent:
                     self.log("round_failed", "error", error=str(exc))
                 else:
                     self._record(result, host)
+                self.close_retired()
                 while not self._stop.is_set():
                     due = next_start(began, time.monotonic(), self.config.agent.interval,
                                      random.uniform(-JITTER, JITTER))
@@ -530,11 +539,16 @@ def serve(load: Callable[[], Config], options: Options) -> int:
     finally:
         server.shutdown()
         server.server_close()
-        closer = getattr(agent.prober, "close", None)
-        if callable(closer):
-            closer()
+        agent.close_retired()
+        _close(agent.prober)
     log("stopped", rounds=agent.rounds)
     return 0
+
+
+def _close(prober: TcpProber) -> None:
+    closer = getattr(prober, "close", None)  # the SYN engine holds sockets; connect() none
+    if callable(closer):
+        closer()
 
 
 def _is_loopback(host: str) -> bool:

@@ -179,8 +179,9 @@ def free_port() -> int:
 
 
 def write_config(path: Path, targets: dict[str, str], *, interval: float = 1,
-                 resolver: str = "127.0.0.1:53", timeout: float = 0.5, extra: str = "") -> Path:
-    lines = ["[agent]", f"interval = {interval}", f"timeout = {timeout}", 'method = "connect"',
+                 resolver: str = "127.0.0.1:53", timeout: float = 0.5, extra: str = "",
+                 method: str = "connect") -> Path:
+    lines = ["[agent]", f"interval = {interval}", f"timeout = {timeout}", f'method = "{method}"',
              extra, "", "[dns]", f'resolvers = ["{resolver}"]', ""]
     for name, hostport in targets.items():
         host, port = hostport.rsplit(":", 1)
@@ -366,6 +367,26 @@ def test_sighup_good_config_replaces_targets(tmp_path: Path, listener: int,
     assert sample(text, "apim_probe_config_last_reload_successful") == 1
     after = sample(text, "apim_probe_config_last_reload_success_timestamp_seconds")
     assert stamp is not None and after is not None and after > stamp
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="SYN probes need root or CAP_NET_RAW")
+def test_sighup_can_change_the_probe_method(tmp_path: Path, listener: int,
+                                           run_daemon: type[Daemon]) -> None:
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    assert "method=connect" in d.wait_for("event=round ")
+    write_config(config, {"web": f"127.0.0.1:{listener}"}, method="syn")
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_for("event=reloaded")
+    mark = len(d.lines)
+    assert "method=syn" in d.wait_for("event=round ", after=mark)
+    rounds_after(d, 1, after=len(d.lines))
+    _, text = get(d.url("/metrics"))
+    assert sample(text, "apim_probe_tcp_probe_method", method="syn") == 1
+    assert sample(text, "apim_probe_tcp_probe_method", method="connect") is None
+    assert sample(text, "apim_probe_tcp_state", target="web", state="open") == 1
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(5) == 0
 
 
 @pytest.fixture
