@@ -187,7 +187,7 @@ def targets_main(argv: Sequence[str]) -> int:
     parser.add_argument("-c", "--config", type=Path, metavar="PATH", required=True)
     args = parser.parse_args(argv)
     try:
-        sys.stdout.write(render_targets(expand(load(args.config))))
+        sys.stdout.write(render_targets(load(args.config)))
     except ProbeError as exc:
         print(f"probe: error: {exc}", file=sys.stderr)
         return exc.exit_status
