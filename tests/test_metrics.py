@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from probe.exporters import prometheus as prom
 from probe.hostinfo import Connections, HostInfo, Interface, Route
-from tests.test_metrics_data import BLOB, H, sample_round
+from tests.test_metrics_data import BLOB, GATEWAY_STATUS, H, sample_round
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "docs" / "metrics.md"
@@ -145,6 +145,26 @@ def test_findings_one_series_each() -> None:
     registry, _ = registry_with(sample_round())
     assert value(registry, "apim_probe_finding", id="dns-resolver-fails", severity="critical",
                  subject=BLOB) == 1
+
+
+def test_health_checks_and_traces() -> None:
+    registry, _ = registry_with(sample_round())
+    good = {"url": GATEWAY_STATUS, "address": "198.18.3.10"}
+    bad = {"url": GATEWAY_STATUS, "address": "198.18.3.11"}
+    assert value(registry, "apim_probe_http_success", **good) == 1
+    assert value(registry, "apim_probe_http_status_code", **good) == 200
+    assert value(registry, "apim_probe_http_duration_seconds", **good) == pytest.approx(0.012)
+    assert value(registry, "apim_probe_http_success", **bad) == 0
+    assert value(registry, "apim_probe_http_status_code", **bad) is None  # no response
+    sql = {"target": "sql", "dependency": "sql", "address": "198.18.3.14", "port": "1433"}
+    mgmt = {"target": "management", "dependency": "management", "address": "198.18.3.10",
+            "port": "3443"}
+    assert value(registry, "apim_probe_trace_reached", **sql) == 0
+    assert value(registry, "apim_probe_trace_stopped_after_info", **sql, hop="198.18.1.1") == 1
+    assert value(registry, "apim_probe_trace_reached", **mgmt) == 1
+    stops = [s for f in registry.collect() for s in f.samples
+             if s.name == "apim_probe_trace_stopped_after_info"]
+    assert len(stops) == 1
 
 
 def test_host_metrics() -> None:

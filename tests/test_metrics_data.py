@@ -9,14 +9,18 @@ from probe.results import (
     DnsResult,
     DnsStatus,
     Finding,
+    Hop,
+    HttpResult,
     PortState,
     RoundResult,
     Severity,
     TcpResult,
+    TraceResult,
 )
 
 H = "apimlab.management.azure-api.test"
 BLOB = "apimlabstore.blob.core.windows.test"
+GATEWAY_STATUS = "https://apimlab.azure-api.test/status-0123456789abcdef"
 
 
 def tcp(target: str, host: str, address: str | None, port: int, state: PortState, reason: str,
@@ -44,5 +48,18 @@ def sample_round(*, with_orders: bool = True, rtt: float = 0.0012) -> RoundResul
         DnsResult(BLOB, "198.18.2.54", DnsStatus.REFUSED, "REFUSED", (), (), 0.001),
     )
     finding = Finding("dns-resolver-fails", Severity.CRITICAL, BLOB, "fails", ("e",), "fix")
+    traces = (
+        TraceResult("sql", "sql", "198.18.3.14", 1433,
+                    (Hop(1, "198.18.1.1", 0.0002, "time-exceeded"),
+                     Hop(2, None, None, "no-response"))),
+        TraceResult("management", "management", "198.18.3.10", 3443,
+                    (Hop(1, "198.18.1.1", 0.0002, "time-exceeded"),
+                     Hop(2, "198.18.3.10", 0.0004, "syn-ack"))),
+    )
+    health = (
+        HttpResult(GATEWAY_STATUS, "198.18.3.10", 200, True, "200 OK", 0.012, "TLSv1.3"),
+        HttpResult(GATEWAY_STATUS, "198.18.3.11", None, False, "conn-refused", 0.001),
+    )
     return RoundResult(datetime(2026, 11, 23, 12, 0, tzinfo=UTC), 1.25,
-                       ("198.18.2.54", "198.18.2.53"), dns, tuple(rows), (finding,))
+                       ("198.18.2.54", "198.18.2.53"), dns, tuple(rows), (finding,),
+                       traces=traces, health=health)

@@ -188,6 +188,48 @@ def _bound(value: float) -> str:
     return repr(value)
 
 
+def _health_families(result: RoundResult) -> list[Metric]:
+    """The HTTPS checks of the gateway's status path, and the TCP traceroutes."""
+    labels = ("url", "address")
+    success = GaugeMetricFamily(_name("http_success"),
+                                "1 when the health check answered 200, else 0", labels=labels)
+    status = GaugeMetricFamily(_name("http_status_code"),
+                               "HTTP status of the health check (absent when none came)",
+                               labels=labels)
+    duration = GaugeMetricFamily(_name("http_duration_seconds"),
+                                 "Time the health check took", labels=labels)
+    seen: set[tuple[str, str]] = set()
+    for h in result.health:
+        key = (h.url, h.address or "")
+        if key in seen:
+            continue
+        seen.add(key)
+        success.add_metric(list(key), 1.0 if h.ok else 0.0)
+        if h.status is not None:
+            status.add_metric(list(key), float(h.status))
+        duration.add_metric(list(key), h.duration_seconds)
+    trace_labels = ("target", "dependency", "address", "port")
+    reached = GaugeMetricFamily(_name("trace_reached"),
+                                "1 when the TCP traceroute of a traced target address reached "
+                                "it, else 0", labels=trace_labels)
+    stopped = GaugeMetricFamily(_name("trace_stopped_after_info"),
+                                "1 per trace that did not reach its target: hop is the last "
+                                "device that answered (\"\" when none did)",
+                                labels=(*trace_labels, "hop"))
+    traced: set[tuple[str, str, str, str]] = set()
+    for t in result.traces:
+        labels4 = (t.target, t.dependency, t.address, str(t.port))
+        if labels4 in traced:
+            continue
+        traced.add(labels4)
+        reached.add_metric(list(labels4), 1.0 if t.reached else 0.0)
+        if not t.reached:
+            last = t.last_answering
+            hop = (last.address or "") if last is not None else ""
+            stopped.add_metric([*labels4, hop], 1.0)
+    return [success, status, duration, reached, stopped]
+
+
 def _host_families(host: HostInfo | None) -> list[Metric]:
     route = GaugeMetricFamily(_name("host_route_info"),
                               "1 per target address: the source address and interface the "
@@ -273,6 +315,7 @@ def families(snapshot: Snapshot) -> list[Metric]:
     for f in dict.fromkeys((f.id, f.severity.value, f.subject) for f in result.findings):
         finding.add_metric(list(f), 1.0)
     out.append(finding)
+    out.extend(_health_families(result))
     out.extend(_host_families(snapshot.host))
     return out
 
