@@ -513,6 +513,9 @@ class Agent:
 def serve(load: Callable[[], Config], options: Options) -> int:
     """Run the agent until SIGTERM/SIGINT; ProbeError (exit 2) when it cannot start."""
     log = EventLog(options.log_format)
+    # A reload asked for while starting must not kill the agent (SIGHUP's default
+    # action); the config is being read anyway. The event loop takes over below.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     agent = Agent(load, options, log)
     process = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=process)

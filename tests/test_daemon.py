@@ -317,6 +317,19 @@ def test_serves_metrics_and_health(tmp_path: Path, listener: int,
     assert "event=started" in d.lines[0]
 
 
+def test_listens_on_ipv6_loopback(tmp_path: Path, listener: int,
+                                  run_daemon: type[Daemon]) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe_socket:
+            probe_socket.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = run_daemon("-c", str(config), "--listen", "[::1]:0").started()
+    status, body = get(f"http://[::1]:{d.port}/healthz")
+    assert status == 200, body
+
+
 def test_counters_accumulate_over_rounds(tmp_path: Path, listener: int,
                                          run_daemon: type[Daemon]) -> None:
     config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
