@@ -304,6 +304,12 @@ class _Quiet(WSGIRequestHandler):
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     access: Callable[[], Access] = Access
+    on_error: Callable[[str, str], None] = staticmethod(lambda error, client: None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One log line instead of socketserver's traceback on stderr."""
+        exc = sys.exc_info()[1]
+        self.on_error(f"{type(exc).__name__}: {exc}", str(client_address[0]))
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         tls = self.access().tls
@@ -325,7 +331,8 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-def bind(listen: str, app: WsgiApp, access: Callable[[], Access]) -> _Server:
+def bind(listen: str, app: WsgiApp, access: Callable[[], Access],
+         on_error: Callable[[str, str], None] | None = None) -> _Server:
     """Bind the HTTP server; a taken port or a wrong address is a UsageError."""
     host, port = parse_listen(listen)
     cls = _Server6 if is_ip(host) and ":" in host else _Server
@@ -339,6 +346,8 @@ def bind(listen: str, app: WsgiApp, access: Callable[[], Access]) -> _Server:
         raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     assert isinstance(server, _Server)
     server.access = access
+    if on_error is not None:
+        server.on_error = on_error
     return server
 
 
@@ -523,7 +532,8 @@ def serve(load: Callable[[], Config], options: Options) -> int:
     exposition = prometheus.CachedExposition(agent.collector, agent.registry, process)
     listen = options.listen or agent.config.agent.listen
     routes = Routes(metrics_app(exposition), agent.fresh, agent.current_access)
-    server = bind(listen, routes, agent.current_access)
+    server = bind(listen, routes, agent.current_access, lambda error, client: log(
+        "http_error", "warning", client=client, error=error))
     host, port = server.server_address[:2]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="metrics-http", daemon=True)

@@ -141,6 +141,33 @@ def test_transitions() -> None:
                         "ok": False}]
 
 
+def _app(environ: dict[str, object], start: object) -> list[bytes]:
+    return []
+
+
+def test_http_errors_are_one_log_line_not_a_traceback() -> None:
+    errors: list[tuple[str, str]] = []
+    server = daemon.bind("127.0.0.1:0", _app, daemon.Access,
+                         lambda error, client: errors.append((error, client)))
+    try:
+        try:
+            raise ConnectionResetError("peer went away")
+        except ConnectionResetError:
+            server.handle_error(None, ("127.0.0.1", 40000))
+    finally:
+        server.server_close()
+    assert errors == [("ConnectionResetError: peer went away", "127.0.0.1")]
+
+
+def test_bind_a_taken_port_is_a_usage_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match="address already in use"):
+            daemon.bind(f"127.0.0.1:{port}", _app, daemon.Access)
+
+
 # --------------------------------------------------------------------------
 # the real daemon
 
