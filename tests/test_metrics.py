@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,23 @@ def test_tcp_success_state_reason_per_target() -> None:
     assert value(registry, "apim_probe_tcp_reason", **ORDERS, reason="reset") == 1
     assert value(registry, "apim_probe_tcp_reason", **SQL, reason="no-response") == 1
     assert value(registry, "apim_probe_tcp_expected_state", **SQL, state="open") == 1
+
+
+def test_required_flag_per_target_address() -> None:
+    base = sample_round()
+    optional = replace(base, tcp=tuple(replace(row, required=False) if row.target == "orders"
+                                       else row for row in base.tcp))
+    registry, _ = registry_with(optional)
+    assert value(registry, "apim_probe_tcp_required", **MGMT) == 1
+    assert value(registry, "apim_probe_tcp_required", **SQL) == 1
+    assert value(registry, "apim_probe_tcp_required", **BLOB_ROW) == 1  # unresolved: address ""
+    assert value(registry, "apim_probe_tcp_required", **ORDERS) == 0
+    # one series per apim_probe_tcp_success series, with the same labels
+    success = {tuple(sorted(s.labels.items())) for f in registry.collect() for s in f.samples
+               if s.name == "apim_probe_tcp_success"}
+    required = {tuple(sorted(s.labels.items())) for f in registry.collect() for s in f.samples
+                if s.name == "apim_probe_tcp_required"}
+    assert required == success and len(required) == 4
 
 
 def test_every_state_exposed_but_only_the_current_reason() -> None:

@@ -141,6 +141,9 @@ def _tcp_families(result: RoundResult, totals: Mapping[TcpKey, TcpTotals]) -> li
     success = GaugeMetricFamily(_name("tcp_success"),
                                 "1 when the target address is in the expected state, else 0",
                                 labels=TCP_LABELS)
+    required = GaugeMetricFamily(_name("tcp_required"),
+                                 "1 when the target is required (required = true in the "
+                                 "config), 0 when optional", labels=TCP_LABELS)
     expected = GaugeMetricFamily(_name("tcp_expected_state"),
                                  "1 for the state the target is expected to be in",
                                  labels=(*TCP_LABELS, "state"))
@@ -168,6 +171,7 @@ def _tcp_families(result: RoundResult, totals: Mapping[TcpKey, TcpTotals]) -> li
         seen.add(key)
         labels = list(key)
         success.add_metric(labels, 1.0 if row.ok else 0.0)
+        required.add_metric(labels, 1.0 if row.required else 0.0)
         expected.add_metric([*labels, row.expected.value], 1.0)
         for s in PortState:
             state.add_metric([*labels, s.value], 1.0 if row.state is s else 0.0)
@@ -181,7 +185,7 @@ def _tcp_families(result: RoundResult, totals: Mapping[TcpKey, TcpTotals]) -> li
         rtt.add_metric(labels, cumulative, t.rtt_sum)
         sent.add_metric(labels, float(t.sent))
         received.add_metric(labels, float(t.received))
-    return [success, expected, state, reason, rtt, sent, received]
+    return [success, required, expected, state, reason, rtt, sent, received]
 
 
 def _bound(value: float) -> str:
