@@ -69,6 +69,8 @@ HUB = tcp("eventhub", "eventhub", "apim-hub.servicebus.windows.net", "20.50.1.1"
 BACKEND_FAST = tcp("orders", "backend", "orders.internal", "10.2.0.4", 8080)
 BACKEND_LOSSY = tcp("billing", "backend", "billing.internal", "10.2.0.5", 8080)
 SQL_DROPPED = tcp("sql-dropped", "sql", "apim-sql.database.windows.net", "10.3.0.4", 1433)
+REPORTS = tcp("reports", "backend", "reports.internal", "10.2.0.6", 8080)
+CACHE = tcp("cache", "cache", "apim-cache.redis.cache.windows.net", "20.70.1.1", 6380)
 
 CASES: tuple[Case, ...] = (
     Case(
@@ -88,37 +90,104 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         alert="ApimProbeRequiredDependencyUnreachable",
-        story="both storage addresses and the unresolved SQL name fail; management and the "
-              "optional eventhub are other alerts'; keyvault still has one good address",
+        story="required targets fail: both storage addresses, the unresolved SQL name and an "
+              "eventhub marked required; an optional backend fails too (the optional alert's), "
+              "as do management (its own alert) and one keyvault address (the other answers)",
         series=(
             (f"apim_probe_tcp_success{{{STORAGE_A}}}", "0x12"),
+            (f"apim_probe_tcp_required{{{STORAGE_A}}}", "1x12"),
             (f"apim_probe_tcp_success{{{STORAGE_B}}}", "0x12"),
+            (f"apim_probe_tcp_required{{{STORAGE_B}}}", "1x12"),
             (f"apim_probe_tcp_success{{{SQL}}}", "0x12"),
+            (f"apim_probe_tcp_required{{{SQL}}}", "1x12"),
             (f"apim_probe_tcp_success{{{KV_A}}}", "1x12"),
+            (f"apim_probe_tcp_required{{{KV_A}}}", "1x12"),
             (f"apim_probe_tcp_success{{{KV_B}}}", "0x12"),
+            (f"apim_probe_tcp_required{{{KV_B}}}", "1x12"),
             (f"apim_probe_tcp_success{{{MGMT}}}", "0x12"),
+            (f"apim_probe_tcp_required{{{MGMT}}}", "1x12"),
             (f"apim_probe_tcp_success{{{HUB}}}", "0x12"),
+            (f"apim_probe_tcp_required{{{HUB}}}", "1x12"),
+            (f"apim_probe_tcp_success{{{REPORTS}}}", "0x12"),
+            (f"apim_probe_tcp_required{{{REPORTS}}}", "0x12"),
         ),
         checks=(
             Check("4m"),
             Check("6m", (
                 tcp_labels("storage", "storage", "apimst.blob.core.windows.net", 443),
                 tcp_labels("sql", "sql", "apim-sql.database.windows.net", 1433),
+                tcp_labels("eventhub", "eventhub", "apim-hub.servicebus.windows.net", 5671),
+            )),
+        ),
+    ),
+    Case(
+        alert="ApimProbeRequiredDependencyUnreachable",
+        story="only optional targets fail (a backend and a cache marked required = false); "
+              "the required storage target answers: nothing fires, however long",
+        series=(
+            (f"apim_probe_tcp_success{{{REPORTS}}}", "0x20"),
+            (f"apim_probe_tcp_required{{{REPORTS}}}", "0x20"),
+            (f"apim_probe_tcp_success{{{CACHE}}}", "0x20"),
+            (f"apim_probe_tcp_required{{{CACHE}}}", "0x20"),
+            (f"apim_probe_tcp_success{{{STORAGE_A}}}", "1x20"),
+            (f"apim_probe_tcp_required{{{STORAGE_A}}}", "1x20"),
+        ),
+        checks=(Check("6m"), Check("20m")),
+    ),
+    Case(
+        alert="ApimProbeRequiredDependencyUnreachable",
+        story="jump2 runs an agent too old to export apim_probe_tcp_required: its failing "
+              "eventhub target counts as required rather than going unwatched",
+        series=(
+            (f"apim_probe_tcp_success{{{HUB.replace(J, J2)}}}", "0x12"),
+        ),
+        checks=(
+            Check("4m"),
+            Check("6m", ({**tcp_labels("eventhub", "eventhub",
+                                       "apim-hub.servicebus.windows.net", 5671),
+                          "instance": "jump2:9839"},)),
+        ),
+    ),
+    Case(
+        alert="ApimProbeOptionalDependencyUnreachable",
+        story="optional targets fail for good: an eventhub and a backend marked required = "
+              "false; required targets fail too (a storage target and a cache marked required: "
+              "the critical alert's), an optional keyvault answers",
+        series=(
+            (f"apim_probe_tcp_success{{{HUB}}}", "0x15"),
+            (f"apim_probe_tcp_required{{{HUB}}}", "0x15"),
+            (f"apim_probe_tcp_success{{{REPORTS}}}", "0x15"),
+            (f"apim_probe_tcp_required{{{REPORTS}}}", "0x15"),
+            (f"apim_probe_tcp_success{{{STORAGE_A}}}", "0x15"),
+            (f"apim_probe_tcp_required{{{STORAGE_A}}}", "1x15"),
+            (f"apim_probe_tcp_success{{{CACHE}}}", "0x15"),
+            (f"apim_probe_tcp_required{{{CACHE}}}", "1x15"),
+            (f"apim_probe_tcp_success{{{KV_A}}}", "1x15"),
+            (f"apim_probe_tcp_required{{{KV_A}}}", "0x15"),
+        ),
+        checks=(
+            Check("9m"),
+            Check("11m", (
+                tcp_labels("eventhub", "eventhub", "apim-hub.servicebus.windows.net", 5671),
+                tcp_labels("reports", "backend", "reports.internal", 8080),
             )),
         ),
     ),
     Case(
         alert="ApimProbeOptionalDependencyUnreachable",
-        story="the eventhub target fails for good; a failing storage target is not optional",
+        story="only required targets fail (an eventhub marked required, a storage target, "
+              "and one without the flag from an older agent); the optional backend answers: "
+              "nothing fires, however long",
         series=(
-            (f"apim_probe_tcp_success{{{HUB}}}", "0x15"),
-            (f"apim_probe_tcp_success{{{STORAGE_A}}}", "0x15"),
+            (f"apim_probe_tcp_success{{{HUB}}}", "0x20"),
+            (f"apim_probe_tcp_required{{{HUB}}}", "1x20"),
+            (f"apim_probe_tcp_success{{{STORAGE_A}}}", "0x20"),
+            (f"apim_probe_tcp_required{{{STORAGE_A}}}", "1x20"),
+            (f"apim_probe_tcp_success{{{CACHE.replace(J, J2)}}}", "0x20"),
+            (f"apim_probe_tcp_success{{{REPORTS}}}", "1x20"),
+            (f"apim_probe_tcp_required{{{REPORTS}}}", "0x20"),
         ),
-        checks=(
-            Check("9m"),
-            Check("11m", (tcp_labels("eventhub", "eventhub",
-                                     "apim-hub.servicebus.windows.net", 5671),)),
-        ),
+        checks=(Check("11m"), Check("20m")),
     ),
     Case(
         alert="ApimProbeDependencyAddressFailing",

@@ -42,10 +42,12 @@ GRAFANA_DATASOURCE_UID = "apim-probe-prometheus"  # grafana/provisioning/datasou
 DASHBOARD_UID = "apim-probe"
 EVALUATION_INTERVAL = "1m"  # Grafana needs one per group; Prometheus uses its global setting
 
-# Dependency groups APIM can run without (virtual-network-reference: "optional"):
-# Entra ID sign-in, log-to-eventhub, the external cache. Every other target counts
-# as required; the management endpoint has an alert of its own.
-OPTIONAL_DEPENDENCIES = "entra|eventhub|cache"
+# Required or optional is the target's own `required` flag in the agent's config,
+# exported as apim_probe_tcp_required (1 required, 0 optional) with the labels of
+# apim_probe_tcp_success. A series the flag does not mark optional (0) counts as
+# required, so an agent too old to export the flag still raises the critical alert
+# rather than none. The management endpoint has an alert of its own.
+TCP_JOIN = "on (job, instance, target, dependency, host, address, port)"
 LOSS_THRESHOLD = 0.2  # fraction of probes unanswered by a target that does answer
 RTT_P95_THRESHOLD_SECONDS = 0.25  # inside one region Azure answers in a few ms
 STALE_ROUND_SECONDS = 300  # 10 x the default agent.interval (30 s); raise it for slow intervals
@@ -95,7 +97,9 @@ max by (job, instance, target, dependency, host, port) (
         uid="apim-probe-required-dependency-down",
         expr=f"""\
 max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success{{dependency!~"management|{OPTIONAL_DEPENDENCIES}"}}
+  apim_probe_tcp_success{{dependency!="management"}}
+  unless {TCP_JOIN}
+    (apim_probe_tcp_required == 0)
 ) == 0""",
         duration="5m",
         severity="critical",
@@ -103,7 +107,9 @@ max by (job, instance, target, dependency, host, port) (
                  "{{ $labels.instance }}"),
         description=(
             "No address of {{ $labels.host }} has been in its expected state on port "
-            "{{ $labels.port }} for 5 minutes. APIM needs this dependency: Storage 443 (deploy, "
+            "{{ $labels.port }} for 5 minutes, and the target is required (`required = true`, "
+            "the default, in the agent's config). APIM needs such dependencies: Storage 443 "
+            "(deploy, "
             "configuration), Sql 1433 (configuration database), AzureKeyVault 443 "
             "(certificates), AzureMonitor 1886/443 (logs, metrics), port 80 to the Internet "
             "(CRL checks), and your backends. Check: an outbound NSG rule from VirtualNetwork to "
@@ -120,7 +126,9 @@ max by (job, instance, target, dependency, host, port) (
         uid="apim-probe-optional-dependency-down",
         expr=f"""\
 max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success{{dependency=~"{OPTIONAL_DEPENDENCIES}"}}
+  apim_probe_tcp_success{{dependency!="management"}}
+  and {TCP_JOIN}
+    (apim_probe_tcp_required == 0)
 ) == 0""",
         duration="10m",
         severity="warning",
@@ -128,10 +136,13 @@ max by (job, instance, target, dependency, host, port) (
                  "from {{ $labels.instance }}"),
         description=(
             "{{ $labels.host }}:{{ $labels.port }} has not been in its expected state for 10 "
-            "minutes. APIM runs without it, but the feature that uses it breaks: Entra ID "
-            "sign-in (AzureActiveDirectory 443), the log-to-eventhub policy (EventHub 5671, "
-            "5672, 443) or the external cache (6380, 6381-6383). Check the outbound NSG rule to "
-            "that service tag, user-defined routes / forced tunnelling, and the name's DNS. "
+            "minutes. The target is marked `required = false` in the agent's config: APIM runs "
+            "without it, but the feature that uses it breaks, e.g. the developer portal, Entra "
+            "ID sign-in (AzureActiveDirectory 443), the log-to-eventhub policy (EventHub 5671, "
+            "5672, 443) or the external cache (6380, 6381-6383). If APIM cannot do without it, "
+            "set `required = true` and the critical alert takes over. Check the outbound NSG "
+            "rule to that service tag, user-defined routes / forced tunnelling, and the name's "
+            "DNS. "
             + SEE_DASHBOARD),
     ),
     Alert(

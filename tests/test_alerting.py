@@ -397,6 +397,19 @@ def test_grafana_rules_fire_on_any_series_and_query_the_provisioned_datasource()
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,40}", uid) for uid in uids)
 
 
+def test_required_and_optional_alerts_follow_the_exported_flag() -> None:
+    """Required or optional is the target's `required` flag, not a guess from its group."""
+    exprs = rule_exprs()
+    for name in ("ApimProbeRequiredDependencyUnreachable",
+                 "ApimProbeOptionalDependencyUnreachable"):
+        expr = exprs[name]
+        assert "apim_probe_tcp_required" in expr, name
+        assert re.search(r"on \(job, instance, target, dependency, host, address, port\)",
+                         expr), name
+        groups = re.findall(r'dependency\s*(?:=|!=|=~|!~)\s*"([^"]*)"', expr)
+        assert groups == ["management"], f"{name} still selects dependency groups: {groups}"
+
+
 def test_rules_carry_summary_description_and_severity() -> None:
     text = RULES.read_text(encoding="utf-8")
     count = len(rule_exprs())
