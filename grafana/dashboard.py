@@ -310,6 +310,11 @@ apim_probe_tcp_success{{{FD}}}
 * on (job, instance, target, address, port) group_left (expected)
   max without (state) (
     label_replace(apim_probe_tcp_expected_state{{{FD}}} == 1, "expected", "$1", "state", "(.*)")
+  )
+* on (job, instance, target, address, port) group_left (required) (
+    label_replace(apim_probe_tcp_required{{{FD}}} == 0, "required", "no", "", "") + 1
+    or on (job, instance, target, address, port)
+    label_replace(apim_probe_tcp_success{{{FD}}} * 0 + 1, "required", "yes", "", "")
   )"""
 
 DISAGREE = f"""\
@@ -429,14 +434,16 @@ def build() -> Json:
         "(syn-ack, reset, no-response, admin-prohibited, host-unreach, ...). filtered + "
         "no-response: an NSG or firewall drops; filtered + an ICMP reason: a device rejects; "
         "closed + reset: nothing listens; unresolved: the name did not resolve on the primary "
-        "resolver (the reason is the DNS outcome).",
+        "resolver (the reason is the DNS outcome). required: the target's `required` flag in "
+        "the agent's config (no: a failure is a warning, yes: critical; an agent too old to "
+        "export the flag counts as yes, as the alerts do).",
         [target(TCP_ROWS, instant=True, fmt="table")],
         mappings=OK_FAIL,
         transformations=[organize(
             ["Time", "job", "__name__"],
             rename={"Value": "as expected"},
-            order=["instance", "dependency", "target", "host", "address", "port", "expected",
-                   "state", "reason", "Value"])],
+            order=["instance", "dependency", "target", "required", "host", "address", "port",
+                   "expected", "state", "reason", "Value"])],
         overrides=[column("as expected", **{"custom.cellOptions": {"type": "color-background"},
                                             "thresholds": steps((None, "red"), (1, "green"))}),
                    column("state", mappings=TCP_STATE,
