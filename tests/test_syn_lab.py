@@ -232,3 +232,14 @@ def test_cancelled_batch_frees_the_prober_and_concurrent_batches_take_turns(
         assert [[a["reason"] for a in job] for job in attempts] == [
             ["syn-ack", "syn-ack"], ["reset", "reset"], ["no-response"]]
     assert out["unsolicited"] == 0 and out["late"] == 0
+
+
+def test_global_rate_cap_holds_on_the_wire(syn_lab: Lab) -> None:
+    """100 SYNs at 200 pps take >= ~0.5 s to leave, however many jobs share them."""
+    sql = syn_lab.addr(topo.SQL_ADDR)
+    gateway = syn_lab.addr(topo.GATEWAY_ADDR)
+    jobs = [[gateway, 443, 1]] * 50 + [[sql, 1433, 1]] * 50
+    out = syn_lab.driver({"jobs": jobs, "timeout": 0.3, "rate": 200})
+    spread = (out["last_send_ns"] - out["first_send_ns"]) / 1e9
+    assert spread >= 99 / 200 * 0.95, spread
+    assert spread < 99 / 200 * 1.5, spread  # and the cap is not a crawl

@@ -81,6 +81,7 @@ def main() -> None:
             "kernel_tx_stamps": prober.kernel_tx_stamps,
             "ports": [prober.source_ports[0], prober.source_ports[-1]],
             "first_send_ns": prober.first_send_ns,
+            "last_send_ns": prober.last_send_ns,
             "start_ns": START_NS,
         }
     print(json.dumps(out), flush=True)
