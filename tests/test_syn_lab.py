@@ -152,7 +152,9 @@ def test_forged_answers_never_count(syn_lab: Lab) -> None:
     """SYN-ACKs, RSTs and ICMP errors aimed at our ports while we probe a
     silently dropped port: the port stays filtered/no-response."""
     sql = syn_lab.addr(topo.SQL_ADDR)
-    spec = {"jobs": [[sql, 1433, 3]], "timeout": 1.5, "spacing": 0.4, "pause": 0.3,
+    # The batch outlives the forger by seconds (timeout 4 s), so every forged
+    # packet arrives while it runs and is counted.
+    spec = {"jobs": [[sql, 1433, 3]], "timeout": 4.0, "spacing": 0.4, "pause": 0.3,
             "ports": 16}
     driver = subprocess.Popen(["ip", "netns", "exec", syn_lab.client_ns, sys.executable,
                                str(DRIVER), json.dumps(spec)],
