@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from probe.addresses import is_hostname, is_ip, is_prefix
 from probe.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -83,7 +84,6 @@ def _instance_name(value: Any) -> str | None:
 
 
 def _domain(value: Any) -> str | None:
-    from probe.config import is_hostname
 
     return None if is_hostname(value) and "." in value else "expected a DNS domain"
 
@@ -103,23 +103,8 @@ def _string_list(reader: _Reader, table: Mapping[str, Any], key: str,
 
 
 def _is_host(text: str) -> bool:
-    from probe.config import is_hostname, is_ip
 
     return is_hostname(text) or is_ip(text)
-
-
-def _is_address(text: str) -> bool:
-    from probe.config import is_ip
-
-    return is_ip(text)
-
-
-def _is_prefix(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_path(text: str) -> bool:
@@ -147,14 +132,14 @@ def parse_apim(reader: _Reader, table: Mapping[str, Any]) -> ApimConfig:
         self_hosted_gateway=reader.get(table, "apim", "self_hosted_gateway", bool, False),
         domain=reader.get(table, "apim", "domain", str, DEFAULT_DOMAIN, _domain).rstrip("."),
         instance_addresses=tuple(str(ipaddress.ip_address(a)) for a in _string_list(
-            reader, table, "instance_address", _is_address, "an IP address")),
+            reader, table, "instance_address", is_ip, "an IP address")),
         storage=_string_list(reader, table, "storage", _is_host, "a hostname"),
         sql=_string_list(reader, table, "sql", _is_host, "a hostname"),
         keyvault=_string_list(reader, table, "keyvault", _is_host, "a hostname"),
         monitor=_string_list(reader, table, "monitor", _is_host, "a hostname"),
-        azure_dns=_string_list(reader, table, "azure_dns", _is_address,
+        azure_dns=_string_list(reader, table, "azure_dns", is_ip,
                                "an IP address (a resolver taken as Azure DNS)", (AZURE_DNS,)),
-        forbidden_hops=_string_list(reader, table, "forbidden_hops", _is_prefix,
+        forbidden_hops=_string_list(reader, table, "forbidden_hops", is_prefix,
                                     "an IP address or CIDR prefix"),
         imports=_string_list(reader, table, "import", _is_path, "a file path"),
         health_check=reader.get(table, "apim", "health_check", bool, True),

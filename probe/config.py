@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from probe.addresses import is_hostname, is_ip, split_host_port
 from probe.errors import ConfigError
 from probe.results import PortState
 
@@ -26,12 +27,6 @@ AZURE_DNS = "168.63.129.16"
 
 METHODS = ("auto", "syn", "connect")
 EXPECTATIONS = (PortState.OPEN, PortState.CLOSED, PortState.FILTERED)
-
-_HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)"
-    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Resolver:
@@ -101,42 +96,6 @@ class Config:
 
 # --------------------------------------------------------------------------
 # small pure helpers
-
-
-def is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def is_hostname(text: str) -> bool:
-    return bool(_HOSTNAME_RE.match(text)) and not text.replace(".", "").isdigit()
-
-
-def split_host_port(text: str) -> tuple[str, int | None]:
-    """'host', 'host:53', '1.2.3.4:53', '[::1]:53', '::1' -> (host, port or None)."""
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"unclosed '[' in {text!r}")
-        host, rest = text[1:end], text[end + 1 :]
-        if not rest:
-            return host, None
-        if not rest.startswith(":"):
-            raise ValueError(f"expected ':PORT' after ']' in {text!r}")
-        return host, _port(rest[1:], text)
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, _port(port, text)
-    return text, None
-
-
-def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ValueError(f"port must be a number from 1 to 65535 in {whole!r}")
-    return int(text)
 
 
 def system_resolvers(path: Path = SYSTEM_RESOLV_CONF) -> list[str]:

@@ -48,7 +48,8 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from probe import __version__, hostinfo
-from probe.config import Config, is_ip, split_host_port
+from probe.addresses import is_ip, split_host_port
+from probe.config import Config
 from probe.engine import complete_round
 from probe.errors import ConfigError, ProbeError, UsageError
 from probe.exporters import prometheus

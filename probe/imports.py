@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from probe.config import Target, infer_dependency, is_hostname, is_ip, split_host_port
+from probe.addresses import is_hostname, is_ip, split_host_port
+from probe.config import Target, infer_dependency
 from probe.errors import ConfigError
 
 NETWORKSTATUS = "networkstatus"

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from probe.addresses import is_prefix
 from probe.errors import ProbeError
 from probe.results import Finding, Severity
 
@@ -329,15 +330,7 @@ def _networks(route: Route) -> list[ipaddress.IPv4Network | ipaddress.IPv6Networ
 
 
 def _tags(route: Route) -> list[str]:
-    return [p for p in route.prefixes if not _is_prefix(p)]
-
-
-def _is_prefix(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return True
+    return [p for p in route.prefixes if not is_prefix(p)]
 
 
 def longest_match(routes: Sequence[Route], destination: str,
@@ -615,7 +608,7 @@ def _next_hop(doc: _Doc, route: Mapping[str, Any], where: str) -> str:
 def _check_prefix(doc: _Doc, where: str, prefix: Any, tags_allowed: bool) -> str:
     if not isinstance(prefix, str) or not prefix.strip():
         raise doc.fail(where, f"expected an address prefix, got {prefix!r}")
-    if _is_prefix(prefix):
+    if is_prefix(prefix):
         return prefix
     if tags_allowed and prefix.replace(".", "").isalnum() and prefix[0].isalpha():
         return prefix  # a service tag (route tables accept them)
@@ -642,7 +635,7 @@ def parse_route_table(raw: Mapping[str, Any], source: str) -> tuple[str, list[Ro
         if hop.lower() == "virtualappliance" and not ip:
             raise doc.fail(f"{where}.nextHopIpAddress", "missing; a VirtualAppliance next hop "
                                                         "needs the appliance's address")
-        if ip is not None and not (isinstance(ip, str) and (not ip or _is_prefix(ip))):
+        if ip is not None and not (isinstance(ip, str) and (not ip or is_prefix(ip))):
             raise doc.fail(f"{where}.nextHopIpAddress", f"expected an IP address, got {ip!r}")
         routes.append(Route(str(route.get("name") or ""), (prefix,), hop,
                             (ip,) if ip else ()))
