@@ -245,3 +245,20 @@ def test_global_rate_cap_holds_on_the_wire(syn_lab: Lab) -> None:
     spread = (out["last_send_ns"] - out["first_send_ns"]) / 1e9
     assert spread >= 99 / 200 * 0.95, spread
     assert spread < 99 / 200 * 1.5, spread  # and the cap is not a crawl
+
+
+def test_time_exceeded_like_nmap(syn_lab: Lab) -> None:
+    """A routing loop (scratch lab only: the shared lab has none)."""
+    if not syn_lab.scratch:
+        pytest.skip("the shared lab has no routing loop")
+    import synlab
+
+    out = syn_lab.driver({"jobs": [[synlab.LOOP_ADDR, 443, 2]], "timeout": 1.0})
+    proc = syn_lab.run(syn_lab.client_ns, ["nmap", "-sS", "-Pn", "-n", "--reason", "-p", "443",
+                                           "-oX", "-", synlab.LOOP_ADDR])
+    state = next(ET.fromstring(proc.stdout).iter("state"))
+    for attempt in out["attempts"][0]:
+        assert (attempt["state"], attempt["reason"]) == ("filtered", "time-exceeded")
+        assert (attempt["state"], attempt["reason"]) == (state.get("state"), state.get("reason"))
+        assert attempt["ttl"] == int(state.get("reason_ttl", "-1"))
+        assert attempt["responder"] == state.get("reason_ip")

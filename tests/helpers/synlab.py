@@ -15,6 +15,7 @@ has a default route.
     198.19.2.20  tcp/7000..7006 rejected by the router, codes 0,1,2,3,9,10,13
     198.19.2.30  every tcp port dropped by the router
     198.19.4.0/24 unreachable, 198.19.5.0/24 prohibit, 198.19.6.0/24 blackhole (router)
+    198.19.7.0/24 a routing loop between router and service: ICMP time exceeded
 
 Usage: python synlab.py up|down
 """
@@ -41,6 +42,7 @@ HOST_REJECT_ADDR = "198.19.2.15"
 CODES_ADDR = "198.19.2.20"
 ALL_DROP_ADDR = "198.19.2.30"
 OPEN_PORTS = (443, 3443, *range(20000, 21000))
+LOOP_ADDR = "198.19.7.10"
 CODE_PORTS = {7000: "net-unreach", 7001: "host-unreach", 7002: "proto-unreach",
               7003: "port-unreach", 7004: "net-prohibited", 7005: "host-prohibited",
               7006: "admin-prohibited"}
@@ -88,6 +90,14 @@ def up() -> None:
         _sh("ip", "addr", "add", f"{addr}/24", "dev", "s0", ns=SERVICE)
     _sh("ip", "link", "set", "s0", "up", ns=SERVICE)
     _sh("ip", "route", "add", "198.19.1.0/24", "via", "198.19.2.1", ns=SERVICE)
+    # A loop: each side sends 198.19.7.0/24 to the other until the TTL runs out.
+    _sh("ip", "route", "add", "198.19.7.0/24", "via", OPEN_ADDR, ns=ROUTER)
+    _sh("ip", "route", "add", "198.19.7.0/24", "via", "198.19.2.1", ns=SERVICE)
+    _sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=SERVICE)
+    _sh("sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0", ns=SERVICE)
+    _sh("sysctl", "-qw", "net.ipv4.conf.s0.send_redirects=0", ns=SERVICE)
+    _sh("sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0", ns=ROUTER)
+    _sh("sysctl", "-qw", "net.ipv4.conf.r1.send_redirects=0", ns=ROUTER)
     code_rules = "\n".join(
         f"    ip daddr {CODES_ADDR} tcp dport {port} reject with icmp type {name}"
         for port, name in zip(CODE_PORTS, _NFT_CODES, strict=True))
