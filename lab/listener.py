@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.server
 import selectors
 import signal
 import socket
+import ssl
 import struct
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,12 +202,47 @@ class Server:
             self._expire()
 
 
+def serve_https(endpoint: tuple[str, int], cert: Path | None, key: Path | None,
+                status_path: str) -> None:
+    """The gateway's status path over TLS, in a thread of its own (blocking
+    handshakes stay out of the selector loop)."""
+    if cert is None or key is None:
+        raise OSError("--https needs --tls-cert and --tls-key")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        server_version = "apim-probe-lab"
+        protocol_version = "HTTP/1.1"
+        timeout = 5  # a client that never speaks does not hold a thread for ever
+
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == status_path else 404)
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd = http.server.ThreadingHTTPServer(endpoint, Handler)
+    # The handshake runs in the request's thread, not in accept(): a port
+    # probe that connects and resets must not stall the listener.
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True,
+                                       do_handshake_on_connect=False)
+    threading.Thread(target=httpd.serve_forever, name="https", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tcp", action="append", default=[], type=parse_endpoint,
                         metavar="ADDR:PORT", help="accept and close")
     parser.add_argument("--http", action="append", default=[], type=parse_endpoint,
                         metavar="ADDR:PORT", help="minimal HTTP status endpoint")
+    parser.add_argument("--https", action="append", default=[], type=parse_endpoint,
+                        metavar="ADDR:PORT", help="HTTPS status endpoint (--tls-cert/--tls-key)")
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate for --https")
+    parser.add_argument("--tls-key", type=Path, help="PEM key for --https")
     parser.add_argument("--dns-servfail", action="append", default=[], type=parse_endpoint,
                         metavar="ADDR:PORT", help="answer every DNS query with SERVFAIL")
     parser.add_argument("--status-path", default=DEFAULT_STATUS_PATH)
@@ -226,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         for ep in args.dns_servfail:
             server.listen_udp_dns(ep)
             server.listen_tcp(ep, "dns")
-    except OSError as exc:
+        for ep in args.https:
+            serve_https(ep, args.tls_cert, args.tls_key, args.status_path)
+    except (OSError, ssl.SSLError) as exc:
         print(f"listener: cannot bind: {exc}", file=sys.stderr)
         return 1
     if args.ready_file is not None:

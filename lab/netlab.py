@@ -42,6 +42,7 @@ NETNS_RUN_DIR = Path("/run/netns")
 NETNS_ETC_DIR = Path("/etc/netns")
 LAB_DIR = Path(__file__).resolve().parent
 LISTENER_SCRIPT = LAB_DIR / "listener.py"
+TLS_DIR = LAB_DIR / "tls"  # the gateway's self-signed certificate (lab only, never a secret)
 SELFCHECK_SCRIPT = LAB_DIR / "selfcheck.py"
 READY_FILE = STATE_DIR / "listener.ready"
 # Serialises the up()/down() operations between processes; kept (empty) beside the
@@ -490,6 +491,7 @@ def _listener_argv() -> list[str]:
         argv += [f"--{lst.kind}", f"{lst.address}:{lst.port}"]
     sf_addr, sf_port = t.SERVFAIL_UPSTREAM
     argv += ["--dns-servfail", f"{sf_addr}:{sf_port}", "--status-path", t.STATUS_PATH,
+             "--tls-cert", str(TLS_DIR / "gateway.crt"), "--tls-key", str(TLS_DIR / "gateway.key"),
              "--ready-file", str(READY_FILE)]
     return argv
 
@@ -746,7 +748,7 @@ def check(*, full: bool = True) -> list[CheckResult]:
     checks = [c for _l, c, _e in dns]
     checks += [{"kind": "tcp", "address": r.address, "port": r.port, "timeout": 1.5} for r in tcp]
     checks.append({"kind": "http", "address": t.GATEWAY_ADDR, "port": 443,
-                   "path": t.STATUS_PATH, "timeout": 3})
+                   "path": t.STATUS_PATH, "timeout": 3, "tls": True})
     results = run_in_client(checks)
     out: list[CheckResult] = []
     for (label, _c, exp), res in zip(dns, results[:len(dns)], strict=True):

@@ -98,7 +98,7 @@ ROUTE_ERROR_INTERVAL_S: Final = 1.0
 # Listeners in apl-svc (lab/listener.py; one process)
 # --------------------------------------------------------------------------
 
-ListenerKind = Literal["tcp", "http"]
+ListenerKind = Literal["tcp", "http", "https"]
 
 STATUS_PATH: Final = "/status-0123456789abcdef"  # APIM gateway health path
 
@@ -112,8 +112,9 @@ class Listener:
 
 
 LISTENERS: Final[tuple[Listener, ...]] = (
-    # Plain HTTP for now (no TLS): GET STATUS_PATH -> "HTTP/1.1 200 OK", anything else 404.
-    Listener(GATEWAY_ADDR, 443, "http", "gateway"),
+    # TLS with lab/tls/gateway.crt (self-signed, SAN apimlab.azure-api.test and
+    # 198.18.2.10): GET STATUS_PATH -> 200, anything else 404.
+    Listener(GATEWAY_ADDR, 443, "https", "gateway"),
     Listener(GATEWAY_ADDR, 3443, "tcp", "management endpoint"),
     Listener(STORAGE_ADDR, 443, "tcp", "storage"),
     Listener(SQL_ADDR, 1433, "tcp", "sql (router drops it)"),

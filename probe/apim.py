@@ -20,6 +20,7 @@ instance address, reference resolvers, forbidden hops).
     import = ["networkstatus.json"]       # saved Azure JSON, relative to this file
     health_check = true                   # gateway /status-0123456789abcdef
     verify_tls = true                     # certificate check of the health probe
+    ca_file = "corp-ca.pem"               # CA of the gateway's certificate, if private
 
 This module belongs to the config layer: it parses and validates, it
 generates nothing.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from probe.addresses import is_hostname, is_ip, is_prefix
@@ -45,7 +47,7 @@ HEALTH_PATH = "/status-0123456789abcdef"
 
 APIM_KEYS = ("name", "mode", "region", "self_hosted_gateway", "domain", "instance_address",
              "storage", "sql", "keyvault", "monitor", "azure_dns", "forbidden_hops", "import",
-             "health_check", "verify_tls")
+             "health_check", "verify_tls", "ca_file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class ApimConfig:
     imports: tuple[str, ...] = ()
     health_check: bool = True
     verify_tls: bool = True
+    ca_file: str | None = None  # CA bundle that signs the gateway's certificate (private CA)
 
     def host(self, label: str = "") -> str:
         """'<name>[.label].<domain>': the instance's hostnames."""
@@ -144,4 +147,21 @@ def parse_apim(reader: _Reader, table: Mapping[str, Any]) -> ApimConfig:
         imports=_string_list(reader, table, "import", _is_path, "a file path"),
         health_check=reader.get(table, "apim", "health_check", bool, True),
         verify_tls=reader.get(table, "apim", "verify_tls", bool, True),
+        ca_file=_ca_file(reader, table),
     )
+
+
+def _ca_file(reader: _Reader, table: Mapping[str, Any]) -> str | None:
+    """A readable PEM file, relative to the config file like the imports."""
+    value = reader.get(table, "apim", "ca_file", str, "")
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_absolute() and reader.source and not reader.source.startswith("<"):
+        path = Path(reader.source).parent / path
+    try:
+        path.read_bytes()
+    except OSError as exc:
+        raise reader.fail("apim.ca_file", f"expected a readable PEM file, got {value!r} "
+                                          f"({exc.strerror or exc})") from None
+    return str(path)

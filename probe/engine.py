@@ -62,7 +62,7 @@ async def _health(config: Config, result: RoundResult) -> tuple[HttpResult, ...]
     from probe.probers.http import check_all
 
     return await check_all(url, gateway_addresses(result.tcp), timeout=config.agent.timeout,
-                           verify=config.apim.verify_tls)
+                           verify=config.apim.verify_tls, cafile=config.apim.ca_file)
 
 
 async def complete_round(config: Config, prober: TcpProber, *, can_trace: bool) -> RoundResult:
