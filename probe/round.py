@@ -118,7 +118,13 @@ async def run_round(config: Config, prober: TcpProber) -> RoundResult:
         comparison.cancel()
 
     attempts_of = {id(row): a for row, a in zip(probed, answers, strict=True)}
-    tcp = tuple(judge(row, attempts_of.get(id(row), ()), prober.method) for row in rows)
+    # A composite prober (SYN for IPv4, connect() for IPv6) says which one probed what.
+    method_for = getattr(prober, "method_for", None)
+
+    def method(row: Planned) -> str:
+        return str(method_for(row.address)) if method_for and row.address else prober.method
+
+    tcp = tuple(judge(row, attempts_of.get(id(row), ()), method(row)) for row in rows)
     order = {r.label: i for i, r in enumerate(resolvers)}
     position = {name: i for i, name in enumerate(names)}
     dns_results = sorted([*first, *rest], key=lambda d: (position[d.name], order[d.resolver]))

@@ -8,6 +8,7 @@ expectations and diagnosing are done by pure code above it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -28,6 +29,47 @@ class TcpProber(Protocol):
         whole batch takes about the slowest job, not the sum.
         """
         ...
+
+
+class SelectiveProber(TcpProber, Protocol):
+    """A prober that handles only some addresses (the SYN engine: IPv4)."""
+
+    def supports(self, address: str) -> bool: ...
+
+
+class SynFirst:
+    """Raw SYN probes for the addresses the engine supports, connect() for the
+    rest (IPv6 today), in one batch; results come back in job order."""
+
+    method = "syn"
+
+    def __init__(self, syn: SelectiveProber, fallback: TcpProber) -> None:
+        self.syn = syn
+        self.fallback = fallback
+
+    def close(self) -> None:
+        """Release the engine's raw sockets and reserved ports (daemon reloads)."""
+        for prober in (self.syn, self.fallback):
+            closer = getattr(prober, "close", None)
+            if closer is not None:
+                closer()
+
+    def method_for(self, address: str) -> str:
+        return self.syn.method if self.syn.supports(address) else self.fallback.method
+
+    async def probe(self, jobs: Sequence[TcpJob], timeout: float) -> list[tuple[Attempt, ...]]:
+        raw = [i for i, job in enumerate(jobs) if self.syn.supports(job.address)]
+        rest = [i for i, job in enumerate(jobs) if not self.syn.supports(job.address)]
+
+        async def run(prober: TcpProber, picked: list[int]) -> list[tuple[Attempt, ...]]:
+            return await prober.probe([jobs[i] for i in picked], timeout) if picked else []
+
+        by_syn, by_connect = await asyncio.gather(run(self.syn, raw), run(self.fallback, rest))
+        out: list[tuple[Attempt, ...]] = [() for _ in jobs]
+        for picked, answers in ((raw, by_syn), (rest, by_connect)):
+            for i, attempts in zip(picked, answers, strict=True):
+                out[i] = attempts
+        return out
 
 
 def raw_allowed() -> bool:
@@ -56,7 +98,8 @@ def make_prober(agent: AgentConfig, *, warn: Callable[[str], None]) -> TcpProber
             raise UsageError(f"--method syn is not available: {exc}") from None
         return ConnectProber(concurrency=agent.concurrency)
     if syn.raw_capable():
-        return syn.SynProber(rate=agent.rate)
+        return SynFirst(syn.SynProber(rate=agent.rate),
+                        ConnectProber(concurrency=agent.concurrency))
     if agent.method == "syn":
         raise UsageError("--method syn needs raw sockets (root or CAP_NET_RAW); "
                          "use --method connect or grant the capability")
