@@ -7,8 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # What the lab, the tests and the benchmarks need from Debian.
 APT_PACKAGES := iproute2 nftables dnsmasq-base procps python3 python3-venv python3-pip \
-	prometheus systemd nmap hping3 tcpdump util-linux
-APT_STAMP := /var/lib/apim-probe-apt.stamp
+	prometheus systemd nmap hping3 tcpdump util-linux openssl
 
 .PHONY: all deps venv test unit lab-test lint typecheck demo demo-in-lab bench lab-up lab-down clean
 
