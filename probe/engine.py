@@ -57,11 +57,15 @@ async def _traces(config: Config, result: RoundResult, can_trace: bool,
 
 async def _health(config: Config, result: RoundResult) -> tuple[HttpResult, ...]:
     url = health_url(config)
-    if url is None or config.apim is None:
+    addresses = gateway_addresses(result.tcp)
+    # No address on the primary resolver: the gateway row already says
+    # unresolved. Resolving the name through libc instead would ask another
+    # DNS path than the one the round reports on.
+    if url is None or config.apim is None or not addresses:
         return ()
     from probe.probers.http import check_all
 
-    return await check_all(url, gateway_addresses(result.tcp), timeout=config.agent.timeout,
+    return await check_all(url, addresses, timeout=config.agent.timeout,
                            verify=config.apim.verify_tls, cafile=config.apim.ca_file)
 
 
