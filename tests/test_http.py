@@ -147,19 +147,26 @@ def test_tls_to_a_plain_server_is_a_tls_error(plain: int) -> None:
 _SNIPPET = """
 import dataclasses, json, sys
 from probe.probers.http import check
-print(json.dumps(dataclasses.asdict(check(sys.argv[1], address=sys.argv[2], timeout=3))))
+cafile = sys.argv[3] if len(sys.argv) > 3 else None
+print(json.dumps(dataclasses.asdict(check(sys.argv[1], address=sys.argv[2], timeout=3,
+                                          cafile=cafile))))
 """
 
 
 @pytest.mark.lab
 @pytest.mark.usefixtures("lab")
 def test_lab_gateway_health_path() -> None:
-    # The lab's gateway speaks plain HTTP on 443 (no TLS there yet).
-    url = f"http://apimlab.azure-api.test:443{STATUS}"
-    proc = in_client([sys.executable, "-c", _SNIPPET, url, "198.18.2.10"])
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
-    assert (result["status"], result["ok"]) == (200, True)
+    # The lab's gateway serves TLS with a self-signed lab certificate: trusted
+    # through its CA file it is healthy, untrusted it is a certificate failure.
+    url = f"https://apimlab.azure-api.test{STATUS}"
+    ca = str(Path(__file__).resolve().parent.parent / "lab" / "tls" / "gateway.crt")
+    trusted = in_client([sys.executable, "-c", _SNIPPET, url, "198.18.2.10", ca])
+    assert trusted.returncode == 0, trusted.stderr
+    result = json.loads(trusted.stdout)
+    assert (result["status"], result["ok"], result["tls"]) == (200, True, "TLSv1.3")
+    untrusted = in_client([sys.executable, "-c", _SNIPPET, url, "198.18.2.10"])
+    result = json.loads(untrusted.stdout)
+    assert not result["ok"] and result["reason"].startswith("certificate")
 
 
 def test_check_all_side_by_side(plain: int) -> None:
