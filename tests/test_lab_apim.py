@@ -116,3 +116,44 @@ def test_network_stories_with_the_reference_resolver(tmp_path: Path) -> None:
     assert hops and all(f["severity"] == "critical" for f in hops)
     assert any("hop 1" in f["summary"] for f in hops)
     assert not any(i.startswith(("dns-", "apim-address", "management-")) for i, _ in ids)
+
+
+SELF_HOSTED = """
+[agent]
+timeout = 1.0
+method = "connect"
+[dns]
+resolvers = ["198.18.2.53"]
+[apim]
+name = "apimlab"
+mode = "internal"
+domain = "azure-api.test"
+azure_dns = ["198.18.2.53"]
+instance_address = "198.18.2.10"
+self_hosted_gateway = true
+health_check = false
+# The management endpoint, as seen from a network whose NSG drops 3443.
+[[target]]
+name = "management"
+host = "198.18.2.31"
+port = 3443
+dependency = "management"
+"""
+
+
+def test_self_hosted_gateway_cut_off_and_management_unreachable(tmp_path: Path) -> None:
+    """A self-hosted gateway whose configuration endpoint does not resolve (no
+    record for apimlab.configuration.azure-api.test) and a management endpoint
+    behind a dropping firewall."""
+    path = tmp_path / "selfhosted.toml"
+    path.write_text(SELF_HOSTED)
+    proc = in_client([sys.executable, "-c", _SNIPPET, str(path)], timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    found = {f["id"]: f for f in json.loads(proc.stdout)["findings"]}
+    config = found["configuration-unreachable"]
+    assert config["severity"] == "critical"
+    assert "apimlab.configuration.azure-api.test" in config["subject"]
+    assert "nxdomain" in config["summary"]
+    management = found["management-unreachable"]
+    assert management["severity"] == "critical"
+    assert "no-response" in management["summary"] and "3443" in management["remedy"]
