@@ -309,13 +309,21 @@ def rounds_after(d: Daemon, count: int, after: int = 0) -> None:
         after = len(d.lines)
 
 
-def test_serves_metrics_and_health(tmp_path: Path, listener: int,
-                                   run_daemon: type[Daemon]) -> None:
+def open_and_closed_after_a_round(tmp_path: Path, listener: int,
+                                  run_daemon: type[Daemon]) -> tuple[Daemon, Path]:
+    """A daemon probing the listener ("web", open) and a closed port ("shut"),
+    on a port of its own choosing, once its first round is done; and its config."""
     closed = free_port()
     config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}",
                                                     "shut": f"127.0.0.1:{closed}"})
     d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
     d.wait_for("event=round ")
+    return d, config
+
+
+def test_serves_metrics_and_health(tmp_path: Path, listener: int,
+                                   run_daemon: type[Daemon]) -> None:
+    d, _ = open_and_closed_after_a_round(tmp_path, listener, run_daemon)
     status, text = get(d.url("/metrics"))
     assert status == 200
     web = {"target": "web", "address": "127.0.0.1", "port": str(listener)}
@@ -388,11 +396,7 @@ def test_sighup_bad_config_keeps_the_old_one(tmp_path: Path, listener: int,
 
 def test_sighup_good_config_replaces_targets(tmp_path: Path, listener: int,
                                              run_daemon: type[Daemon]) -> None:
-    closed = free_port()
-    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}",
-                                                    "shut": f"127.0.0.1:{closed}"})
-    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
-    d.wait_for("event=round ")
+    d, config = open_and_closed_after_a_round(tmp_path, listener, run_daemon)
     _, before = get(d.url("/metrics"))
     stamp = sample(before, "apim_probe_config_last_reload_success_timestamp_seconds")
     assert sample(before, "apim_probe_tcp_success", target="shut") == 0

@@ -2,26 +2,25 @@
 
 Both run inside the lab's jump box (``apl-client``) on 127.0.0.1: the agent
 on a port it picks itself, Prometheus with a generated config scraping it
-every second. The test then asks Prometheus's HTTP API (``/api/v1/query``),
-from inside the namespace, for the series of an open, a closed, a filtered
-and two failing-DNS targets. Only the two processes started here are
-stopped, by PID.
+every second (started and stopped by tests/helpers/promlab.py). The test
+then asks Prometheus's HTTP API (``/api/v1/query``), from inside the
+namespace, for the series of an open, a closed, a filtered and two
+failing-DNS targets. Only the two processes started here are stopped, by
+PID.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import CLIENT_NS, ROOT, in_client
+from tests.conftest import in_client
+from tests.helpers import promlab
 
 pytestmark = pytest.mark.lab
 
@@ -78,62 +77,10 @@ except OSError as exc:
 """
 
 
-def free_port_in_client() -> int:
-    """A port nobody listens on in the (fresh) namespace: ask its kernel."""
-    code = ("import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
-            "print(s.getsockname()[1])")
-    return int(in_client([sys.executable, "-c", code]).stdout)
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture
 def agent_and_prometheus(lab: None, tmp_path: Path) -> Iterator[int]:
-    if shutil.which("prometheus") is None:
-        pytest.skip("Debian's prometheus server is not installed (apt-get install prometheus)")
-    config = tmp_path / "probe.toml"
-    config.write_text(CONFIG, encoding="utf-8")
-    agent_log = (tmp_path / "agent.log").open("w")
-    agent = subprocess.Popen(["ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "probe",
-                              "-c", str(config), "--listen", "127.0.0.1:0"], cwd=ROOT,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=agent_log)
-    prom: subprocess.Popen[Any] | None = None
-    try:
-        port = 0
-        deadline = time.monotonic() + 10
-        while not port and time.monotonic() < deadline:
-            for line in (tmp_path / "agent.log").read_text().splitlines():
-                if "event=listening" in line:
-                    port = int(line.split("port=")[1].split()[0])
-            time.sleep(0.1)
-        assert port, (tmp_path / "agent.log").read_text()
-        prom_port = free_port_in_client()
-        (tmp_path / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n  - job_name: apim-probe\n"
-            f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n", encoding="utf-8")
-        prom = subprocess.Popen(
-            ["ip", "netns", "exec", CLIENT_NS, "prometheus",
-             f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=(tmp_path / "prometheus.log").open("w"))
-        yield prom_port
-    finally:
-        if prom is not None:
-            stop(prom)
-        stop(agent)
-        agent_log.close()
+    with promlab.agent_and_prometheus(tmp_path, CONFIG) as running:
+        yield running.prom_port
 
 
 def query(prom_port: int, promql: str) -> dict[str, float]:

@@ -13,15 +13,12 @@ management is open).
 
 Prometheus' HTTP API listens on the namespace's own loopback, so the queries
 are sent by a small Python script run inside the namespace (RUNNER below).
-Every process started here is stopped by its PID in a finally block.
+Both processes are started, and stopped by their PIDs, by tests/helpers/promlab.py.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +26,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CLIENT_NS, ROOT, in_client
+from tests.conftest import in_client
+from tests.helpers import promlab
+from tests.helpers.promlab import JOB
 from tests.test_alerting import (
     GRAFANA_ALERTS,
     RULES,
@@ -45,7 +44,6 @@ pytestmark = pytest.mark.lab
 CUSTOM_DNS = "198.18.2.54"  # the VNet's custom DNS (primary): no forwarder for Azure zones
 AZURE_DNS = "198.18.2.53"  # stands in for 168.63.129.16
 STORAGE_NAME = "apimlabst.blob.core.windows.test"
-JOB = "apim-probe"
 
 LAB_CONFIG = f"""\
 [agent]
@@ -186,59 +184,11 @@ def main_queries() -> set[str]:
             if p.get("targets")}
 
 
-def _free_port() -> int:
-    return random.randint(20000, 59999)
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    """Stop one process we started, by its PID (ip netns exec execs the command)."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
 @pytest.fixture
 def prometheus_and_agent(lab: None, tmp_path: Path) -> Any:
-    prometheus = shutil.which("prometheus")
-    if prometheus is None:
-        pytest.skip("Debian's prometheus is not installed (apt-get install prometheus)")
-    agent_port, prom_port = _free_port(), _free_port()
-    while prom_port == agent_port:
-        prom_port = _free_port()
-    config = tmp_path / "probe.toml"
-    config.write_text(LAB_CONFIG, encoding="utf-8")
-    prom_config = tmp_path / "prometheus.yml"
-    prom_config.write_text(json.dumps({
-        "global": {"scrape_interval": "1s", "scrape_timeout": "900ms",
-                   "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": JOB,
-                            "static_configs": [{"targets": [f"127.0.0.1:{agent_port}"]}]}],
-    }), encoding="utf-8")  # JSON is YAML
-    agent_log = (tmp_path / "agent.log").open("wb")
-    prom_log = (tmp_path / "prometheus.log").open("wb")
-    agent = prom = None
-    try:
-        agent = subprocess.Popen(
-            ["ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "probe", "-c", str(config),
-             "--listen", f"127.0.0.1:{agent_port}"],
-            cwd=ROOT, stdout=agent_log, stderr=subprocess.STDOUT)
-        prom = subprocess.Popen(
-            ["ip", "netns", "exec", CLIENT_NS, prometheus, f"--config.file={prom_config}",
-             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-            cwd=tmp_path, stdout=prom_log, stderr=subprocess.STDOUT)
-        yield f"http://127.0.0.1:{prom_port}", tmp_path, agent, prom
-    finally:
-        _stop(prom)
-        _stop(agent)
-        agent_log.close()
-        prom_log.close()
+    with promlab.agent_and_prometheus(tmp_path, LAB_CONFIG, rule_files=[RULES],
+                                      scrape_timeout="900ms") as running:
+        yield running.base, tmp_path, running.agent, running.prom
 
 
 def _logs(tmp_path: Path) -> str:
