@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 # What the lab, the tests and the benchmarks need from Debian.
 APT_PACKAGES := iproute2 nftables dnsmasq-base procps python3 python3-venv python3-pip \
 	prometheus systemd nmap hping3 tcpdump util-linux openssl
+# Only the benchmarks need these (peers measured side by side); `make test` does not.
+BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
 .PHONY: all deps venv test unit lab-test lint typecheck demo demo-in-lab bench lab-up lab-down clean
 
@@ -59,8 +61,16 @@ demo-in-lab:
 	-ip netns exec apl-client $(VENV)/bin/probe --once -c examples/lab.toml --color always
 	@$(MAKE) --no-print-directory lab-down PYTHON=$(PY)
 
+# The correctness rounds use the shared lab and take its lock themselves.
 bench: deps venv
-	$(PY) bench/run.py
+	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
+	fi
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
