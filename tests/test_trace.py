@@ -193,3 +193,35 @@ def test_trace_all_on_loopback() -> None:
     assert [[(h.ttl, h.address, h.reason) for h in t.hops] for t in traces] == [
         [(1, "127.0.0.1", "reset")], [(1, "127.0.0.1", "syn-ack")]]
     assert [t.dependency for t in traces] == ["sql", "sql"]
+
+
+_MANY = """
+import json, sys, time
+from probe.probers.trace import TraceRequest, trace_many
+requests = [TraceRequest(a, int(p), f"t{i}") for i, (a, p) in
+            enumerate(x.split(":") for x in sys.argv[1:])]
+start = time.perf_counter()
+out = trace_many(requests, max_hops=6, timeout=1.0)
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "traces": [[r.target, r.reached, [h.address for h in r.hops]] for r in out]}))
+"""
+
+
+@pytest.mark.lab
+@pytest.mark.usefixtures("lab")
+def test_lab_many_traces_cost_one_timeout_and_keep_their_own_hops() -> None:
+    """Four silent or rejected paths and an open one, traced together: each
+    keeps its own hops (told apart by source port), and the batch costs about
+    one timeout, not one per trace (a round with many failures stays quick)."""
+    targets = ["198.18.2.12:1433", "198.18.2.31:443", "198.18.2.13:443", "198.18.6.10:443",
+               "198.18.2.10:3443"]
+    proc = in_client([sys.executable, "-c", _MANY, *targets], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    traces = {name: (reached, hops) for name, reached, hops in out["traces"]}
+    assert traces["t0"] == (False, ["198.18.1.1", None])  # dropped after the router
+    assert traces["t1"] == (False, ["198.18.1.1", None])
+    assert traces["t2"] == (False, ["198.18.1.1", "198.18.1.1"])  # rejected by the router
+    assert traces["t3"] == (False, [None])  # blackhole route: not even time-exceeded
+    assert traces["t4"] == (True, ["198.18.1.1", "198.18.2.10"])
+    assert out["seconds"] < 2.5  # one timeout (1 s) plus scapy; five in a row would be 5+

@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from probe.results import NO_RESPONSE, Hop, PortState, TcpResult, TraceResult
 
-__all__ = ["Hop", "TraceResult", "trace", "trace_all", "worth_tracing"]
+__all__ = ["Hop", "TraceRequest", "TraceResult", "trace", "trace_all", "trace_many",
+           "worth_tracing"]
 
 
 def describe_hop(hop: Hop) -> str:
@@ -74,6 +76,13 @@ def hops_from(answers: Sequence[tuple[int, str | None, float | None, str]], *,
 # the probe (scapy; needs raw sockets)
 
 
+class TraceRequest(NamedTuple):
+    address: str
+    port: int
+    target: str = ""
+    dependency: str = "other"
+
+
 def trace(address: str, port: int, *, max_hops: int = 16, timeout: float = 2.0,
           target: str = "", dependency: str = "other") -> TraceResult:
     """TTL-limited SYNs (TTL 1..max_hops, sent together) to address:port.
@@ -81,47 +90,79 @@ def trace(address: str, port: int, *, max_hops: int = 16, timeout: float = 2.0,
     Blocking: run it in a thread from async code. Raises PermissionError
     without CAP_NET_RAW.
     """
-    # scapy is imported here: importing it costs about a second and it is
-    # only needed when a trace is asked for.
-    from scapy.layers.inet import ICMP, IP, TCP, IPerror, TCPerror
+    (result,) = trace_many([TraceRequest(address, port, target, dependency)],
+                           max_hops=max_hops, timeout=timeout)
+    return result
+
+
+def trace_many(requests: Sequence[TraceRequest], *, max_hops: int = 16,
+               timeout: float = 2.0) -> tuple[TraceResult, ...]:
+    """Every request's TTL-limited SYNs in one batch per address family: the
+    whole set costs one timeout, not one per trace. Each trace has its own
+    source port, so answers are told apart by (address, port, source port)."""
+    # scapy is imported here: importing it costs about half a second and it
+    # is only needed when a trace is asked for.
+    from scapy.layers.inet import IP, TCP
     from scapy.layers.inet6 import IPv6
     from scapy.packet import Packet
     from scapy.sendrecv import sr
     from scapy.volatile import RandShort
 
+    base = int(RandShort()) % 30000 + 20000
+    sports = {i: base + i for i in range(len(requests))}
+    answers: dict[int, list[tuple[int, str | None, float | None, str]]] = {
+        i: [] for i in range(len(requests))}
+    owner: dict[tuple[str, int, int], int] = {}
+    for ipv6 in (False, True):
+        probes: list[Packet] = []
+        for i, req in enumerate(requests):
+            if (ipaddress.ip_address(req.address).version == 6) is not ipv6:
+                continue
+            owner[(str(ipaddress.ip_address(req.address)), req.port, sports[i])] = i
+            layer = TCP(sport=sports[i], dport=req.port, flags="S")
+            probes.extend(
+                (IPv6(dst=req.address, hlim=ttl) if ipv6 else IP(dst=req.address, ttl=ttl))
+                / layer.copy() for ttl in range(1, max_hops + 1))
+        if not probes:
+            continue
+        for n, probe in enumerate(probes, start=1):
+            probe[TCP].seq = n  # distinct: scapy matches ICMP quotes on it
+        answered, _ = sr(probes, timeout=timeout, verbose=0)
+        for sent, received in answered:
+            key = (str(ipaddress.ip_address(sent.dst)), int(sent[TCP].dport),
+                   int(sent[TCP].sport))
+            index = owner.get(key)
+            reason = _reason(received, ipv6)
+            if index is None or reason is None:
+                continue
+            ttl = int(sent.hlim if ipv6 else sent.ttl)
+            rtt = max(0.0, float(received.time) - float(sent.sent_time or received.time))
+            answers[index].append((ttl, str(received.src), rtt, reason))
+    return tuple(TraceResult(req.target or f"{req.address}:{req.port}", req.dependency,
+                             req.address, req.port, hops_from(answers[i], max_hops=max_hops))
+                 for i, req in enumerate(requests))
+
+
+def _reason(received: Any, ipv6: bool) -> str | None:  # a scapy packet (untyped)
+    """What one answer to a TTL-limited SYN says (time-exceeded, syn-ack, ...)."""
+    from scapy.layers.inet import ICMP, TCP, IPerror, TCPerror
+
     from probe.probers.classify import classify_icmp, classify_tcp_flags
 
-    ipv6 = ipaddress.ip_address(address).version == 6
-    sport = int(RandShort())
-    probes: list[Packet]
-    if ipv6:
-        probes = [IPv6(dst=address, hlim=ttl) / TCP(sport=sport, dport=port, flags="S",
-                                                    seq=ttl) for ttl in range(1, max_hops + 1)]
-    else:
-        probes = [IP(dst=address, ttl=ttl) / TCP(sport=sport, dport=port, flags="S", seq=ttl)
-                  for ttl in range(1, max_hops + 1)]
-    answered, _ = sr(probes, timeout=timeout, verbose=0)
-    answers: list[tuple[int, str | None, float | None, str]] = []
-    for sent, received in answered:
-        ttl = int(sent.hlim if ipv6 else sent.ttl)
-        rtt = max(0.0, float(received.time) - float(sent.sent_time or received.time))
-        source = str(received.src)
-        reason: str | None = None
-        if received.haslayer(TCPerror) or received.haslayer(IPerror) or \
-                received.haslayer(ICMP):
-            icmp = received.getlayer(ICMP)
-            if icmp is not None:
-                verdict = classify_icmp(int(icmp.type), int(icmp.code))
-                reason = verdict.reason if verdict else None
-        elif received.haslayer(TCP):
-            verdict = classify_tcp_flags(int(received[TCP].flags))
+    has = received.haslayer
+    get = received.getlayer
+    reason: str | None = None
+    if has(TCPerror) or has(IPerror) or has(ICMP):
+        icmp = get(ICMP)
+        if icmp is not None:
+            verdict = classify_icmp(int(icmp.type), int(icmp.code))
             reason = verdict.reason if verdict else None
-        if ipv6 and reason is None:
-            reason = _icmp6_reason(received)
-        if reason is not None:
-            answers.append((ttl, source, rtt, reason))
-    return TraceResult(target or f"{address}:{port}", dependency, address, port,
-                       hops_from(answers, max_hops=max_hops))
+    elif has(TCP):
+        verdict = classify_tcp_flags(int(get(TCP).flags))
+        reason = verdict.reason if verdict else None
+    if ipv6 and reason is None:
+        reason = _icmp6_reason(received)
+    return reason
 
 
 def _icmp6_reason(packet: object) -> str | None:
@@ -164,12 +205,11 @@ def worth_tracing(results: Sequence[TcpResult]) -> list[TcpResult]:
 
 async def trace_all(results: Sequence[TcpResult], *, max_hops: int = 16,
                     timeout: float = 2.0) -> tuple[TraceResult, ...]:
-    """Trace each result's address:port, one after the other in a worker thread
-    (each trace already sends all its TTLs at once; scapy's sockets are not
-    shared between threads). Raises PermissionError without CAP_NET_RAW."""
-    def work() -> tuple[TraceResult, ...]:
-        return tuple(trace(r.address, r.port, max_hops=max_hops, timeout=timeout,
-                           target=r.target, dependency=r.dependency)
-                     for r in results if r.address is not None)
-
-    return await asyncio.to_thread(work)
+    """Trace every result's address:port at once in a worker thread (scapy
+    blocks): all of them cost one timeout. Raises PermissionError without
+    CAP_NET_RAW."""
+    requests = [TraceRequest(r.address, r.port, r.target, r.dependency)
+                for r in results if r.address is not None]
+    if not requests:
+        return ()
+    return await asyncio.to_thread(trace_many, requests, max_hops=max_hops, timeout=timeout)
