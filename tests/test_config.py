@@ -192,7 +192,6 @@ def test_every_key_set(resolv_conf: Path) -> None:
     assert [t.is_address for t in config.targets] == [False, False, False, True]
 
 
-@pytest.mark.skipif(not EXAMPLE.exists(), reason="examples/probe.toml not written yet")
 def test_shipped_example_is_valid_and_documents_the_defaults(resolv_conf: Path) -> None:
     config = load(EXAMPLE, resolv_conf=resolv_conf)
     # it says "every key, with its default": the values written are the defaults

@@ -243,7 +243,6 @@ def test_exit_status_only_when_given() -> None:
     assert report(exit_status=0)["exit_status"] == 0
 
 
-@pytest.mark.skipif(not README.exists(), reason="no README")
 def test_readme_example_documents_the_same_keys() -> None:
     text = README.read_text()
     match = re.search(r"## JSON report.*?```json\n(.*?)```", text, re.S)
