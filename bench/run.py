@@ -392,13 +392,12 @@ def _why_missed(r: dict[str, Any]) -> list[str]:
                 f"takes {min(o['round_s'] for o in mine):.2f}-"
                 f"{max(o['round_s'] for o in mine):.2f} s (both wait the 2 s timeout for the "
                 "dropped targets; at 200 pps sending the 100 SYNs takes 0.5 s by design); the "
-                "rest of `probe --once` is interpreter start-up and the path traces it runs "
-                f"after the round for silent targets ({slow[0]['traces']} here: "
-                "probe/engine.py MAX_TRACES = 8, run one after the other by "
-                "probe/probers/trace.py trace_all, each waiting up to the timeout). "
-                "blackbox_exporter does no such diagnosis. Running the traces side by side, "
-                "or with a shorter wait, would take most of it away (probe/ is not this "
-                "benchmark's to change).")
+                "rest of `probe --once` is interpreter start-up (scapy included) and the "
+                f"path traces it runs after the round for silent targets "
+                f"({slow[0]['traces']} here, at most 8: probe/engine.py MAX_TRACES), all "
+                "sent in one batch that waits one timeout (probe/probers/trace.py "
+                "trace_many). blackbox_exporter does no such diagnosis; the daemon pays no "
+                "start-up (see the warm-process row).")
         heavy = [o for o in mine if o["cpu_s"] > bb["cpu_s"]]
         if heavy:
             cpus = ", ".join(f"{_label(o)} {o['cpu_s']:.3f} s" for o in heavy)
