@@ -27,8 +27,8 @@ def _grid(rows: Sequence[Sequence[tuple[str, str | None]]], paint: Painter) -> l
     lines = []
     for row in rows:
         cells = []
-        for (text, colour), width in zip(row, widths, strict=True):
-            padded = text.ljust(width)
+        for i, ((text, colour), width) in enumerate(zip(row, widths, strict=True)):
+            padded = text if i == len(widths) - 1 else text.ljust(width)  # no trailing pad
             cells.append(paint(padded, colour) if colour else padded)
         lines.append("  ".join(cells).rstrip())
     return lines
