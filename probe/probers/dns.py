@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
 import time
 from collections.abc import Sequence
 
@@ -28,6 +27,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from probe.config import Resolver
+from probe.probers.kerneltime import SO_TIMESTAMPNS, received_ns
 from probe.results import DnsResult, DnsStatus
 
 # dnspython loads rdata classes on first use; doing it inside the first round
@@ -35,8 +35,6 @@ from probe.results import DnsResult, DnsStatus
 # every measured duration. Load them now, outside any measurement.
 for _rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME):
     dns.rdata.get_rdata_class(dns.rdataclass.IN, _rdtype)  # type: ignore[no-untyped-call]
-
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 _RCODE_STATUS: dict[int, DnsStatus] = {
     dns.rcode.NXDOMAIN: DnsStatus.NXDOMAIN,
@@ -77,15 +75,6 @@ def _display(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True).lower()
 
 
-def _kernel_time_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
-    """Pure: the SO_TIMESTAMPNS receive time (CLOCK_REALTIME) from recvmsg's cmsgs."""
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
-            seconds, nanoseconds = struct.unpack("@qq", data[:16])
-            return int(seconds) * 1_000_000_000 + int(nanoseconds)
-    return None
-
-
 async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
                first_send_ns: list[int]) -> dns.message.Message:
     """One UDP exchange, timed on the wire: from just before send() to the
@@ -107,7 +96,7 @@ async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
             except OSError as exc:  # ICMP port unreachable and friends, via the connected socket
                 answer.set_exception(exc)
                 return
-            received = _kernel_time_ns(ancdata) or time.time_ns()
+            received = received_ns(ancdata) or time.time_ns()
             try:
                 reply = dns.message.from_wire(wire)
             except dns.exception.DNSException:

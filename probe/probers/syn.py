@@ -55,6 +55,7 @@ from probe.probers.classify import (
     classify_tcp_flags,
     no_response,
 )
+from probe.probers.kerneltime import ANC_SPACE, SO_TIMESTAMPNS, received_ns
 from probe.probers.packet import (
     Answer,
     Cookie,
@@ -70,15 +71,13 @@ from probe.probers.packet import (
 from probe.results import Attempt, TcpJob
 
 # Not all of these are exported by the socket module on every Python.
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _SO_TIMESTAMPING = getattr(socket, "SO_TIMESTAMPING", 37)
 # Software send timestamps, reported through the error queue with the packet.
 _SOF_TX_SOFTWARE = (1 << 1) | (1 << 4)  # SOF_TIMESTAMPING_TX_SOFTWARE | _SOFTWARE
 _TX_ANC_SPACE = 256  # SCM_TIMESTAMPING (3 timespecs) + IP_RECVERR (sock_extended_err)
-_TIMESPEC = struct.Struct("qq")
-_ANC_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+_TIMESPEC = struct.Struct("qq")  # SCM_TIMESTAMPING's software send stamp
 
 _RECV_BUFFER = 8 << 20  # ~10k answers: room for a burst while Python is busy
 _DEFAULT_PORTS = 256
@@ -438,7 +437,7 @@ class SynProber:
             # struct sock_fprog {unsigned short len; struct sock_filter *filter;}
             sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER,
                             struct.pack("HL", len(program), address))
-            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RECV_BUFFER)
             except PermissionError:  # without CAP_NET_ADMIN: up to rmem_max
@@ -591,18 +590,13 @@ class SynProber:
             recvmsg = sock.recvmsg
             while True:
                 try:
-                    data, ancdata, _flags, _addr = recvmsg(2048, _ANC_SPACE)
+                    data, ancdata, _flags, _addr = recvmsg(2048, ANC_SPACE)
                 except BlockingIOError:
                     break
                 answer = parse(data)
                 if answer is None:
                     continue
-                rx_ns = 0
-                for level, kind, value in ancdata:
-                    if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
-                        sec, nsec = _TIMESPEC.unpack_from(value)
-                        rx_ns = sec * 1_000_000_000 + nsec
-                batch.receive(answer, rx_ns or time.time_ns(), expired)
+                batch.receive(answer, received_ns(ancdata) or time.time_ns(), expired)
 
 
 class _Pacer:
