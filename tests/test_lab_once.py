@@ -42,13 +42,6 @@ TCP_CASES: list[tuple[str, int, str, str, str | None]] = [
 ]
 
 
-def _methods() -> list[str]:
-    try:
-        from probe.probers import syn  # noqa: F401
-    except ImportError:
-        return ["connect"]
-    return ["connect", "syn"]
-
 
 def _target_flags(specs: Iterable[str]) -> list[str]:
     return [flag for spec in specs for flag in ("--target", spec)]
@@ -58,7 +51,7 @@ def _rows(report: dict[str, Any]) -> dict[tuple[str | None, int], dict[str, Any]
     return {(row["address"], row["port"]): row for row in report["tcp"]}
 
 
-@pytest.mark.parametrize("method", _methods())
+@pytest.mark.parametrize("method", ["connect", "syn"])
 def test_every_state_and_reason_with_its_responder(lab: None, method: str) -> None:
     targets = _target_flags(f"t{i}={a}:{p}" for i, (a, p, *_rest) in enumerate(TCP_CASES))
     status, report = probe_json(["--once", "--method", method, "--timeout", "1", "--count", "2",

@@ -74,10 +74,8 @@ class SynFirst:
 
 def raw_allowed() -> bool:
     """Whether this process may open raw sockets (SYN probes, traceroute)."""
-    try:
-        from probe.probers import syn
-    except ImportError:
-        return False
+    from probe.probers import syn
+
     return syn.raw_capable()
 
 
@@ -87,15 +85,10 @@ def make_prober(agent: AgentConfig, *, warn: Callable[[str], None]) -> TcpProber
     ``auto`` falls back to connect() with one warning when the process may not
     open raw sockets (no CAP_NET_RAW); ``syn`` without it is an error.
     """
+    from probe.probers import syn
     from probe.probers.connect import ConnectProber
 
     if agent.method == "connect":
-        return ConnectProber(concurrency=agent.concurrency)
-    try:
-        from probe.probers import syn
-    except ImportError as exc:  # the SYN engine is optional until it lands
-        if agent.method == "syn":
-            raise UsageError(f"--method syn is not available: {exc}") from None
         return ConnectProber(concurrency=agent.concurrency)
     if syn.raw_capable():
         return SynFirst(syn.SynProber(rate=agent.rate),
