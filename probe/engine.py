@@ -17,6 +17,7 @@ from dataclasses import replace
 from probe.config import Config
 from probe.diagnosis import context_from, diagnose
 from probe.probers import TcpProber
+from probe.probers.trace import trace_all, worth_tracing
 from probe.results import HttpResult, RoundResult, TcpResult, TraceResult
 from probe.round import run_round
 from probe.targets import health_url
@@ -26,8 +27,6 @@ MAX_TRACES = 8
 
 def to_trace(config: Config, results: tuple[TcpResult, ...]) -> list[TcpResult]:
     """Pure: what failed in a way a path explains, then what asked for a trace."""
-    from probe.probers.trace import worth_tracing
-
     asked = {t.name for t in config.targets if t.trace}
     chosen = {(r.address, r.port): r for r in worth_tracing(results)}
     for result in results:
@@ -47,8 +46,6 @@ async def _traces(config: Config, result: RoundResult, can_trace: bool,
     chosen = to_trace(config, result.tcp) if can_trace else []
     if not chosen:
         return ()
-    from probe.probers.trace import trace_all
-
     try:
         return await trace_all(chosen, timeout=config.agent.timeout)
     except PermissionError:

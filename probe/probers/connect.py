@@ -92,9 +92,7 @@ def classify_connect(err: int, report: IcmpReport | None, address: str,
     if err == errno.ECONNREFUSED:
         # IP_RECVERR is on, so an ICMP error would have been queued: this was a RST.
         return Attempt(PortState.CLOSED, "reset", rtt, address)
-    if err == errno.ETIMEDOUT:
-        return no_response()
-    verdict = classify_connect_errno(err)
+    verdict = classify_connect_errno(err)  # ETIMEDOUT included: no-response
     return replace(verdict, rtt_seconds=rtt if verdict.answered else None)
 
 
