@@ -194,9 +194,6 @@ def targets_main(argv: Sequence[str]) -> int:
     return 0
 
 
-SUBCOMMANDS = ("lint", "targets")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["lint"]:

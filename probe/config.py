@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from probe.apim import ApimConfig
 
 SYSTEM_RESOLV_CONF = Path("/etc/resolv.conf")
-AZURE_DNS = "168.63.129.16"
 
 METHODS = ("auto", "syn", "connect")
 EXPECTATIONS = (PortState.OPEN, PortState.CLOSED, PortState.FILTERED)

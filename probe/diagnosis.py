@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from probe.apim import AZURE_DNS
 from probe.probers.trace import describe_hop, in_prefixes
 from probe.results import (
     DnsResult,
@@ -48,7 +49,6 @@ from probe.results import (
 if TYPE_CHECKING:
     from probe.config import Config
 
-AZURE_DNS = "168.63.129.16"
 
 MODES = ("internal", "external")
 
