@@ -394,7 +394,7 @@ def _why_missed(r: dict[str, Any]) -> list[str]:
                 "dropped targets; at 200 pps sending the 100 SYNs takes 0.5 s by design); the "
                 "rest of `probe --once` is interpreter start-up (scapy included) and the "
                 f"path traces it runs after the round for silent targets "
-                f"({slow[0]['traces']} here, at most 8: probe/engine.py MAX_TRACES), all "
+                f"({slow[0]['traces']} here, at most 8: probe/fullround.py MAX_TRACES), all "
                 "sent in one batch that waits one timeout (probe/probers/trace.py "
                 "trace_many). blackbox_exporter does no such diagnosis; the daemon pays no "
                 "start-up (see the warm-process row).")

@@ -21,9 +21,9 @@ from probe.config import (
     parse_target_spec,
     with_overrides,
 )
-from probe.engine import complete_round
 from probe.errors import ConfigError, ProbeError, UsageError
 from probe.exporters import jsonreport, prometheus, table
+from probe.fullround import complete_round
 from probe.probers import make_prober, raw_allowed
 from probe.round import exit_status
 from probe.targets import expand, render_targets

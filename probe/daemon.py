@@ -50,9 +50,9 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from probe import __version__, hostinfo
 from probe.addresses import is_ip, split_host_port
 from probe.config import Config
-from probe.engine import complete_round
 from probe.errors import ConfigError, ProbeError, UsageError
 from probe.exporters import prometheus
+from probe.fullround import complete_round
 from probe.probers import TcpProber, make_prober, raw_allowed
 from probe.results import RoundResult
 

@@ -2,13 +2,18 @@
 
     ProbeError                 anything we report to the user ourselves
     +-- UsageError             bad command line (exit 2)
-    +-- ConfigError            bad config file or value (exit 2); names the
-                               file, the key, the line where known, and what
-                               was expected
+    +-- InputError             a file the user gave us is not what it should be
+    |   |                      (exit 2); names the source, the key or the path
+    |   |                      inside the document, the line where known, and
+    |   |                      what was expected
+    |   +-- ConfigError        the TOML config (and its [apim] imports)
+    |   +-- ExportError        a saved Azure export read by `probe lint`
+    +-- UnsupportedAddress     an address a prober cannot probe (the SYN engine
+                               speaks IPv4 only); callers route it elsewhere
 
-Library exceptions (tomllib, dnspython, socket) are translated into these in
-the one place that calls the library; probe results carry failures as data,
-never as exceptions.
+Library exceptions (tomllib, json, dnspython, socket) are translated into these
+in the one place that calls the library; probe results carry failures as data,
+never as exceptions. Callers catch one type and read its fields, not strings.
 """
 
 from __future__ import annotations
@@ -28,8 +33,14 @@ class UsageError(ProbeError):
     exit_status = 2
 
 
-class ConfigError(ProbeError):
-    """The configuration is not valid."""
+class InputError(ProbeError):
+    """A file or value the user gave us is not valid.
+
+    ``source`` is the file (or ``<command line>``), ``key`` the TOML key or
+    the path inside a JSON document (``value[2].properties.securityRules[0]``),
+    ``line`` the line where known, ``message`` what is wrong and what was
+    expected.
+    """
 
     exit_status = 2
 
@@ -45,3 +56,20 @@ class ConfigError(ProbeError):
         if key:
             where += f": {key}"
         super().__init__(f"{where}: {message}")
+
+    @property
+    def key_or_path(self) -> str | None:
+        """The TOML key, or the path inside a JSON document."""
+        return self.key
+
+
+class ConfigError(InputError):
+    """The configuration is not valid."""
+
+
+class ExportError(InputError):
+    """A saved Azure export cannot be read or is not what it should be."""
+
+
+class UnsupportedAddress(ProbeError, ValueError):
+    """An address this prober cannot probe (the SYN engine speaks IPv4 only)."""

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from probe.apim import HEALTH_PATH, ApimConfig
+from probe.apim_reports import Imported, load, resolve_paths, target_name
 from probe.config import Config, Target
-from probe.imports import Imported, load, resolve_paths, target_name
 
 # Documented ports (APIM-REFERENCE.md, "Required network rules").
 DEPENDENCY_PORTS: dict[str, tuple[int, ...]] = {

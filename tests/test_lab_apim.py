@@ -28,7 +28,7 @@ _SNIPPET = """
 import asyncio, dataclasses, json, sys
 from pathlib import Path
 from probe.config import load
-from probe.engine import complete_round
+from probe.fullround import complete_round
 from probe.probers import make_prober
 from probe.targets import expand
 

@@ -9,9 +9,10 @@ import time
 
 import pytest
 
+from probe.errors import UnsupportedAddress
 from probe.probers import syn
 from probe.probers.packet import Answer, SynTemplate
-from probe.probers.syn import Batch, SynProber, UnsupportedAddress, _Pacer, _Plan
+from probe.probers.syn import Batch, SynProber, _Pacer, _Plan
 from probe.results import NO_RESPONSE, PortState, TcpJob
 
 US, TARGET, ROUTER = "198.19.1.10", "198.19.2.10", "198.19.1.1"

@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from probe.errors import ProbeError
+from probe.errors import UnsupportedAddress
 from probe.probers.classify import (
     classify_connect_errno,
     classify_icmp,
@@ -85,10 +85,6 @@ _BURST_SECONDS = 0.005  # pacing granularity: at most this much credit piles up
 _MAX_BURST = 256.0
 _RETRY_ERRNOS = frozenset({errno.ENOBUFS, errno.EAGAIN})
 _MAX_SEND_RETRIES = 200  # x 1 ms: a full queue that never drains is a local failure
-
-
-class UnsupportedAddress(ProbeError, ValueError):
-    """A job's address is not an IPv4 address (the SYN engine speaks IPv4 only)."""
 
 
 def raw_capable() -> bool:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from probe.errors import ConfigError
-from probe.imports import (
+from probe.apim_reports import (
     NETWORKSTATUS,
     OUTBOUND,
     kind_of,
@@ -16,6 +15,7 @@ from probe.imports import (
     split_name,
     targets_from,
 )
+from probe.errors import ConfigError
 
 AZURE = Path(__file__).parent / "data" / "azure"
 

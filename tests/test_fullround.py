@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from probe.config import Config, Target, parse
-from probe.engine import MAX_TRACES, _health, gateway_addresses, to_trace
+from probe.fullround import MAX_TRACES, _health, gateway_addresses, to_trace
 from probe.results import Attempt, PortState, RoundResult, TcpResult
 
 
