@@ -111,10 +111,21 @@ def test_image_is_small_non_root_labelled_and_serves_on_every_address(
     assert labels["org.opencontainers.image.base.name"] == podman_helper.containerfile_base()
 
 
-def test_runtime_has_no_pip_setuptools_or_compiler(image: str, podman: Podman) -> None:
-    script = ("import importlib.util as u, shutil\n"
-              "print([m for m in ('pip', 'setuptools', 'ensurepip', 'wheel') if u.find_spec(m)]"
-              " + [c for c in ('gcc', 'cc', 'pip', 'pip3') if shutil.which(c)])")
+def test_runtime_has_no_pip_setuptools_compiler_or_file_capabilities(
+        image: str, podman: Podman) -> None:
+    """No file capabilities either: where NET_RAW is not in the bounding set,
+    exec of a file with capabilities fails instead of falling back."""
+    script = ("import importlib.util as u, os, shutil\n"
+              "found = [m for m in ('pip', 'setuptools', 'ensurepip', 'wheel') if u.find_spec(m)]"
+              " + [c for c in ('gcc', 'cc', 'pip', 'pip3') if shutil.which(c)]\n"
+              "for d in ('/usr/bin', '/usr/sbin', '/opt/apim-probe/bin'):\n"
+              "    for f in os.listdir(d):\n"
+              "        try:\n"
+              "            os.getxattr(os.path.join(d, f), 'security.capability')\n"
+              "            found.append(f)\n"
+              "        except OSError:\n"
+              "            pass\n"
+              "print(found)")
     proc = podman.run(["run", "--rm", "--entrypoint", "/usr/bin/python3", image, "-c", script])
     assert proc.stdout.strip() == "[]", proc.stdout
 
