@@ -1,0 +1,98 @@
+"""Whole documents, recognised by content, end to end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from probe.lint.exports import EFFECTIVE_ROUTES, NSG, ROUTE_TABLE, kind_of, lint_any, lint_document
+from probe.results import Severity
+from tests.helpers.lint import by_subject, ids, load
+
+
+def test_fixture_internal_ok_is_clean() -> None:
+    checked = lint_document(load("nsg-internal-ok.json"), "nsg-internal-ok.json", "internal")
+    assert (checked.kind, checked.label, checked.findings) == (NSG, "nsg nsg-apim-internal", ())
+
+
+def test_fixture_internal_ok_in_external_mode_lacks_clients() -> None:
+    checked = lint_document(load("nsg-internal-ok.json"), "f.json", "external")
+    assert {(f.id, f.severity) for f in checked.findings} == {
+        ("nsg-rule-missing", Severity.CRITICAL), ("nsg-rule-missing", Severity.INFO)}
+
+
+def test_fixture_broken() -> None:
+    checked = lint_document(load("nsg-broken.json"), "nsg-broken.json", "internal")
+    got = {k: (f.id, f.severity) for k, f in by_subject(checked.findings).items()}
+    assert got == {
+        "inbound ApiManagement -> VirtualNetwork TCP 3443": ("nsg-rule-shadowed",
+                                                              Severity.CRITICAL),
+        "outbound VirtualNetwork -> Sql TCP 1433": ("nsg-rule-shadowed", Severity.CRITICAL),
+        "outbound VirtualNetwork -> AzureKeyVault TCP 443": ("nsg-rule-missing",
+                                                              Severity.CRITICAL),
+        "outbound VirtualNetwork -> Internet TCP 80": ("nsg-rule-missing", Severity.WARNING),
+    }
+
+
+def test_fixture_external_arm_shape_without_defaults() -> None:
+    checked = lint_document(load("nsg-external-arm.json"), "nsg-external-arm.json", "external")
+    assert checked.findings == ()
+
+
+def test_fixture_route_tables() -> None:
+    forced = lint_document(load("route-table-forced.json"), "f", "internal", ["52.224.186.99"])
+    assert forced.kind == ROUTE_TABLE and forced.label == "route table rt-apim-forced"
+    assert ids(list(forced.findings)) == [
+        ("route-default-via-appliance", Severity.CRITICAL),
+        ("route-destination-via-appliance", Severity.CRITICAL)]
+    ok = lint_document(load("route-table-ok.json"), "f", "internal", ["52.224.186.99"])
+    assert ids(list(ok.findings)) == [("route-default-via-appliance", Severity.WARNING),
+                                       ("route-destination", Severity.INFO)]
+    cp = lint_document(load("route-table-control-plane-to-fw.json"), "f", "internal")
+    assert ids(list(cp.findings)) == [("route-control-plane-via-appliance", Severity.CRITICAL)]
+
+
+def test_fixture_effective_routes() -> None:
+    bgp = lint_document(load("effective-routes-bgp-default.json"), "e.json", "internal",
+                        ["52.224.186.99", "10.0.4.5"])
+    assert bgp.kind == EFFECTIVE_ROUTES
+    found = {f.subject.split(": ", 1)[1]: f for f in bgp.findings}
+    assert found["0.0.0.0/0"].severity is Severity.CRITICAL
+    assert "learnt over BGP" in found["0.0.0.0/0"].summary
+    assert found["52.224.186.99"].id == "route-destination-via-appliance"
+    assert found["10.0.4.5"].id == "route-destination"  # VnetLocal /16 beats None /8
+    assert "VnetLocal" in found["10.0.4.5"].summary
+    tunnel = lint_document(load("effective-routes-tunnel-with-exceptions.json"), "e.json",
+                           "internal", ["52.224.186.99", "13.84.189.17", "40.1.1.1"])
+    got = {f.subject.split(": ", 1)[1]: (f.id, f.severity) for f in tunnel.findings}
+    assert got == {
+        "0.0.0.0/0": ("route-default-via-appliance", Severity.WARNING),
+        "52.224.186.99": ("route-destination", Severity.INFO),
+        "13.84.189.17": ("route-destination", Severity.INFO),
+        "40.1.1.1": ("route-destination-via-appliance", Severity.CRITICAL),
+    }
+
+
+@pytest.mark.parametrize(("doc", "kind"), [
+    ({"securityRules": []}, NSG),
+    ({"defaultSecurityRules": []}, NSG),
+    ({"properties": {"securityRules": []}}, NSG),
+    ({"type": "Microsoft.Network/networkSecurityGroups"}, NSG),
+    ({"routes": []}, ROUTE_TABLE),
+    ({"type": "Microsoft.Network/routeTables"}, ROUTE_TABLE),
+    ({"value": [{"nextHopType": "Internet"}]}, EFFECTIVE_ROUTES),
+    ({"value": []}, EFFECTIVE_ROUTES),
+    ({"value": [{"endpoints": []}]}, None),
+    ([], None),
+    ({"name": "vnet"}, None),
+])
+def test_kind_of(doc: Any, kind: str | None) -> None:
+    assert kind_of(doc) == kind
+
+
+def test_a_list_of_documents() -> None:
+    docs = [load("nsg-internal-ok.json"), load("route-table-forced.json")]
+    checked = lint_any(docs, "all.json", "internal")
+    assert [(c.source, c.kind) for c in checked] == [("all.json[0]", NSG),
+                                                     ("all.json[1]", ROUTE_TABLE)]
