@@ -75,25 +75,44 @@ def _subnet(text: str) -> Network:
         raise argparse.ArgumentTypeError(f"expected a CIDR prefix, got {text!r}") from None
 
 
+_INPUTS = """\
+inputs (recognised by content; also as {"value": [...]} list bodies or bare lists,
+UTF-8 or UTF-16, with or without a byte order mark):
+  az network nsg show / nsg list          az rest --url .../networkSecurityGroups/NAME
+  az network nsg rule list / rule show    (judged with Azure's default rules added)
+  az network nic list-effective-nsg       az network route-table show / list
+  az network route-table route list       az network nic show-effective-route-table
+  PowerShell: Get-AzNetworkSecurityGroup, Get-AzRouteTable, Get-AzEffectiveRouteTable,
+              Get-AzEffectiveNetworkSecurityGroup | ConvertTo-Json -Depth 10
+
+Exit status: 0 clean (info only), 1 critical or warning findings, 2 unreadable
+or malformed input.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="probe lint",
-        description="Check saved 'az' JSON exports (NSG, route table, NIC effective routes) "
-                    "against API Management's network requirements. Offline: nothing is sent.",
-        epilog="Exit status: 0 clean (info only), 1 critical or warning findings, 2 unreadable "
-               "or malformed input.")
+        prog="probe lint", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Check saved Azure exports (NSGs, route tables, a NIC's effective routes "
+                    "and security rules) against API Management's network requirements. "
+                    "Offline: nothing is sent.",
+        epilog=_INPUTS)
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
-                        help="JSON from az network nsg show / route-table show / "
-                             "nic show-effective-route-table")
+                        help="saved JSON (see inputs below)")
     parser.add_argument("--mode", choices=MODES, default="internal",
                         help="the instance's VNet mode (default internal)")
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument("--subnet", type=_subnet, metavar="PREFIX",
                         help="the APIM subnet: rules naming IP prefixes on the VNet side are "
                              "matched against it (default: any private prefix is taken as it)")
+    parser.add_argument("--control-plane", action="append", type=_destination, default=[],
+                        metavar="IP", dest="control_plane",
+                        help="an APIM control-plane address: critical when its winning route "
+                             "goes to a virtual appliance or gateway (repeatable)")
     parser.add_argument("--destination", action="append", type=_destination, default=[],
-                        metavar="IP", help="an address (e.g. a control-plane IP) whose winning "
-                                           "route to check (repeatable)")
+                        metavar="IP", help="any other address (a backend, on-premises): "
+                                           "reported with its winning route, critical only "
+                                           "when it has none (next hop None) (repeatable)")
     return parser
 
 
@@ -107,7 +126,7 @@ def run(argv: list[str]) -> int:
     try:
         checked = [c for path in args.files
                    for c in lint_any(read(path), str(path), args.mode, args.destination,
-                                     args.subnet)]
+                                     args.subnet, args.control_plane)]
     except ExportError as exc:
         print(f"probe lint: error: {exc}", file=sys.stderr)
         return exc.exit_status

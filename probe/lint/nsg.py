@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from probe.results import Finding, Severity
+from probe.results import Severity
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -30,14 +30,18 @@ class SecurityRule:
     destinations: tuple[str, ...]
     ports: tuple[tuple[int, int], ...]
     default: bool = False
+    source_asgs: tuple[str, ...] = ()  # application security groups, by name
+    destination_asgs: tuple[str, ...] = ()
 
     def describe(self) -> str:
         ports = ",".join("*" if (a, b) == (0, 65535) else str(a) if a == b else f"{a}-{b}"
                          for a, b in self.ports)
         kind = ", default" if self.default else ""
+        sources = [*self.sources, *(f"asg {a}" for a in self.source_asgs)]
+        destinations = [*self.destinations, *(f"asg {a}" for a in self.destination_asgs)]
         return (f"rule {self.name!r} (priority {self.priority}{kind}): {self.access} "
-                f"{self.direction} {self.protocol} {','.join(self.sources) or '-'} -> "
-                f"{','.join(self.destinations) or '-'} port {ports or '-'}")
+                f"{self.direction} {self.protocol} {','.join(sources) or '-'} -> "
+                f"{','.join(destinations) or '-'} port {ports or '-'}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,16 +160,71 @@ def _denies(rule_prefix: str, tag: str, subnet: Network | None = None) -> bool:
     return covers(rule_prefix, tag, subnet, deny=True)
 
 
-def _matches(rule: SecurityRule, req: Requirement, subnet: Network | None = None) -> bool:
+# Service tags whose relation to APIM's requirements is known by name: the
+# requirement tags themselves, the containers (Internet, AzureCloud) and other
+# services, disjoint from them. A tag not listed cannot be expanded offline.
+_KNOWN_TAGS = _AZURE_TAGS | frozenset({
+    "virtualnetwork", "azureloadbalancer", "internet", "azurecloud", "gatewaymanager",
+    "appservice", "appservicemanagement", "azurefrontdoor", "azurebackup", "azurecosmosdb",
+    "azurecontainerregistry", "microsoftcontainerregistry", "servicebus", "azuresiterecovery",
+    "batchnodemanagement", "azuredevops", "azureresourcemanager", "azureconnectors",
+    "datafactory", "hdinsight", "logicapps", "powerbi", "azuremachinelearning", "azurebotservice",
+    "azuredatalake", "azurecognitivesearch", "azureplatformdns", "azureplatformimds",
+    "azureplatformlkm", "azureupdatedelivery", "guestandhybridmanagement", "windowsadmincenter"})
+
+
+def unknowable(prefix: str, tag: str) -> str | None:
+    """Why a rule's prefix cannot be compared with ``tag`` offline, or None.
+
+    Only the Azure side can be unknown: the APIM subnet is in no service tag,
+    and no service tag holds all of Internet.
+    """
+    if tag.lower() not in _AZURE_TAGS:
+        return None
+    text = prefix.strip()
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        base = text.lower().split(".", 1)[0]
+        return None if base in _KNOWN_TAGS else f"service tag {text}"
+    return f"address prefix {text}" if network.is_global and network.prefixlen > 0 else None
+
+
+def _side(prefixes: tuple[str, ...], asgs: tuple[str, ...], tag: str, subnet: Network | None,
+          deny: bool) -> bool | None:
+    """True: the rule's side holds ``tag``; False: it does not; None: cannot tell."""
+    if any((_denies(p, tag, subnet) if deny else covers(p, tag, subnet)) for p in prefixes):
+        return True
+    if asgs or any(unknowable(p, tag) for p in prefixes):
+        return None
+    return False
+
+
+def matches(rule: SecurityRule, req: Requirement, subnet: Network | None = None) -> bool | None:
+    """Does ``rule`` decide the flow ``req``? None: it depends on what offline
+    lint cannot see (application security groups, tags it cannot expand)."""
     if rule.direction != req.direction or rule.protocol not in ("*", "any", "tcp"):
         return False
     if not any(low <= req.port <= high for low, high in rule.ports):
         return False
-    if rule.access == "allow":
-        return (any(covers(p, req.source, subnet) for p in rule.sources)
-                and any(covers(p, req.destination, subnet) for p in rule.destinations))
-    return (any(_denies(p, req.source, subnet) for p in rule.sources)
-            and any(_denies(p, req.destination, subnet) for p in rule.destinations))
+    deny = rule.access == "deny"
+    sides = (_side(rule.sources, rule.source_asgs, req.source, subnet, deny),
+             _side(rule.destinations, rule.destination_asgs, req.destination, subnet, deny))
+    if False in sides:
+        return False
+    return None if None in sides else True
+
+
+def opaque_parts(rule: SecurityRule, req: Requirement) -> list[str]:
+    """What of ``rule`` offline lint cannot judge, for the evidence."""
+    parts = [f"application security group {a}" for a in (*rule.source_asgs,
+                                                          *rule.destination_asgs)]
+    for prefix, tag in ([(p, req.source) for p in rule.sources]
+                        + [(p, req.destination) for p in rule.destinations]):
+        why = unknowable(prefix, tag)
+        if why:
+            parts.append(why)
+    return parts
 
 
 # The rules Azure adds to every NSG; used when an export lacks them.
@@ -190,55 +249,4 @@ class Nsg:
     name: str
     rules: tuple[SecurityRule, ...]
     defaults_from_export: bool
-
-
-def lint_nsg(nsg: Nsg, mode: str, source: str, subnet: Network | None = None) -> list[Finding]:
-    findings: list[Finding] = []
-    ordered = sorted(nsg.rules, key=lambda r: (r.default, r.priority))
-    for req in requirements(mode):
-        applicable = [r for r in ordered if _matches(r, req, subnet)]
-        decider = applicable[0] if applicable else None
-        if decider is not None and decider.access == "allow":
-            continue
-        # Azure's default rules cannot be re-prioritised: only a custom allow is "shadowed".
-        allows = [r for r in applicable if r.access == "allow" and not r.default]
-        subject = f"nsg {nsg.name}: {req.describe()}"
-        evidence = [f"{source}: {decider.describe()}" if decider else
-                    f"{source}: no rule matches (Azure would deny)"]
-        direction = "Inbound" if req.direction == "inbound" else "Outbound"
-        remedy_rule = (f"an {req.direction} Allow rule: source "
-                       f"{'service tag ' if req.direction == 'inbound' else ''}{req.source}, "
-                       f"destination {'service tag ' if req.direction == 'outbound' else ''}"
-                       f"{req.destination}, TCP, destination port {req.port}")
-        if decider is not None and decider.default and not nsg.defaults_from_export:
-            evidence.append(f"{source}: {decider.name} is Azure's default rule (not in the "
-                            "export, added as Azure adds it)")
-        if allows and decider is not None:
-            allow = allows[0]
-            evidence.append(f"{source}: {allow.describe()} (never reached)")
-            findings.append(Finding(
-                id="nsg-rule-shadowed",
-                severity=req.severity,
-                subject=subject,
-                summary=(f"{req.describe()} ({req.why}) is allowed by {allow.name!r} "
-                         f"(priority {allow.priority}) but {decider.name!r} (priority "
-                         f"{decider.priority}) denies it first"),
-                evidence=tuple(evidence),
-                remedy=(f"Give {allow.name!r} a priority number lower than {decider.priority} "
-                        f"or narrow {decider.name!r} so it does not hold {req.remote} "
-                        f"({direction} rules are evaluated lowest number first)."),
-            ))
-        else:
-            findings.append(Finding(
-                id="nsg-rule-missing",
-                severity=req.severity,
-                subject=subject,
-                summary=(f"{req.describe()} ({req.why}) is denied"
-                         + (f" by {decider.name!r} (priority {decider.priority})"
-                            if decider else "") + ": no rule allows it"),
-                evidence=tuple(evidence),
-                remedy=(f"Add {remedy_rule}, with a priority number lower than "
-                        f"{decider.priority if decider else 65500}."),
-            ))
-    return findings
-
+    rule_list: bool = False  # rules without their NSG (az network nsg rule list)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from probe.addresses import is_prefix
 from probe.results import Finding, Severity
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 BREAKING_HOPS = frozenset({"virtualappliance", "virtualnetworkgateway"})
 
 
@@ -87,26 +89,46 @@ def _tunnel_remedy() -> str:
 
 
 def lint_routes(routes: Sequence[RouteEntry], mode: str, source: str, label: str,
-                destinations: Sequence[str]) -> list[Finding]:
-    findings: list[Finding] = []
-    active = [r for r in routes if r.active]
-    apim_routes = [r for r in active if any(t.lower() == "apimanagement" for t in _tags(r))]
-    for route in apim_routes:
-        if route.next_hop.lower() != "internet":
-            findings.append(Finding(
-                id="route-control-plane-via-appliance" if route.breaks else
-                "route-control-plane-not-internet",
-                severity=Severity.CRITICAL,
-                subject=f"{label}: {route.name or 'ApiManagement'}",
-                summary=(f"service tag ApiManagement is routed to {route.next_hop}: the "
-                         "control plane's traffic must go to Internet"),
-                evidence=(f"{source}: {route.describe()}",),
-                remedy="Set the ApiManagement route's next hop type to Internet.",
-            ))
-    apim_to_internet = [r for r in apim_routes if r.next_hop.lower() == "internet"]
-    specific_internet = [r for r in active if r.next_hop.lower() == "internet"
+                destinations: Sequence[str] = (),
+                control_plane: Sequence[str] = ()) -> list[Finding]:
+    """Findings of one route table or effective route list.
+
+    ``control_plane``: APIM's management addresses, which must not pass a
+    virtual appliance or gateway. ``destinations``: any other address, reported
+    with its winning route (critical only when it is dropped).
+    """
+    findings = _apim_tag_findings(routes, label, source)
+    findings += _default_route_findings(routes, mode, source, label)
+    findings += [_destination_finding(routes, d, source, label) for d in control_plane]
+    findings += [_plain_destination(routes, d, source, label)
+                 for d in destinations if d not in control_plane]
+    return findings
+
+
+def _apim_tag_findings(routes: Sequence[RouteEntry], label: str, source: str) -> list[Finding]:
+    return [Finding(
+        id="route-control-plane-via-appliance" if route.breaks else
+        "route-control-plane-not-internet",
+        severity=Severity.CRITICAL,
+        subject=f"{label}: {route.name or 'ApiManagement'}",
+        summary=(f"service tag ApiManagement is routed to {route.next_hop}: the "
+                 "control plane's traffic must go to Internet"),
+        evidence=(f"{source}: {route.describe()}",),
+        remedy="Set the ApiManagement route's next hop type to Internet.",
+    ) for route in _apim_routes(routes) if route.next_hop.lower() != "internet"]
+
+
+def _apim_routes(routes: Sequence[RouteEntry]) -> list[RouteEntry]:
+    return [r for r in routes if r.active and any(t.lower() == "apimanagement" for t in _tags(r))]
+
+
+def _default_route_findings(routes: Sequence[RouteEntry], mode: str, source: str,
+                            label: str) -> list[Finding]:
+    apim_to_internet = [r for r in _apim_routes(routes) if r.next_hop.lower() == "internet"]
+    specific_internet = [r for r in routes if r.active and r.next_hop.lower() == "internet"
                          and r.source.lower() == "user"
                          and any(n.prefixlen > 0 for n in _networks(r))]
+    findings = []
     for route in _default_routes(routes):
         if not route.breaks and route.next_hop.lower() != "none":
             continue
@@ -135,59 +157,90 @@ def lint_routes(routes: Sequence[RouteEntry], mode: str, source: str, label: str
             summary += " (learnt over BGP from the VPN / ExpressRoute gateway)"
         findings.append(Finding(
             id="route-default-via-appliance" if route.breaks else "route-default-none",
-            severity=severity,
-            subject=f"{label}: {','.join(route.prefixes)}",
-            summary=summary,
-            evidence=tuple(evidence),
-            remedy=_tunnel_remedy(),
-        ))
-    for destination in destinations:
-        findings.append(_destination_finding(routes, destination, source, label))
+            severity=severity, subject=f"{label}: {','.join(route.prefixes)}", summary=summary,
+            evidence=tuple(evidence), remedy=_tunnel_remedy()))
     return findings
 
 
-def _destination_finding(routes: Sequence[RouteEntry], destination: str, source: str,
-                         label: str) -> Finding:
-    tag_routes = [r for r in routes if r.active and _tags(r)]
-    hit = longest_match(routes, destination)
-    subject = f"{label}: {destination}"
-    if hit is None:
-        return Finding(
-            id="route-destination", severity=Severity.INFO, subject=subject,
-            summary=(f"{destination}: no route in this export matches: Azure's system routes "
-                     "decide (Internet for public addresses)"),
-            evidence=(f"{source}: {len(routes)} route(s), none holds {destination}",),
-            remedy="Nothing to change for APIM.")
-    route, network = hit
+def _no_route(routes: Sequence[RouteEntry], destination: str, source: str,
+              label: str) -> Finding:
+    return Finding(
+        id="route-destination", severity=Severity.INFO, subject=f"{label}: {destination}",
+        summary=(f"{destination}: no route in this export matches: Azure's system routes "
+                 "decide (Internet for public addresses)"),
+        evidence=(f"{source}: {len(routes)} route(s), none holds {destination}",),
+        remedy="Nothing to change for APIM.")
+
+
+def _win_evidence(routes: Sequence[RouteEntry], destination: str, source: str, route: RouteEntry,
+                  network: Network) -> list[str]:
     evidence = [f"{source}: {route.describe()} wins with /{network.prefixlen} ({network})"]
     losers = [r for r in routes if r is not route and r.active
               and any(ipaddress.ip_address(destination) in n for n in _networks(r)
                       if n.version == network.version)]
     evidence.extend(f"{source}: {r.describe()} loses (shorter prefix)" for r in losers)
-    if route.breaks or route.next_hop.lower() == "none":
-        severity = Severity.CRITICAL
-        caveat = ""
-        if tag_routes:
-            severity = Severity.WARNING
-            caveat = (" unless it belongs to a service tag route ("
-                      + ", ".join(f"{','.join(_tags(r))} -> {r.next_hop}" for r in tag_routes)
-                      + "), whose ranges are not in the export")
-            evidence.append(f"{source}: service tag routes present: "
-                            + "; ".join(r.describe() for r in tag_routes))
-        verb = "dropped (next hop None)" if route.next_hop.lower() == "none" else \
-            f"sent to {route.next_hop} {','.join(route.next_hop_ip)}".rstrip()
-        return Finding(
-            id="route-destination-via-appliance" if route.breaks else "route-destination-none",
-            severity=severity, subject=subject,
-            summary=(f"traffic to {destination} is {verb} by route {route.name or '-'} "
-                     f"({network}){caveat}: APIM's control plane and Azure dependencies must "
-                     "not pass a virtual appliance or gateway"),
-            evidence=tuple(evidence),
-            remedy=(f"Add a route for {destination}/32 (or service tag ApiManagement) with next "
-                    "hop Internet to the APIM subnet's route table; the longest prefix wins."),
-        )
-    return Finding(
-        id="route-destination", severity=Severity.INFO, subject=subject,
-        summary=f"traffic to {destination} goes to {route.next_hop} via {network}",
-        evidence=tuple(evidence), remedy="Nothing to change for APIM.")
+    return evidence
 
+
+def _plain_destination(routes: Sequence[RouteEntry], destination: str, source: str,
+                       label: str) -> Finding:
+    """A backend or on-premises address: a gateway or appliance may well be its way."""
+    hit = longest_match(routes, destination)
+    if hit is None:
+        return _no_route(routes, destination, source, label)
+    route, network = hit
+    evidence = tuple(_win_evidence(routes, destination, source, route, network))
+    if route.next_hop.lower() == "none":
+        return Finding(
+            id="route-destination-none", severity=Severity.CRITICAL,
+            subject=f"{label}: {destination}",
+            summary=(f"traffic to {destination} is dropped (next hop None) by route "
+                     f"{route.name or '-'} ({network})"),
+            evidence=evidence,
+            remedy=(f"Add a route for {destination}'s prefix with the next hop that reaches "
+                    "it (VirtualNetworkGateway, VirtualAppliance or Internet); the longest "
+                    "prefix wins."))
+    hop = f"{route.next_hop} {','.join(route.next_hop_ip)}".rstrip()
+    return Finding(
+        id="route-destination", severity=Severity.INFO, subject=f"{label}: {destination}",
+        summary=f"traffic to {destination} goes to {hop} via {network}",
+        evidence=evidence,
+        remedy=("Nothing to change for APIM if that is the way to it; a control-plane address "
+                "is checked with --control-plane."))
+
+
+def _destination_finding(routes: Sequence[RouteEntry], destination: str, source: str,
+                         label: str) -> Finding:
+    """A control-plane address: it must not pass a virtual appliance or gateway."""
+    tag_routes = [r for r in routes if r.active and _tags(r)]
+    hit = longest_match(routes, destination)
+    if hit is None:
+        return _no_route(routes, destination, source, label)
+    route, network = hit
+    evidence = _win_evidence(routes, destination, source, route, network)
+    if not (route.breaks or route.next_hop.lower() == "none"):
+        return Finding(
+            id="route-destination", severity=Severity.INFO, subject=f"{label}: {destination}",
+            summary=f"traffic to {destination} goes to {route.next_hop} via {network}",
+            evidence=tuple(evidence), remedy="Nothing to change for APIM.")
+    severity = Severity.CRITICAL
+    caveat = ""
+    if tag_routes:
+        severity = Severity.WARNING
+        caveat = (" unless it belongs to a service tag route ("
+                  + ", ".join(f"{','.join(_tags(r))} -> {r.next_hop}" for r in tag_routes)
+                  + "), whose ranges are not in the export")
+        evidence.append(f"{source}: service tag routes present: "
+                        + "; ".join(r.describe() for r in tag_routes))
+    verb = "dropped (next hop None)" if route.next_hop.lower() == "none" else \
+        f"sent to {route.next_hop} {','.join(route.next_hop_ip)}".rstrip()
+    return Finding(
+        id="route-destination-via-appliance" if route.breaks else "route-destination-none",
+        severity=severity, subject=f"{label}: {destination}",
+        summary=(f"traffic to {destination} is {verb} by route {route.name or '-'} "
+                 f"({network}){caveat}: APIM's control plane and Azure dependencies must "
+                 "not pass a virtual appliance or gateway"),
+        evidence=tuple(evidence),
+        remedy=(f"Add a route for {destination}/32 (or service tag ApiManagement) with next "
+                "hop Internet to the APIM subnet's route table; the longest prefix wins."),
+    )

@@ -31,7 +31,7 @@ def test_run_info_only_is_clean(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_run_findings_exit_1_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert run([str(AZURE / "nsg-broken.json"), str(AZURE / "route-table-forced.json"),
-                "--destination", "52.224.186.99"]) == 1
+                "--control-plane", "52.224.186.99"]) == 1
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[1].endswith("nsg-broken.json: nsg nsg-apim-broken (nsg)")
@@ -88,9 +88,12 @@ def test_byte_order_mark_and_non_utf8(tmp_path: Path,
     bom = tmp_path / "nsg.json"
     bom.write_bytes(b"\xef\xbb\xbf" + (AZURE / "nsg-internal-ok.json").read_bytes())
     assert run([str(bom)]) == 0
-    utf16 = tmp_path / "nsg16.json"
+    utf16 = tmp_path / "nsg16.json"  # PowerShell 5's '>' writes UTF-16 with a BOM
     utf16.write_bytes((AZURE / "nsg-internal-ok.json").read_text().encode("utf-16"))
-    assert run([str(utf16)]) == 2
+    assert run([str(utf16)]) == 0
+    latin = tmp_path / "nsg-latin1.json"
+    latin.write_bytes('{"name": "r\u00e9seau"}'.encode("latin-1"))
+    assert run([str(latin)]) == 2
     assert "not UTF-8 text" in capsys.readouterr().err
 
 

@@ -6,7 +6,8 @@ import ipaddress
 
 import pytest
 
-from probe.lint.nsg import DEFAULT_RULES, Nsg, covers, lint_nsg, requirements
+from probe.lint.nsg import DEFAULT_RULES, Nsg, covers, requirements
+from probe.lint.nsg_lint import lint_nsg
 from probe.results import Severity
 from tests.helpers.lint import GOOD_INTERNAL, by_subject, nsg_findings, rule
 

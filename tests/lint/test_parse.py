@@ -76,7 +76,7 @@ def test_parse_ports_rejects(value: Any) -> None:
      "value[0].nextHopIpAddress", "a list of addresses"),
     ({"value": [{"addressPrefix": ["0.0.0.0/0"], "nextHopType": "Internet",
                  "state": "Active"}]}, "value[0].source", "missing"),
-    ({"value": ["x"]}, "", "expected the JSON of 'az network nsg show'"),
+    ({"value": ["x"]}, "value[0]", "expected the JSON of 'az network nsg show'"),
 ])
 def test_malformed_shapes(doc: Any, where: str, what: str) -> None:
     with pytest.raises(ExportError) as info:

@@ -72,8 +72,8 @@ def test_destinations() -> None:
     routes = [r("0.0.0.0/0", "VirtualAppliance", ips=("10.0.100.4",), name="FW"),
               r("52.224.186.99/32", "Internet", name="cp"),
               r("13.0.0.0/8", "None", name="hole")]
-    found = {f.subject: f for f in lint_routes(routes, "internal", "f", "l",
-                                                ["52.224.186.99", "20.1.1.1", "13.1.1.1"])}
+    found = {f.subject: f for f in lint_routes(
+        routes, "internal", "f", "l", control_plane=["52.224.186.99", "20.1.1.1", "13.1.1.1"])}
     assert (found["l: 52.224.186.99"].id, found["l: 52.224.186.99"].severity) == (
         "route-destination", Severity.INFO)
     via = found["l: 20.1.1.1"]
@@ -88,7 +88,8 @@ def test_destinations() -> None:
 def test_destination_with_tag_routes_is_only_a_warning() -> None:
     routes = [r("0.0.0.0/0", "VirtualAppliance", ips=("10.0.100.4",)),
               r("ApiManagement", "Internet", name="cp")]
-    found = [f for f in lint_routes(routes, "internal", "f", "l", ["52.224.186.99"])
+    found = [f for f in lint_routes(routes, "internal", "f", "l",
+                                       control_plane=["52.224.186.99"])
              if f.id.startswith("route-destination")]
     assert ids(found) == [("route-destination-via-appliance", Severity.WARNING)]
     assert "unless it belongs to a service tag route (ApiManagement -> Internet)" in \
