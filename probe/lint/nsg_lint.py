@@ -116,7 +116,7 @@ def _not_judged(nsg: Nsg, req: Requirement, verdict: Verdict, source: str) -> Fi
     return Finding(
         id="nsg-rule-not-judged", severity=Severity.INFO,
         subject=f"nsg {nsg.name}: {req.describe()}",
-        summary=(f"{req.describe()} ({req.why}) depends on {names}, which name addresses "
+        summary=(f"{req.describe()} ({req.why}) depends on {names}, whose addresses "
                  f"offline lint cannot expand; without them it would be {outcome}"),
         evidence=tuple(evidence),
         remedy=("Check these rules by hand, or ask Azure, which expands them: 'az network "

@@ -145,7 +145,7 @@ def documents(raw: Any, source: str) -> list[Document]:
 def _from_list(entries: Sequence[Any], source: str, path: str, whole: Any) -> list[Document]:
     if not entries:
         raise ExportError(
-            f"nothing to check: {'value' if path else 'the list'} is empty ({_looked_like(whole)}"
+            f"nothing to check: the list is empty ({_looked_like(whole)}"
             "); an NSG, route table or NIC always has rules or routes, so the command that "
             "wrote this found nothing (wrong name, resource group or subscription?)",
             source=source, key=path or None)

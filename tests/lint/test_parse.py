@@ -84,3 +84,61 @@ def test_malformed_shapes(doc: Any, where: str, what: str) -> None:
     assert info.value.key == (where or None)
     assert what in info.value.message
     assert str(info.value).startswith("saved.json: ")
+
+
+# --------------------------------------------------------------------------
+# every tool's spelling of the same rule
+
+RULE_AZ = {"name": "mgmt", "priority": 100, "direction": "Inbound", "access": "Allow",
+           "protocol": "Tcp", "sourceAddressPrefix": "ApiManagement",
+           "destinationAddressPrefix": "VirtualNetwork", "destinationPortRange": "3443"}
+
+
+def _one_rule(doc: Any) -> Any:
+    (checked,) = lint_any(doc, "f.json", "internal")
+    return checked
+
+
+def test_the_same_rule_in_az_rest_and_powershell_spelling_is_judged_the_same() -> None:
+    rest = {"name": "mgmt", "properties": {k: v for k, v in RULE_AZ.items() if k != "name"}}
+    powershell = {k[:1].upper() + k[1:]: v for k, v in RULE_AZ.items()}
+    for key in ("SourceAddressPrefix", "DestinationAddressPrefix", "DestinationPortRange"):
+        powershell[key] = [powershell[key]]  # PSSecurityRule keeps lists
+    results = [_one_rule({"securityRules": [rule]}) for rule in (RULE_AZ, powershell)]
+    results.append(_one_rule({"properties": {"securityRules": [rest]}}))
+    assert len({tuple((f.id, f.subject) for f in c.findings) for c in results}) == 1
+    assert not any("3443" in f.subject for f in results[0].findings)
+
+
+def test_a_rest_list_error_names_the_full_json_path() -> None:
+    bad = {"name": "r", "properties": {**{k: v for k, v in RULE_AZ.items() if k != "name"},
+                                       "destinationPortRange": "https"}}
+    doc = {"value": [{"name": "nsg", "properties": {"securityRules": [RULE_AZ, RULE_AZ,
+                                                                      RULE_AZ, bad]}}]}
+    with pytest.raises(ExportError) as info:
+        lint_any(doc, "nsgs.json", "internal")
+    assert info.value.key == "value[0].properties.securityRules[3].properties.destinationPortRange"
+    assert str(info.value).startswith("nsgs.json: value[0].properties.securityRules[3]")
+
+
+def test_effective_rules_name_their_origin_and_say_all() -> None:
+    doc = {"value": [{"effectiveSecurityRules": [
+        {**RULE_AZ, "name": "securityRules/mgmt", "protocol": "All",
+         "destinationPortRange": "3443-3443"},
+        {**RULE_AZ, "name": "defaultSecurityRules/DenyAllInBound", "priority": 65500,
+         "access": "Deny", "sourceAddressPrefix": "0.0.0.0/0",
+         "destinationAddressPrefix": "0.0.0.0/0", "destinationPortRange": "0-65535"}]}]}
+    (checked,) = lint_any(doc, "eff.json", "internal")
+    assert checked.kind == "effective-nsg"
+    assert not any("3443" in f.subject for f in checked.findings)
+
+
+@pytest.mark.parametrize(("rule", "key", "what"), [
+    ({**RULE_AZ, "protocol": "Gre"}, "securityRules[0].protocol", "Tcp, Udp, Icmp"),
+    ({**RULE_AZ, "destinationApplicationSecurityGroups": {"id": "x"}},
+     "securityRules[0].destinationApplicationSecurityGroups", "application security groups"),
+])
+def test_bad_rule_fields(rule: dict[str, Any], key: str, what: str) -> None:
+    with pytest.raises(ExportError) as info:
+        lint_any({"securityRules": [rule]}, "f.json", "internal")
+    assert info.value.key == key and what in info.value.message
