@@ -1,19 +1,23 @@
 """Offline lint of saved Azure exports against APIM's network requirements.
 
     probe lint FILE... [--mode internal|external] [--format table|json]
-                       [--subnet PREFIX] [--destination IP ...]
+                       [--subnet PREFIX] [--control-plane IP ...] [--destination IP ...]
 
-Each FILE is the JSON of one of (recognised from its content, not its name):
-
-* ``az network nsg show``                        securityRules[] + defaultSecurityRules[]
-* ``az network route-table show``                routes[] (addressPrefix, nextHopType, ...)
-* ``az network nic show-effective-route-table``  value[] (addressPrefix[], source, state, ...)
+Each FILE is recognised from its content, not its name (``probe.lint.shapes``):
+an NSG, a list of NSG rules, a NIC's effective security rules, a route table,
+a list of routes or a NIC's effective routes, as ``az`` prints them
+(flattened), as the REST API returns them (``properties`` nested, ``az
+rest``), in list bodies ``{"value": [...]}`` or bare lists, or as PowerShell's
+``ConvertTo-Json`` writes them (PascalCase), in UTF-8 or UTF-16.
 
 The package, in the order data flows:
 
-    exports   read a file, recognise what it is, one document -> findings
+    exports   read a file (encodings, sizes), lint every document in it
+    shapes    what a file holds, or why it is refused
+    node      one JSON object read the same from az, REST and PowerShell
     parse     the JSON -> the models below (every problem an ExportError)
-    nsg       NSG rules evaluated as Azure does, against APIM's requirements
+    nsg       NSG rules and APIM's requirements; does a rule match a flow
+    nsg_lint  an NSG -> findings (missing, shadowed, not judged offline)
     routes    longest-prefix match and next hops that break APIM
     command   the command line, table and JSON output
 

@@ -6,7 +6,9 @@ ApiManagement -> VirtualNetwork TCP 3443); it is *missing* when a deny
 decides and no allow would, *shadowed* when an allow exists below a deny that
 wins. Service tags are compared by name, with the containment that matters
 (Internet and AzureCloud hold the Azure service tags; a regional tag such as
-Storage.EastUS allows its service).
+Storage.EastUS allows its service). ``matches`` is three-valued: what offline
+lint cannot expand (application security groups, unknown tags, public
+prefixes where an Azure service is expected) gives None, never a guess.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ JSON. People save the same resources with other tools, which reshape them:
 
 This is a documented model of those reshapings, not the tools themselves.
 ``python -m tests.helpers.azure_shapes`` writes ``tests/data/azure/derived/``;
-``tests/lint/test_samples.py`` checks the committed files equal its output and
+``tests/lint/test_shapes.py`` checks the committed files equal its output and
 that lint judges every shape of a sample the same.
 """
 

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from probe.lint.nsg import DEFAULT_RULES, Nsg, SecurityRule, lint_nsg
+from probe.lint.nsg import DEFAULT_RULES, Nsg, SecurityRule
+from probe.lint.nsg_lint import lint_nsg
 from probe.lint.routes import RouteEntry
 from probe.results import Finding, Severity
 

@@ -106,3 +106,57 @@ def test_run_with_subnet(capsys: pytest.CaptureFixture[str]) -> None:
     assert [f["id"] for f in mgmt] == ["nsg-rule-missing"]
     assert run([str(AZURE / "nsg-broken.json"), "--subnet", "not-a-prefix"]) == 2
     assert "expected a CIDR prefix" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# every shape through the command; bad shapes exit 2, never a traceback
+
+DERIVED = AZURE / "derived"
+HAND = AZURE / "hand"
+
+
+def test_control_plane_and_destination_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    tunnel = str(HAND / "route-table-forced-tunnel-rest.json")
+    assert run([tunnel, "--destination", "10.100.1.1", "--format", "json"]) == 1  # 0/0 to FW
+    doc = json.loads(capsys.readouterr().out)
+    by = {f["subject"]: f for f in doc["findings"]}
+    assert by["route table rt-apim-tunnel: 10.100.1.1"]["severity"] == "info"
+    assert run([tunnel, "--control-plane", "10.100.1.1", "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    by = {f["subject"]: f for f in doc["findings"]}
+    assert by["route table rt-apim-tunnel: 10.100.1.1"]["id"] == \
+        "route-destination-via-appliance"
+    assert run([tunnel, "--control-plane", "nowhere"]) == 2
+    assert "expected an IP address, got 'nowhere'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["az/nsg-show.json", "az/nsg-list.json", "az/nsg-rule-list.json",
+                                  "az/nic-list-effective-nsg.json",
+                                  "powershell/Get-AzNetworkSecurityGroup-utf16.json",
+                                  "powershell/Get-AzEffectiveRouteTable.json"])
+def test_every_shape_reads(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status = run([str(DERIVED / name), "--destination", "10.1.2.3"])
+    out = capsys.readouterr()
+    assert status == 1 and out.err == ""
+    assert "CRITICAL" in out.out
+
+
+@pytest.mark.parametrize(("name", "fragment"), [
+    ("value-empty.json", "value: nothing to check"),
+    ("subnet-route-table-reference.json", "az network route-table show --ids"),
+    ("powershell-depth-cut.json", "SecurityRules[0]: expected a security rule object"),
+])
+def test_refusals_exit_2(name: str, fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([str(HAND / name)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"probe lint: error: {HAND / name}: ")
+    assert fragment in captured.err and "Traceback" not in captured.err
+
+
+def test_help_lists_every_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("az network nsg rule list", "az network nic list-effective-nsg",
+                    "az rest", "Get-AzEffectiveRouteTable", "--control-plane"):
+        assert command in out

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import codecs
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from probe.lint.exports import EFFECTIVE_ROUTES, NSG, ROUTE_TABLE, kind_of, lint_any, lint_document
+from probe.errors import ExportError
+from probe.lint.exports import (
+    EFFECTIVE_ROUTES,
+    NSG,
+    ROUTE_TABLE,
+    kind_of,
+    lint_any,
+    lint_document,
+    read,
+)
 from probe.results import Severity
 from tests.helpers.lint import by_subject, ids, load
 
@@ -103,3 +117,100 @@ def test_a_list_of_documents() -> None:
     checked = lint_any(docs, "all.json", "internal")
     assert [(c.source, c.kind) for c in checked] == [("all.json[0]", NSG),
                                                      ("all.json[1]", ROUTE_TABLE)]
+
+
+# --------------------------------------------------------------------------
+# reading files: encodings, sizes, kinds of file, JSON errors
+
+NSG_JSON = '{"securityRules": [], "name": "n"}'
+
+
+@pytest.mark.parametrize("data", [
+    NSG_JSON.encode(),
+    codecs.BOM_UTF8 + NSG_JSON.encode(),
+    NSG_JSON.encode("utf-16"),  # with a BOM: Windows PowerShell's '>'
+    NSG_JSON.encode("utf-16-le"),  # without one
+    NSG_JSON.encode("utf-16-be"),
+    NSG_JSON.encode("utf-32"),
+])
+def test_encodings(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "nsg.json"
+    path.write_bytes(data)
+    assert read(path) == {"securityRules": [], "name": "n"}
+
+
+@pytest.mark.parametrize(("data", "fragment"), [
+    (b'{"name": "r\xe9seau"}', "not UTF-8 text"),
+    (b'{"securityRules": [}', "not valid JSON at line 1 column 20"),
+    (b'{\n  "a": 1,\n}', "not valid JSON at line 3 column 1"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+])
+def test_unreadable_content(tmp_path: Path, data: bytes, fragment: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(data)
+    with pytest.raises(ExportError) as info:
+        read(path)
+    assert info.value.source == str(path) and fragment in info.value.message
+
+
+def test_only_regular_files_of_sane_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ExportError, match="not a regular file"):
+        read(tmp_path)
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ExportError, match="not a regular file"):
+        read(fifo)  # would block for ever if opened
+    big = tmp_path / "big.json"
+    big.write_text(NSG_JSON)
+    monkeypatch.setattr("probe.lint.exports.MAX_BYTES", 10)
+    with pytest.raises(ExportError, match="34 bytes, more than the 10"):
+        read(big)
+    with pytest.raises(ExportError, match="cannot read: No such file"):
+        read(tmp_path / "missing.json")
+
+
+# --------------------------------------------------------------------------
+# hostile values anywhere in real exports: a finding or an ExportError, nothing else
+
+HOSTILE: tuple[Any, ...] = (None, [], {}, "", "x", -1, 70000, True, 4.5, ["x"], [{}], {"a": 1})
+
+
+def _mutations(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every (path, replacement) for every node of a document."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _mutations(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _mutations(item, (*path, i))
+
+
+def _replaced(doc: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    copy = json.loads(json.dumps(doc))
+    target = copy
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = new
+    return copy
+
+
+@pytest.mark.parametrize("name", [
+    "rest-examples/NetworkSecurityGroupGet.json", "rest-examples/RouteTableGet.json",
+    "rest-examples/NetworkInterfaceEffectiveNSGList.json",
+    "derived/powershell/Get-AzEffectiveRouteTable.json", "derived/az/nsg-rule-list.json",
+    "effective-routes-bgp-default.json"])
+def test_hostile_values_never_escape_as_anything_but_export_errors(name: str) -> None:
+    doc = load(name)
+    tried = 0
+    for path in _mutations(doc):
+        for new in HOSTILE:
+            tried += 1
+            try:
+                lint_any(_replaced(doc, path, new), "f.json", "internal", ["10.1.2.3"],
+                         control_plane=["52.224.186.99"])
+            except ExportError as exc:
+                assert exc.source == "f.json" and exc.message
+    assert tried > 50

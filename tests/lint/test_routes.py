@@ -100,3 +100,38 @@ def test_destination_without_any_route() -> None:
     (f,) = lint_routes([], "internal", "f", "l", ["52.224.186.99"])
     assert (f.id, f.severity) == ("route-destination", Severity.INFO)
     assert "system routes decide" in f.summary
+
+
+# --------------------------------------------------------------------------
+# --destination: any address, judged as such; --control-plane: APIM's management
+
+
+def test_plain_destinations_report_their_route_and_only_a_drop_is_critical() -> None:
+    routes = [r("0.0.0.0/0", "VirtualAppliance", ips=("10.0.100.4",), name="FW"),
+              r("10.100.0.0/16", "VirtualNetworkGateway", name="onprem"),
+              r("13.0.0.0/8", "None", name="hole")]
+    found = {f.subject: f for f in lint_routes(routes, "internal", "f", "l",
+                                                ["10.100.4.4", "20.1.1.1", "13.1.1.1"])
+             if f.id.startswith("route-destination")}
+    onprem, backend, hole = found["l: 10.100.4.4"], found["l: 20.1.1.1"], found["l: 13.1.1.1"]
+    assert (onprem.id, onprem.severity) == ("route-destination", Severity.INFO)
+    assert onprem.summary == "traffic to 10.100.4.4 goes to VirtualNetworkGateway via " \
+                             "10.100.0.0/16"
+    assert (backend.id, backend.severity) == ("route-destination", Severity.INFO)
+    assert "VirtualAppliance 10.0.100.4 via 0.0.0.0/0" in backend.summary
+    assert "--control-plane" in backend.remedy
+    assert (hole.id, hole.severity) == ("route-destination-none", Severity.CRITICAL)
+    assert "dropped (next hop None)" in hole.summary
+
+
+def test_an_address_given_as_both_is_judged_as_control_plane() -> None:
+    routes = [r("0.0.0.0/0", "VirtualAppliance", ips=("10.0.100.4",), name="FW")]
+    found = [f for f in lint_routes(routes, "internal", "f", "l", ["20.1.1.1"],
+                                    ["20.1.1.1"]) if f.subject == "l: 20.1.1.1"]
+    assert ids(found) == [("route-destination-via-appliance", Severity.CRITICAL)]
+
+
+def test_a_plain_destination_without_a_route() -> None:
+    (f,) = lint_routes([], "internal", "f", "l", ["10.9.9.9"])
+    assert (f.id, f.severity) == ("route-destination", Severity.INFO)
+    assert "system routes decide" in f.summary
