@@ -120,8 +120,18 @@ def _refuse(value: Any, source: str, path: str) -> ExportError:
                 "them with: " + "; ".join(
                     f"az network {'route-table' if '/routeTables/' in i else 'nsg'} show "
                     f"--ids {i}" for i in subnet), source=source, key=path or None)
-    return ExportError(f"{EXPECTED}; got {_looked_like(value)}", source=source,
-                       key=path or None)
+    return ExportError(f"{EXPECTED}; got {_looked_like(value)}{_apim_hint(value)}",
+                       source=source, key=path or None)
+
+
+def _apim_hint(value: Any) -> str:
+    """API Management's own reports are read by the config, not by lint."""
+    keys = keys_of(value) if isinstance(value, Mapping) else set()
+    if {"networkstatus", "connectivitystatus", "dnsservers"} & keys or {"category",
+                                                                          "endpoints"} <= keys:
+        return ("; this looks like API Management's networkstatus or outbound dependencies "
+                "report: name it in the config's [apim] import instead")
+    return ""
 
 
 def documents(raw: Any, source: str) -> list[Document]:

@@ -180,6 +180,8 @@ def test_documents(raw: Any, kinds: list[str]) -> None:
       "routeTable": {"id": "/s/routeTables/rt"}, "networkSecurityGroup": {"id": "/s/nsg"}},
      None, "a subnet ('az network vnet subnet show')"),
     ("text", None, "got a JSON str"),
+    ([{"location": "East US", "networkStatus": {}}], "[0]", "[apim] import instead"),
+    ({"value": [{"category": "Azure SQL", "endpoints": []}]}, "value[0]", "[apim] import"),
     (3, None, "got a JSON int"),
 ])
 def test_refused(raw: Any, key: str | None, fragment: str) -> None:
