@@ -301,7 +301,7 @@ def of(source: str) -> tuple[FindingKind, ...]:
 
 
 def markdown_rows(kinds: tuple[FindingKind, ...]) -> list[str]:
-    """The '| id | severity | what to check |' table of the dashboard and the docs."""
+    """The '| id | severity | what to check |' table of the dashboard's remedy panel."""
     return ["| id | severity | what to check |", "|---|---|---|",
             *(f"| `{k.id}` | {k.severity} | {k.check.replace('|', '/')} |" for k in kinds)]
 
@@ -309,13 +309,17 @@ def markdown_rows(kinds: tuple[FindingKind, ...]) -> list[str]:
 def markdown() -> str:
     """docs/findings.md: ``python -m probe.findings > docs/findings.md``."""
     out = ["# Findings", "",
-           "Every finding apim-probe reports, generated from the catalogue in "
-           "`probe/findings.py` (`python -m probe.findings > docs/findings.md`). A finding "
-           "carries an id, a severity, a subject, the evidence and a remedy for that "
+           "Every finding apim-probe reports, generated from the catalogue in",
+           "`probe/findings.py` (`python -m probe.findings > docs/findings.md`). A finding",
+           "carries an id, a severity, a subject, the evidence and a remedy for that",
            "subject; this is the general advice per id.", ""]
     for source, heading in ((DIAGNOSIS, "The agent's diagnosis of each round"),
                             (LINT, "`probe lint` of saved Azure exports")):
-        out += [f"## {heading}", "", *markdown_rows(of(source)), ""]
+        out += [f"## {heading}", "", "| id | severity | what it says | what to check |",
+                "|---|---|---|---|"]
+        out += [f"| `{k.id}` | {k.severity} | {k.title} | {k.check.replace('|', '/')} |"
+                for k in of(source)]
+        out.append("")
     return "\n".join(out)
 
 
