@@ -21,7 +21,9 @@ diagnosis and the lint can both use it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from probe.results import Finding, Severity
 
@@ -77,7 +79,7 @@ def _kind(id: str, source: str, severities: tuple[Severity, ...], title: str, re
     return id, FindingKind(id, source, severities, title, remedy, check)
 
 
-FINDINGS: dict[str, FindingKind] = dict((
+FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
     # ---- diagnosis: DNS -------------------------------------------------
     _kind("dns-custom-not-forwarding", DIAGNOSIS, CRIT_WARN,
           "a custom DNS server fails an Azure name that Azure DNS resolves",
@@ -278,7 +280,7 @@ FINDINGS: dict[str, FindingKind] = dict((
           "which route a destination takes",
           "Nothing to change for APIM.",
           "Information: the route that wins for a destination, by longest prefix."),
-))
+)))
 
 
 def finding(id: str, severity: Severity, subject: str, summary: str,
