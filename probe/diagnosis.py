@@ -23,6 +23,7 @@ Finding ids (severity):
     path-forbidden-hop          critical / warning: traffic crosses a forbidden hop
     gateway-unhealthy           critical: GET /status-0123456789abcdef failed
     gateway-certificate-untrusted  warning: the gateway's certificate is not trusted here
+    apim-view-*                 APIM's own networkstatus beside the round (probe.apim_view)
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from probe.apim import AZURE_DNS
+from probe.apim_view import apim_view
 from probe.probers.trace import describe_hop, in_prefixes
 from probe.results import (
+    ApimCheck,
     DnsResult,
     Finding,
     HttpResult,
@@ -74,6 +77,7 @@ class Context:
     forbidden_hops: tuple[str, ...] = ()
     traces: tuple[TraceResult, ...] = ()
     health: tuple[HttpResult, ...] = ()
+    reports: tuple[ApimCheck, ...] = ()  # APIM's own networkstatus checks (probe.apim_view)
 
 
 DEFAULT_CONTEXT = Context()
@@ -598,7 +602,8 @@ def gateway_health(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
 
 
 RULES: tuple[Rule, ...] = (dns_disagreement, outbound_blocked, refused, management,
-                           apim_addresses, configuration, forbidden_path, gateway_health)
+                           apim_addresses, configuration, forbidden_path, gateway_health,
+                           apim_view)
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -621,4 +626,4 @@ def context_from(config: Config, traces: Sequence[TraceResult] = (),
     return Context(mode=apim.mode, instance=apim.name,
                    instance_addresses=apim.instance_addresses,
                    reference_resolvers=apim.azure_dns, forbidden_hops=apim.forbidden_hops,
-                   traces=tuple(traces), health=tuple(health))
+                   traces=tuple(traces), health=tuple(health), reports=apim.reports)
