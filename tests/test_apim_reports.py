@@ -486,3 +486,23 @@ def test_deeply_nested_json_is_a_config_error(tmp_path: Path) -> None:
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ConfigError, match="nested too deeply"):
         load(path)
+
+
+@pytest.mark.parametrize("argv", [["--check-config"], ["targets"]])
+def test_a_wrong_shape_is_exit_2_with_file_path_and_command(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    from probe.cli import main
+
+    doc = json.loads(NS_2024.read_text())
+    doc[0]["networkStatus"]["connectivityStatus"][3]["name"] = ["not", "a", "name"]
+    (tmp_path / "ns.json").write_text(json.dumps(doc))
+    config = tmp_path / "probe.toml"
+    config.write_text('[apim]\nname = "c"\nmode = "internal"\nregion = "Central US EUAP"\n'
+                      'import = ["ns.json"]\n')
+    status = main([*argv, "-c", str(config)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "Traceback" not in err
+    assert f"{tmp_path / 'ns.json'}: [0].networkStatus.connectivityStatus[3].name: " \
+           "expected a host, URL or host:port, got ['not', 'a', 'name']" in err
+    assert COMMANDS[NETWORKSTATUS] in err
