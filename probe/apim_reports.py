@@ -18,7 +18,7 @@ calls an Azure API; it reads what the user saved):
 * ``GET .../service/{n}/outboundNetworkDependenciesEndpoints`` --
   ``{"value": [{"category", "endpoints": [{"domainName", "endpointDetails":
   [{"port", "region"}]}]}]}``; each category is classified required or
-  optional with Microsoft's VNet reference (``OUTBOUND_CATEGORIES``).
+  optional with Microsoft's VNet reference (``probe.apim_dependencies``).
 
 The parsing is pure (``targets_from``); ``load`` reads one file. Every problem
 is a ConfigError naming the file, the path inside the document (``key``) and
@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from probe.addresses import is_hostname, is_ip, split_host_port
+from probe.apim_dependencies import classify, resource_dependency
 from probe.config import Target, infer_dependency
 from probe.errors import ConfigError
 from probe.results import ApimCheck
@@ -51,80 +52,8 @@ COMMANDS: dict[str, str] = {
               "?api-version=2022-08-01\"",
 }
 
-# networkstatus resourceType (lower case, letters only) -> dependency group.
-RESOURCE_TYPES: dict[str, str] = {
-    "blobstorage": "storage",
-    "tablestorage": "storage",
-    "filestorage": "storage",
-    "queue": "storage",
-    "smtpqueue": "storage",
-    "sqldatabase": "sql",
-    "monitoring": "monitor",
-    "metrics": "monitor",
-    "applicationinsights": "monitor",
-    "azureactivedirectory": "entra",
-    "regionalazureactivedirectory": "entra",
-    "internalcache": "cache",
-    "sourcecontrol": "scm",
-    "email": "email",
-    "keyvault": "keyvault",
-    "azurekeyvault": "keyvault",
-    "eventhub": "eventhub",
-    "captchaendpoint": "captcha",
-    "apimanagementcontrolplaneinbound": "management",
-}
-
 # When a networkstatus name carries no port: the port the resource type uses.
 _DEFAULT_PORTS: dict[str, int] = {"sql": 1433, "cache": 6380, "email": 25}
-
-
-@dataclass(frozen=True, slots=True)
-class Category:
-    """One kind of outbound dependency, as Microsoft's VNet reference lists it."""
-
-    words: tuple[str, ...]       # matched in the document's category, lower case
-    dependency: str
-    required: bool               # needed to run (bold in the reference) or one feature
-    purpose: str
-    optional_ports: frozenset[int] = frozenset()  # ports of an optional feature only
-
-
-# Source: Microsoft's "Virtual network configuration reference: API Management"
-# (MicrosoftDocs/azure-docs, articles/api-management/virtual-network-reference.md:
-# "Required ports", "TLS functionality", "Developer portal CAPTCHA",
-# "Application Insights"; the SMTP relay on 25, 587 and 25028 from its earlier
-# revisions), summarised in APIM-REFERENCE.md. Bold purposes are required; the
-# ones the reference labels "optional" enable one feature. First match wins.
-OUTBOUND_CATEGORIES: tuple[Category, ...] = (
-    Category(("sql",), "sql", True, "Azure SQL: the configuration database"),
-    Category(("storage",), "storage", True, "Azure Storage: deployment, configuration, logs",
-             frozenset({445})),  # 445: the file share behind Git (optional, retired)
-    Category(("key vault", "keyvault"), "keyvault", True, "Azure Key Vault: certificates"),
-    Category(("application insights", "app insights"), "monitor", False,
-             "Application Insights telemetry (optional)"),
-    Category(("monitor", "metrics"), "monitor", True,
-             "Azure Monitor: diagnostics logs, metrics, resource health"),
-    Category(("certificate", "ssl", "crl", "ocsp"), "certificate", True,
-             "certificate chain and revocation checks (Internet 80, 443)"),
-    Category(("event hub", "eventhub"), "eventhub", False,
-             "log-to-eventhub policy (optional)"),
-    Category(("active directory", "entra"), "entra", False,
-             "Microsoft Entra ID sign-in, Graph (optional)"),
-    Category(("smtp", "email", "mail"), "email", False,
-             "SMTP relay for notification e-mail (optional)"),
-    Category(("captcha",), "captcha", False, "developer portal CAPTCHA (optional)"),
-    Category(("connector",), "connectors", False, "managed connections (optional)"),
-    Category(("redis", "cache"), "cache", False, "external cache (optional)"),
-)
-
-
-def classify(category: str, port: int) -> tuple[str, bool] | None:
-    """(dependency, required) of an outbound category and port; None if unknown."""
-    lowered = category.lower()
-    for entry in OUTBOUND_CATEGORIES:
-        if any(word in lowered for word in entry.words):
-            return entry.dependency, entry.required and port not in entry.optional_ports
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,9 +203,8 @@ def _check(entry: Any, key: str, location: _Location, where: _Where) -> ApimChec
     optional = entry.get("isOptional", False)
     if not isinstance(optional, bool):
         raise where.fail(f"{key}.isOptional", f"expected true or false, got {optional!r}")
-    normal = re.sub(r"[^a-z]", "", kind.lower())
-    dependency = RESOURCE_TYPES.get(normal, "")
-    direction = "inbound" if "inbound" in normal else "outbound"
+    dependency = resource_dependency(kind)
+    direction = "inbound" if "inbound" in kind.lower() else "outbound"
     host: str | None = None
     port: int | None = None
     name = name.strip()

@@ -18,8 +18,6 @@ from probe.apim_reports import (
     COMMANDS,
     NETWORKSTATUS,
     OUTBOUND,
-    OUTBOUND_CATEGORIES,
-    classify,
     kind_of,
     load,
     location_key,
@@ -240,35 +238,6 @@ def test_outbound_hand_made() -> None:
         ("ocsp.digicert.com", 80, "certificate", True),
     ]
     assert result.skipped == ("*.vault.azure.net (wildcard)",)
-
-
-@pytest.mark.parametrize(("category", "port", "expected"), [
-    ("Azure SQL", 1433, ("sql", True)),
-    ("Azure Storage", 443, ("storage", True)),
-    ("Azure Storage", 445, ("storage", False)),
-    ("Azure Key Vault", 443, ("keyvault", True)),
-    ("Azure Monitor", 1886, ("monitor", True)),
-    ("Application Insights", 443, ("monitor", False)),
-    ("SSL Certificate Verification", 80, ("certificate", True)),
-    ("Azure Event Hub", 5671, ("eventhub", False)),
-    ("Azure Active Directory", 443, ("entra", False)),
-    ("Microsoft Entra ID", 443, ("entra", False)),
-    ("Azure SMTP", 25, ("email", False)),
-    ("Azure SMTP", 587, ("email", False)),
-    ("Azure SMTP", 25028, ("email", False)),
-    ("Portal Captcha", 443, ("captcha", False)),
-    ("Azure Connectors", 443, ("connectors", False)),
-    ("Something New", 443, None),
-])
-def test_classify(category: str, port: int, expected: tuple[str, bool] | None) -> None:
-    assert classify(category, port) == expected
-
-
-def test_every_category_of_the_table_is_reachable() -> None:
-    # An earlier entry's words must not swallow a later entry.
-    for entry in OUTBOUND_CATEGORIES:
-        for word in entry.words:
-            assert classify(word, 1) == (entry.dependency, entry.required), word
 
 
 def test_unknown_category_is_required_and_said_so() -> None:
