@@ -172,6 +172,21 @@ def test_without_net_raw_connect_and_one_warning(
     assert "Traceback" not in proc.stderr
 
 
+def test_traceroute_runs_on_the_trimmed_scapy(
+        image: str, podman: Podman, lab: MiniLab, tmp_path: Path) -> None:
+    """The image drops the parts of scapy apim-probe never imports: the TCP
+    traceroute (scapy's sr()) still works there."""
+    config = tmp_path / "trace.toml"
+    config.write_text(lab.toml(trace=True), encoding="utf-8")
+    config.chmod(0o644)
+    proc = podman.run([*run_args(lab, config, "--cap-add", "NET_RAW"), "--rm", image, "-c",
+                       "/etc/apim-probe/probe.toml", "--once", "--format", "json"])
+    (trace,) = json.loads(proc.stdout)["traces"]
+    assert trace["target"] == "open" and trace["reached"] is True, proc.stdout
+    assert trace["hops"][-1]["reason"] == "syn-ack"
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.xfail(strict=False, reason="socket.getfqdn() in the HTTP server's bind waits on "
                    "a reverse lookup of the listen address; fixed on the daemon branch "
                    "(probe/daemon.py)")

@@ -33,12 +33,14 @@ class MiniLab:
     def client_netns_path(self) -> str:
         return f"/run/netns/{self.client_ns}"
 
-    def toml(self, *, interval: float = 2, listen: str = "0.0.0.0:9839") -> str:
-        """A config probing the open and the closed port (IP targets: no DNS question)."""
+    def toml(self, *, interval: float = 2, listen: str = "0.0.0.0:9839",
+             trace: bool = False) -> str:
+        """A config probing the open and the closed port (IP targets: no DNS
+        question); `trace` traces the open one every round."""
         return (f'[agent]\ninterval = {interval}\ntimeout = 1.0\nlisten = "{listen}"\n\n'
                 f'[dns]\nresolvers = ["{SERVER_ADDR}"]\n\n'
                 f'[[target]]\nname = "open"\nhost = "{SERVER_ADDR}"\nport = {OPEN_PORT}\n'
-                f'count = 1\n\n'
+                f'count = 1\ntrace = {str(trace).lower()}\n\n'
                 f'[[target]]\nname = "closed"\nhost = "{SERVER_ADDR}"\nport = {CLOSED_PORT}\n'
                 f'expect = "closed"\ncount = 1\n')
 
