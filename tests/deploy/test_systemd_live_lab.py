@@ -10,7 +10,9 @@ cgroups, PID 1 not systemd); `systemd-analyze security` still scores them.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -36,9 +38,6 @@ RELOAD_OK = "apim_probe_config_last_reload_successful"
 
 
 def missing() -> str | None:
-    import os
-    import shutil
-
     if os.geteuid() != 0:
         return "needs root"
     for tool in ("systemd-nspawn", "nsenter", "debootstrap", "ip"):
