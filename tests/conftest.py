@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+# The repository's root is on sys.path (pyproject: [tool.pytest.ini_options]
+# pythonpath), so tests import probe, lab, grafana, prometheus and tests.helpers.
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 CLIENT_NS = "apl-client"
 LAB_LOCK = Path("/run/apim-probe-lab.lock")
