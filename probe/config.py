@@ -383,12 +383,16 @@ def parse(text: str, *, source: str = "<config>",
 
     apim_raw = reader.get(raw, "", "apim", dict, None)
     apim = parse_apim(reader, apim_raw) if apim_raw is not None else None
+    return Config(agent=agent, dns=dns_config, targets=tuple(targets), source=source,
+                  apim=apim, metrics=_metrics(reader, raw))
+
+
+def _metrics(reader: _Reader, raw: Mapping[str, Any]) -> MetricsConfig:
+    """[metrics]: the opt-in RTT histogram."""
     metrics_raw = reader.get(raw, "", "metrics", dict, {})
     reader.check_keys(metrics_raw, "metrics", METRICS_KEYS)
-    metrics = MetricsConfig(rtt_histogram=reader.get(metrics_raw, "metrics", "rtt_histogram",
-                                                     bool, False))
-    return Config(agent=agent, dns=dns_config, targets=tuple(targets), source=source,
-                  apim=apim, metrics=metrics)
+    return MetricsConfig(rtt_histogram=reader.get(metrics_raw, "metrics", "rtt_histogram",
+                                                  bool, False))
 
 
 def _readable_file(value: Any) -> str | None:
