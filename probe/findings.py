@@ -21,7 +21,9 @@ diagnosis and the lint can both use it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from probe.results import Finding, Severity
 
@@ -77,7 +79,7 @@ def _kind(id: str, source: str, severities: tuple[Severity, ...], title: str, re
     return id, FindingKind(id, source, severities, title, remedy, check)
 
 
-FINDINGS: dict[str, FindingKind] = dict((
+FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
     # ---- diagnosis: DNS -------------------------------------------------
     _kind("dns-custom-not-forwarding", DIAGNOSIS, CRIT_WARN,
           "a custom DNS server fails an Azure name that Azure DNS resolves",
@@ -278,7 +280,7 @@ FINDINGS: dict[str, FindingKind] = dict((
           "which route a destination takes",
           "Nothing to change for APIM.",
           "Information: the route that wins for a destination, by longest prefix."),
-))
+)))
 
 
 def finding(id: str, severity: Severity, subject: str, summary: str,
@@ -301,7 +303,7 @@ def of(source: str) -> tuple[FindingKind, ...]:
 
 
 def markdown_rows(kinds: tuple[FindingKind, ...]) -> list[str]:
-    """The '| id | severity | what to check |' table of the dashboard and the docs."""
+    """The '| id | severity | what to check |' table of the dashboard's remedy panel."""
     return ["| id | severity | what to check |", "|---|---|---|",
             *(f"| `{k.id}` | {k.severity} | {k.check.replace('|', '/')} |" for k in kinds)]
 
@@ -309,13 +311,17 @@ def markdown_rows(kinds: tuple[FindingKind, ...]) -> list[str]:
 def markdown() -> str:
     """docs/findings.md: ``python -m probe.findings > docs/findings.md``."""
     out = ["# Findings", "",
-           "Every finding apim-probe reports, generated from the catalogue in "
-           "`probe/findings.py` (`python -m probe.findings > docs/findings.md`). A finding "
-           "carries an id, a severity, a subject, the evidence and a remedy for that "
+           "Every finding apim-probe reports, generated from the catalogue in",
+           "`probe/findings.py` (`python -m probe.findings > docs/findings.md`). A finding",
+           "carries an id, a severity, a subject, the evidence and a remedy for that",
            "subject; this is the general advice per id.", ""]
     for source, heading in ((DIAGNOSIS, "The agent's diagnosis of each round"),
                             (LINT, "`probe lint` of saved Azure exports")):
-        out += [f"## {heading}", "", *markdown_rows(of(source)), ""]
+        out += [f"## {heading}", "", "| id | severity | what it says | what to check |",
+                "|---|---|---|---|"]
+        out += [f"| `{k.id}` | {k.severity} | {k.title} | {k.check.replace('|', '/')} |"
+                for k in of(source)]
+        out.append("")
     return "\n".join(out)
 
 

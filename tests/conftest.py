@@ -54,8 +54,10 @@ def lab() -> Iterator[None]:
         # source, so every run sees every answer.
         with netlab.running(deterministic_route_errors=True):
             yield
-    leftovers = [ns for ns in _namespaces() if ns.startswith("apl-")]
-    assert not leftovers, f"the lab left namespaces behind: {leftovers}"
+        # Checked while the lock is still held: once it is released, the next
+        # session's lab may already be coming up.
+        leftovers = [ns for ns in _namespaces() if ns.startswith("apl-")]
+        assert not leftovers, f"the lab left namespaces behind: {leftovers}"
 
 
 def _namespaces() -> list[str]:

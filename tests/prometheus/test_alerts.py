@@ -13,6 +13,7 @@ Grafana-managed twin), checked without a Prometheus or a Grafana.
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -173,3 +174,23 @@ def test_yaml_files_parse() -> None:
         assert graf[name]["annotations"]["summary"] == rule["annotations"]["summary"]
     for path in (GRAFANA_DATASOURCE, GRAFANA_DASHBOARDS):
         assert yaml.safe_load(path.read_text(encoding="utf-8"))["apiVersion"] == 1
+
+
+# --------------------------------------------------------------------------
+# the generators' imports
+
+
+def test_stories_are_data_and_no_generator_patches_the_path() -> None:
+    """alert_tests.py imports nothing of the project (alerts.py reads it, not the
+    other way round), and no generator or test reaches a module by sys.path."""
+    stories = ast.parse((ROOT / "prometheus" / "alert_tests.py").read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(stories)
+                if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(stories) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    assert imported <= {"__future__", "dataclasses"}, imported
+    for folder in ("grafana", "prometheus", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            calls = re.findall(r"^\s*sys\.path\.insert\(", path.read_text(encoding="utf-8"),
+                               re.M)
+            assert not calls, path
