@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import nspawn, rootfs
-from tests.helpers.minilab import MiniLab, minilab, wait_healthy, wait_metrics
+from tests.helpers.minilab import MiniLab, minilab, verdicts, wait_healthy, wait_metrics
 
 pytestmark = [pytest.mark.lab, pytest.mark.deploy]
 
@@ -101,8 +101,7 @@ def test_runs_as_its_dynamic_user_with_cap_net_raw_only(machine: nspawn.Machine)
 def test_metrics_say_syn_and_healthz_answers(machine: nspawn.Machine, lab: MiniLab) -> None:
     body = wait_metrics(lab.client_ns, "apim_probe_rounds_total 1.0")
     assert 'apim_probe_tcp_probe_method{method="syn"} 1.0' in body
-    assert 'state="open",target="open"} 1.0' in body
-    assert 'state="closed",target="closed"} 1.0' in body
+    assert verdicts(body) == {"open": ("open", "syn-ack"), "closed": ("closed", "reset")}
 
 
 def test_reload_accepts_a_good_config_and_rejects_a_bad_one(

@@ -9,6 +9,7 @@ default route, no link to the host namespace; always torn down.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -128,3 +129,13 @@ def wait_metrics(netns: str, wanted: str, *, within: float = 20,
             return body
         time.sleep(0.2)
     raise AssertionError(f"{wanted!r} not in /metrics within {within} s:\n{body[-2000:]}")
+
+
+def verdicts(metrics: str) -> dict[str, tuple[str, str]]:
+    """target -> (state, reason), from apim_probe_tcp_verdict_info lines."""
+    out: dict[str, tuple[str, str]] = {}
+    for line in metrics.splitlines():
+        if line.startswith("apim_probe_tcp_verdict_info{") and line.endswith(" 1.0"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            out[labels["target"]] = (labels["state"], labels["reason"])
+    return out
