@@ -8,11 +8,13 @@ temporary file through ``resolv_conf=``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from probe.config import (
+    SECTIONS,
     AgentConfig,
     Config,
     Resolver,
@@ -27,6 +29,8 @@ from probe.config import (
 )
 from probe.errors import ConfigError
 from probe.results import PortState
+from probe.schema import toml_names
+from tests.helpers.readme_keys import README, filled, sections_in
 
 DATA = Path(__file__).parent / "data"
 INVALID = DATA / "invalid"
@@ -84,9 +88,9 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
     ("name-blank.toml", "target[0].name", 5, "expected a non-empty label"),
     ("duplicate-target-name.toml", "target[2].name", 15,
      "duplicate target name 'gateway' (also target[0])"),
-    # missing required keys
-    ("missing-host.toml", "target[0].host", None, "missing required key 'host'"),
-    ("missing-port.toml", "target[0].port", None, "missing required key 'port'"),
+    # missing required keys: the key is the table, the line its header
+    ("missing-host.toml", "target[0]", 4, "missing required key 'host'"),
+    ("missing-port.toml", "target[0]", 4, "missing required key 'port'"),
     ("missing-name-second-target.toml", "target[1]", 9, "missing required key 'name'"),
     # resolvers are IP addresses, queried directly, never names
     ("resolver-hostname.toml", "dns.resolvers[1]", 3, "'dns.google' is not an IP address"),
@@ -471,3 +475,33 @@ def test_duplicate_command_line_targets_are_refused() -> None:
     with pytest.raises(ConfigError) as info:
         with_overrides(_config(), targets=[parse_target_spec(s) for s in specs])
     assert str(info.value).startswith("<command line>: --target: duplicate target names ['a']")
+
+
+# --------------------------------------------------------------------------
+# the schema is the one place: README and the example follow it
+
+
+def test_readme_key_tables_are_the_schemas() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert sorted(sections_in(text)) == sorted(SECTIONS)
+    assert text == filled(text), "README.md drifted: run python -m tests.helpers.readme_keys"
+
+
+def _example_keys(path: Path) -> dict[str, set[str]]:
+    """Section -> keys written in a TOML example, commented-out ones included."""
+    keys: dict[str, set[str]] = {}
+    section = ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip().lstrip("#").strip()
+        if header := re.fullmatch(r"\[\[?\s*(\w+)\s*\]\]?(\s*#.*)?", line):
+            section = header.group(1)
+            keys.setdefault(section, set())
+        elif (assignment := re.match(r"(\w+)\s*=", line)) and section:
+            keys[section].add(assignment.group(1))
+    return keys
+
+
+def test_example_documents_every_key_and_no_other() -> None:
+    written = _example_keys(EXAMPLE)
+    assert {section: sorted(keys) for section, keys in written.items()} == {
+        section: sorted(toml_names(cls)) for section, cls in SECTIONS.items()}
