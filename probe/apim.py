@@ -38,7 +38,7 @@ from probe.addresses import is_hostname, is_ip, is_prefix
 from probe.errors import InputError
 from probe.files import CONFIG_LIMIT, read_regular_file
 from probe.schema import OneOf, key, read_section
-from probe.tomldoc import TomlDoc
+from probe.tomldoc import TomlDoc, show
 
 MODES = ("internal", "external")
 DEFAULT_DOMAIN = "azure-api.net"
@@ -81,7 +81,7 @@ def _strings(check: Callable[[str], bool], expected: str,
         out: list[str] = []
         for i, item in enumerate(items):
             if not isinstance(item, str) or not check(item):
-                raise doc.fail(f"{where}.{name}", f"expected {expected}, got {item!r}"
+                raise doc.fail(f"{where}.{name}", f"expected {expected}, got {show(item)}"
                                                   + (f" (item {i})" if len(items) > 1 else ""))
             doc.check_text(f"{where}.{name}", item)
             out.append(canonical(item))
@@ -100,7 +100,7 @@ def _ca_file(doc: TomlDoc, table: Mapping[str, Any], where: str, name: str) -> s
     try:
         read_regular_file(path, CONFIG_LIMIT)
     except InputError as exc:
-        raise doc.fail(f"{where}.{name}", f"expected a readable PEM file, got {value!r} "
+        raise doc.fail(f"{where}.{name}", f"expected a readable PEM file, got {show(value)} "
                                           f"({exc.message.removeprefix('cannot read: ')})"
                        ) from None
     return str(path)

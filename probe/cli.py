@@ -179,6 +179,23 @@ def run_daemon(args: argparse.Namespace) -> int:
                                              textfile=args.textfile))
 
 
+def check_config(config: Config, args: argparse.Namespace) -> int:
+    """Every check the agent makes at start-up (``probe.preflight``) but binding the port."""
+    from probe.preflight import preflight
+
+    if args.listen is not None:
+        from probe import daemon
+
+        daemon.parse_listen(args.listen)
+    preflight(config)
+    if config.agent.method == "syn" and not raw_allowed():
+        _warn("method = 'syn' needs raw sockets (root or CAP_NET_RAW), which this process "
+              "may not open; the agent will refuse to start without them")
+    print(f"{args.config or '<command line>'}: valid, {len(config.targets)} target(s), "
+          f"resolvers {', '.join(r.label for r in config.dns.resolvers)}")
+    return 0
+
+
 def targets_main(argv: Sequence[str]) -> int:
     """`probe targets -c FILE`: the targets a config yields (preset, imports, explicit)."""
     parser = argparse.ArgumentParser(prog="probe targets",
@@ -207,9 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = build_config(args)
         if args.check_config:
-            print(f"{args.config or '<command line>'}: valid, {len(config.targets)} target(s), "
-                  f"resolvers {', '.join(r.label for r in config.dns.resolvers)}")
-            return 0
+            return check_config(config, args)
         if not config.targets:
             raise UsageError("no targets: give --target [NAME=]HOST:PORT or a config file "
                              "with [[target]] tables")

@@ -7,6 +7,7 @@ where it can be found, and what was expected.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from probe.errors import ConfigError, InputError
 from probe.files import CONFIG_LIMIT, read_regular_file, read_utf8
 from probe.results import PortState
 from probe.schema import Between, OneOf, key, read_section
-from probe.tomldoc import TomlDoc, parse_toml
+from probe.tomldoc import TomlDoc, control_character, parse_toml, show
 
 SYSTEM_RESOLV_CONF = Path("/etc/resolv.conf")
 
@@ -62,11 +63,8 @@ def _listen(value: Any) -> str | None:
 def _readable_file(value: Any) -> str | None:
     if not value.strip():
         return "expected the path of a readable file"
-    path = Path(value)
-    if not path.is_file():
-        return "expected the path of a readable file (no such file)"
     try:
-        read_regular_file(path, CONFIG_LIMIT)
+        read_regular_file(value, CONFIG_LIMIT)
     except InputError as exc:
         return f"expected the path of a readable file ({exc.message.removeprefix('cannot read: ')})"
     return None
@@ -135,7 +133,7 @@ def _read_resolvers(doc: TomlDoc, table: Mapping[str, Any], where: str,
         full = f"{where}.{name}[{i}]"
         if not isinstance(spec, str):
             raise doc.fail(full, f"expected a string ('system', an IP address or IP:PORT), "
-                                 f"got {spec!r}")
+                                 f"got {show(spec)}")
         doc.check_text(full, spec)
         try:
             resolvers.extend(parse_resolver(spec, resolv_conf=resolv_conf))
@@ -203,14 +201,35 @@ TOP_KEYS = tuple(SECTIONS)
 
 
 def system_resolvers(path: Path = SYSTEM_RESOLV_CONF) -> list[str]:
-    """The nameservers of resolv.conf, through dnspython's own parser."""
+    """The nameservers of resolv.conf, through dnspython's own parser.
+
+    resolv.conf is read like a config file (a regular file of sane size); a
+    nameserver that is not an IP address is an error naming its line.
+    """
     import dns.resolver
 
+    def refuse(reason: str) -> ConfigError:
+        return ConfigError(f"'system' needs nameservers in {path}, but: {reason}",
+                           key="dns.resolvers")
+
     try:
-        return [str(ns) for ns in dns.resolver.Resolver(filename=str(path)).nameservers]
-    except (dns.resolver.NoResolverConfiguration, OSError) as exc:
-        raise ConfigError(f"'system' needs nameservers in {path}, but: {exc}",
-                          key="dns.resolvers") from None
+        text = read_utf8(path, CONFIG_LIMIT, error=ConfigError)
+    except ConfigError as exc:
+        raise refuse(exc.message) from None
+    try:
+        found = [str(ns) for ns in dns.resolver.Resolver(filename=io.StringIO(text)).nameservers]
+    except dns.resolver.NoResolverConfiguration:
+        raise refuse("it lists none") from None
+    except ValueError:
+        found = []  # dnspython refused a nameserver line: find it below
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split()
+        if words[:1] == ["nameserver"] and len(words) > 1 and not is_ip(words[1]):
+            raise refuse(f"line {number} is not valid: nameserver {words[1]!r} is not an IP "
+                         "address")
+    if not found:
+        raise refuse("dnspython cannot read them")
+    return found
 
 
 def parse_resolver(text: str, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> list[Resolver]:
@@ -272,6 +291,10 @@ def infer_dependency(host: str, port: int) -> str:
 
 def parse_target_spec(spec: str) -> Target:
     """'[NAME=]HOST:PORT' from the command line."""
+    char = control_character(spec)
+    if char is not None:
+        raise ValueError(f"--target {spec!r}: expected text without control characters "
+                         f"(U+{ord(char):04X})")
     name, sep, rest = spec.partition("=")
     if not sep:
         name, rest = "", spec

@@ -17,6 +17,7 @@ Bottom layer: imports nothing of ours but the error tree.
 from __future__ import annotations
 
 import re
+import reprlib
 import tomllib
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -25,13 +26,24 @@ from typing import Any, TypeVar
 
 from probe.errors import InputError
 
-__all__ = ["Check", "TomlDoc", "control_character", "kind_name", "parse_toml"]
+__all__ = ["Check", "TomlDoc", "control_character", "kind_name", "parse_toml", "show"]
 
 T = TypeVar("T")
 Check = Callable[[Any], "str | None"]  # None when the value is fine, else what was expected
 
 # Unicode line and paragraph separators end a line for many readers too.
 _SEPARATORS = {"\u2028", "\u2029"}
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 80
+_REPR.maxlist = _REPR.maxdict = 6
+_REPR.maxlevel = 3
+
+
+def show(value: Any) -> str:
+    """repr() for an error message: a 1 MiB string or a deep list stays one short line."""
+    return _REPR.repr(value)
 
 
 def control_character(text: str) -> str | None:
@@ -61,7 +73,7 @@ def parse_toml(text: str, *, source: Path | str,
         raise error(f"not valid TOML: {exc}", source=source,
                     line=int(match.group(1)) if match else None) from None
     except RecursionError:
-        raise error("not valid TOML here: arrays or tables nested too deeply",
+        raise error("arrays or inline tables nested too deeply to read",
                     source=source) from None
 
 
@@ -142,20 +154,20 @@ class TomlDoc:
             raise self.fail(full, f"expected {kind_name(kinds)}, got {value!r}")
         if not isinstance(value, kinds):
             raise self.fail(full, f"expected {kind_name(kinds)}, got {type(value).__name__} "
-                                  f"{value!r}")
+                                  f"{show(value)}")
         if isinstance(value, str):
             self.check_text(full, value)
         if check is not None:
             problem = check(value)
             if problem:
-                raise self.fail(full, f"{problem}, got {value!r}")
+                raise self.fail(full, f"{problem}, got {show(value)}")
         return value  # type: ignore[return-value]
 
     def check_text(self, key: str, value: str) -> None:
         """Refuse a string with a control character or line separator in it."""
         char = control_character(value)
         if char is not None:
-            raise self.fail(key, f"expected text without control characters, got {value!r} "
+            raise self.fail(key, f"expected text without control characters, got {show(value)} "
                                  f"(U+{ord(char):04X})")
 
 

@@ -8,6 +8,7 @@ temporary file through ``resolv_conf=``.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from probe.config import (
     with_overrides,
 )
 from probe.errors import ConfigError
+from probe.files import CONFIG_LIMIT
 from probe.results import PortState
 from probe.schema import toml_names
 from tests.helpers.readme_keys import README, filled, sections_in
@@ -101,6 +103,34 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
     ("resolver-not-string.toml", "dns.resolvers[0]", 2,
      "expected a string ('system', an IP address or IP:PORT), got 53"),
     ("resolvers-empty.toml", "dns.resolvers", 2, "expected at least one resolver, got []"),
+    # control characters would forge a log line or a table row (C0, DEL, C1, U+2028)
+    ("host-newline.toml", "target[0].host", 6,
+     r"expected text without control characters, got 'contoso.azure-api.net\n' (U+000A)"),
+    ("name-newline.toml", "target[0].name", 5,
+     r"expected text without control characters, got 'a\nb' (U+000A)"),
+    ("name-c1-control.toml", "target[0].name", 5,
+     r"expected text without control characters, got 'gateway\x85' (U+0085)"),
+    ("name-del.toml", "target[0].name", 5,
+     r"expected text without control characters, got 'gateway\x7f' (U+007F)"),
+    ("dependency-line-separator.toml", "target[0].dependency", 8,
+     r"expected text without control characters, got 'gateway\u2028x' (U+2028)"),
+    ("listen-newline.toml", "agent.listen", 2,
+     r"expected text without control characters, got '127.0.0.1:9839\n' (U+000A)"),
+    ("resolver-newline.toml", "dns.resolvers[0]", 2,
+     r"expected text without control characters, got '192.0.2.53\n' (U+000A)"),
+    ("apim-region-tab.toml", "apim.region", 7,
+     r"expected text without control characters, got 'East\tUS' (U+0009)"),
+    ("apim-storage-cr.toml", "apim.storage", 7,
+     r"expected a hostname, got 'x\r.blob.core.windows.net' (item 1)"),
+    # internationalized names: refused, with the way out
+    ("host-idn.toml", "target[0].host", 6,
+     "expected a hostname or an IP address (write an internationalized name in its ASCII "
+     "form, xn--...), got 'bücher.example'"),
+    # hostile sizes: a short message, no RecursionError
+    ("nested-too-deep.toml", None, None, "arrays or inline tables nested too deeply to read"),
+    ("huge-string.toml", "agent.listen", 2,
+     "expected HOST:PORT (the port is missing), got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..."
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'"),
     # not TOML at all: the parser's line is passed on
     ("bad-syntax.toml", None, 4, "not valid TOML: Expected ']'"),
     ("bad-syntax-value.toml", None, 3, "not valid TOML: Invalid value"),
@@ -505,3 +535,88 @@ def test_example_documents_every_key_and_no_other() -> None:
     written = _example_keys(EXAMPLE)
     assert {section: sorted(keys) for section, keys in written.items()} == {
         section: sorted(toml_names(cls)) for section, cls in SECTIONS.items()}
+
+
+# --------------------------------------------------------------------------
+# hostile input: special files, resolv.conf, control characters, IDN
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "directory", "huge"])
+def test_only_regular_files_of_sane_size_are_read(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "probe.toml"
+    if kind == "fifo":
+        os.mkfifo(path)  # load() must not wait for a writer (a SIGHUP reload would stall)
+        what = "a FIFO (named pipe), not a regular file"
+    elif kind == "directory":
+        path.mkdir()
+        what = "a directory, not a regular file"
+    elif kind == "huge":
+        path.write_bytes(b"#" * (CONFIG_LIMIT + 1))
+        what = f"{CONFIG_LIMIT + 1} bytes, over the limit of 1 MiB"
+    else:
+        path.symlink_to(kind)
+        what = "a character device, not a regular file"
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == f"{path}: cannot read: {what}"
+
+
+def test_files_the_config_names_are_read_safely(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    dns = "[dns]\nresolvers = ['192.0.2.53']\n"
+    with pytest.raises(ConfigError) as info:
+        parse(f"[agent]\ntls_cert = '{fifo}'\ntls_key = '{fifo}'\n" + dns, source="p.toml")
+    assert str(info.value) == (f"p.toml:2: agent.tls_cert: expected the path of a readable "
+                               f"file (a FIFO (named pipe), not a regular file), got '{fifo}'")
+    with pytest.raises(ConfigError) as info:
+        parse(dns + f"[apim]\nname = 'c'\nmode = 'internal'\nca_file = '{fifo}'\n",
+              source="p.toml")
+    assert str(info.value) == (f"p.toml:6: apim.ca_file: expected a readable PEM file, got "
+                               f"'{fifo}' (a FIFO (named pipe), not a regular file)")
+
+
+@pytest.mark.parametrize(("content", "line", "value"), [
+    ("nameserver garbage\n", 1, "garbage"),
+    ("search contoso.internal\nnameserver 10.0.0.4\nnameserver 10.0.0.999\n", 3,
+     "10.0.0.999"),
+    ("nameserver https://dns.example/dns-query\n", 1, "https://dns.example/dns-query"),
+])
+def test_malformed_resolv_conf_names_its_line(tmp_path: Path, content: str, line: int,
+                                              value: str) -> None:
+    path = tmp_path / "resolv.conf"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        parse("[dns]\nresolvers = ['system']\n", source="p.toml", resolv_conf=path)
+    assert str(info.value) == (f"p.toml:2: dns.resolvers[0]: 'system' needs nameservers in "
+                               f"{path}, but: line {line} is not valid: nameserver {value!r} "
+                               "is not an IP address")
+
+
+def test_malformed_resolv_conf_on_the_default_path(tmp_path: Path) -> None:
+    # no [dns] at all: 'system' is implied, and the error still names resolv.conf's line
+    path = tmp_path / "resolv.conf"
+    path.write_text("nameserver garbage\n")
+    with pytest.raises(ConfigError, match=f"{path}, but: line 1 is not valid"):
+        parse("", resolv_conf=path)
+
+
+def test_resolv_conf_that_is_a_fifo(tmp_path: Path) -> None:
+    path = tmp_path / "resolv.conf"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match="but: cannot read: a FIFO"):
+        parse_resolver("system", resolv_conf=path)
+
+
+def test_idn_written_as_a_labels_is_a_hostname() -> None:
+    config = parse("[dns]\nresolvers = ['192.0.2.53']\n[[target]]\nname = 'bücher'\n"
+                   "host = 'xn--bcher-kva.example'\nport = 443\n")
+    # a unicode label is fine in a name (it is not a control character)
+    assert [(t.name, t.host) for t in config.targets] == [("bücher", "xn--bcher-kva.example")]
+
+
+@pytest.mark.parametrize("spec", ["a\nb=192.0.2.1:443", "gw=192.0.2.1:443\n",
+                                  "gw\u2028=192.0.2.1:443", "gw\x1b[31m=192.0.2.1:443"])
+def test_command_line_target_with_control_characters(spec: str) -> None:
+    with pytest.raises(ValueError, match="expected text without control characters"):
+        parse_target_spec(spec)
