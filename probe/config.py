@@ -124,7 +124,7 @@ class AgentConfig:
 
 def _read_resolvers(doc: TomlDoc, table: Mapping[str, Any], where: str,
                     name: str) -> tuple[Resolver, ...]:
-    resolv_conf = doc.resolv_conf if isinstance(doc, _ConfigDoc) else SYSTEM_RESOLV_CONF
+    resolv_conf = doc.resolv_conf if isinstance(doc, _ConfigDoc) else None
     specs = doc.get(table, where, name, list, ["system"])
     if not specs:
         raise doc.fail(f"{where}.{name}", "expected at least one resolver, got []")
@@ -200,13 +200,15 @@ TOP_KEYS = tuple(SECTIONS)
 # small pure helpers
 
 
-def system_resolvers(path: Path = SYSTEM_RESOLV_CONF) -> list[str]:
+def system_resolvers(path: Path | None = None) -> list[str]:
     """The nameservers of resolv.conf, through dnspython's own parser.
 
     resolv.conf is read like a config file (a regular file of sane size); a
     nameserver that is not an IP address is an error naming its line.
     """
     import dns.resolver
+
+    path = SYSTEM_RESOLV_CONF if path is None else path  # looked up late: tests point it away
 
     def refuse(reason: str) -> ConfigError:
         return ConfigError(f"'system' needs nameservers in {path}, but: {reason}",
@@ -232,7 +234,7 @@ def system_resolvers(path: Path = SYSTEM_RESOLV_CONF) -> list[str]:
     return found
 
 
-def parse_resolver(text: str, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> list[Resolver]:
+def parse_resolver(text: str, *, resolv_conf: Path | None = None) -> list[Resolver]:
     """'system' expands to the nameservers of resolv.conf; else IP or IP:PORT."""
     if text == "system":
         return [Resolver(ns, 53, "system") for ns in system_resolvers(resolv_conf)]
@@ -318,12 +320,12 @@ def parse_target_spec(spec: str) -> Target:
 class _ConfigDoc(TomlDoc):
     """The config file: ConfigErrors, and the resolv.conf that 'system' means."""
 
-    def __init__(self, source: str, text: str, resolv_conf: Path) -> None:
+    def __init__(self, source: str, text: str, resolv_conf: Path | None) -> None:
         super().__init__(source, text, ConfigError)
         self.resolv_conf = resolv_conf
 
 
-def load(path: Path, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> Config:
+def load(path: Path, *, resolv_conf: Path | None = None) -> Config:
     """Read and validate a config file; every problem is a ConfigError.
 
     Only a regular file of at most 1 MiB is read: a FIFO, a device or a
@@ -334,7 +336,7 @@ def load(path: Path, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> Config:
 
 
 def parse(text: str, *, source: str = "<config>",
-          resolv_conf: Path = SYSTEM_RESOLV_CONF) -> Config:
+          resolv_conf: Path | None = None) -> Config:
     raw = parse_toml(text, source=source, error=ConfigError)
     doc = _ConfigDoc(source, text, resolv_conf)
     doc.check_keys(raw, "", TOP_KEYS)

@@ -8,12 +8,23 @@ temporary file through ``resolv_conf=``.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from probe import config as config_module
+from probe.addresses import is_hostname, is_ip
+from probe.cli import main
 from probe.config import (
     SECTIONS,
     AgentConfig,
@@ -32,6 +43,8 @@ from probe.errors import ConfigError
 from probe.files import CONFIG_LIMIT
 from probe.results import PortState
 from probe.schema import toml_names
+from probe.tomldoc import control_character
+from tests.helpers import configgen
 from tests.helpers.readme_keys import README, filled, sections_in
 
 DATA = Path(__file__).parent / "data"
@@ -620,3 +633,99 @@ def test_idn_written_as_a_labels_is_a_hostname() -> None:
 def test_command_line_target_with_control_characters(spec: str) -> None:
     with pytest.raises(ValueError, match="expected text without control characters"):
         parse_target_spec(spec)
+
+
+# --------------------------------------------------------------------------
+# config fuzz: generated from the schema; the oracle is "a Config or one clear
+# ConfigError line", and for the command line "exit 0/1/2, never a traceback"
+
+
+@pytest.fixture(scope="module")
+def fuzz_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files a generated config may name: regular, empty, a FIFO, a directory, /dev/zero."""
+    base = tmp_path_factory.mktemp("fuzz")
+    files = {"resolv.conf": base / "resolv.conf", "pem": base / "not.pem",
+             "empty": base / "empty", "fifo": base / "fifo", "dir": base / "dir",
+             "zero": base / "zero", "config": base / "probe.toml"}
+    files["resolv.conf"].write_text("nameserver 192.0.2.53\n")
+    files["pem"].write_text("not a certificate\n")
+    files["empty"].write_text("")
+    os.mkfifo(files["fifo"])
+    files["dir"].mkdir()
+    files["zero"].symlink_to("/dev/zero")
+    return files
+
+
+def _no_control_characters(value: object) -> bool:
+    if isinstance(value, str):
+        return control_character(value) is None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return all(_no_control_characters(getattr(value, f.name))
+                   for f in dataclasses.fields(value))
+    if isinstance(value, tuple):
+        return all(_no_control_characters(v) for v in value)
+    return True
+
+
+_FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@_FUZZ
+@given(data=st.data(), headers=st.booleans())
+def test_fuzz_parse(fuzz_files: dict[str, Path], data: st.DataObject, headers: bool) -> None:
+    paths = [str(p) for name, p in fuzz_files.items() if name != "config"]
+    text = configgen.dump(data.draw(configgen.configs(paths)), headers=headers)
+    try:
+        config = parse(text, source="fuzz.toml", resolv_conf=fuzz_files["resolv.conf"])
+    except ConfigError as exc:
+        message = str(exc)
+        assert message.startswith("fuzz.toml")
+        assert "\n" not in message and len(message) < 2000, "one short line"
+        assert exc.exit_status == 2
+        return
+    # accepted: then nothing that reaches a label, a log line or a table is forged
+    assert _no_control_characters(config)
+    assert all(is_ip(t.host) or is_hostname(t.host) for t in config.targets)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_fuzz_check_config(fuzz_files: dict[str, Path], data: st.DataObject) -> None:
+    paths = [str(p) for name, p in fuzz_files.items() if name != "config"]
+    path = fuzz_files["config"]
+    path.write_text(configgen.dump(data.draw(configgen.configs(paths))), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    with (mock.patch.object(config_module, "SYSTEM_RESOLV_CONF", fuzz_files["resolv.conf"]),
+          contextlib.redirect_stdout(out), contextlib.redirect_stderr(err)):
+        status = main(["--check-config", "-c", str(path)])
+    assert status in (0, 1, 2)
+    errors = [line for line in err.getvalue().splitlines() if "warning" not in line]
+    if status == 0:
+        assert out.getvalue().startswith(f"{path}: valid, ") and not errors
+    else:
+        assert len(errors) == 1 and errors[0].startswith("probe: error: "), err.getvalue()
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/null", "fifo", "dir", "zero",
+                                     "symlink-to-fifo", "deep", "huge"])
+def test_check_config_on_hostile_files_exits_2_at_once(fuzz_files: dict[str, Path],
+                                                       tmp_path: Path, special: str) -> None:
+    """A sample through the real process: exit 2 and one line, no traceback, no hang."""
+    path = fuzz_files.get(special, Path(special))
+    if special == "symlink-to-fifo":
+        path = tmp_path / "probe.toml"
+        path.symlink_to(fuzz_files["fifo"])
+    elif special == "deep":
+        path = tmp_path / "deep.toml"
+        path.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    elif special == "huge":
+        path = tmp_path / "huge.toml"
+        with path.open("wb") as handle:
+            handle.truncate(1 << 34)  # 16 GiB, sparse
+    done = subprocess.run([sys.executable, "-m", "probe", "--check-config", "-c", str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"probe: error: {path}") and done.stderr.count("\n") == 1
