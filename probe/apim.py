@@ -1,29 +1,18 @@
 """The ``[apim]`` config section: one API Management instance, described once.
 
-From it ``probe.targets`` generates the instance's endpoints and dependency
+    [apim]
+    name = "contoso"          # required: <name>.azure-api.net
+    mode = "internal"         # required: internal | external
+    storage = ["contosost.blob.core.windows.net"]
+
+Every key, its default and what it accepts is declared once, on
+``ApimConfig``'s fields (README's table is generated from them). From the
+section ``probe.targets`` generates the instance's endpoints and dependency
 targets, and ``probe.diagnosis.context_from`` the diagnosis context (mode,
 instance address, reference resolvers, forbidden hops).
 
-    [apim]
-    name = "contoso"                      # required: <name>.azure-api.net
-    mode = "internal"                     # required: internal | external
-    region = "East US"                    # informational
-    self_hosted_gateway = false           # adds the configuration endpoint
-    domain = "azure-api.net"              # the lab uses a test domain
-    instance_address = ["10.0.1.5"]       # what APIM's names must resolve to
-    storage = ["contosost.blob.core.windows.net"]
-    sql = ["contoso-sql.database.windows.net"]
-    keyvault = ["contoso-kv.vault.azure.net"]
-    monitor = ["gcs.prod.monitoring.core.windows.net"]
-    azure_dns = ["168.63.129.16"]         # resolvers taken as Azure DNS
-    forbidden_hops = ["10.0.100.4", "10.10.0.0/16"]
-    import = ["networkstatus.json"]       # saved Azure JSON, relative to this file
-    health_check = true                   # gateway /status-0123456789abcdef
-    verify_tls = true                     # certificate check of the health probe
-    ca_file = "corp-ca.pem"               # CA of the gateway's certificate, if private
-
 This module belongs to the config layer: it parses and validates, it
-generates nothing.
+generates nothing. ``MODES`` is defined here, once.
 """
 
 from __future__ import annotations

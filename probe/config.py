@@ -3,6 +3,13 @@
 Defaults first, then validation; unknown keys are rejected (a typo must not
 silently become a default). Every error names the file, the key, the line
 where it can be found, and what was expected.
+
+Each section is declared once, as a dataclass whose fields carry their key's
+type, check and help (``probe.schema.key``): ``AgentConfig``, ``DnsConfig``,
+``Target`` here, ``ApimConfig`` in ``probe.apim``. The accepted keys, the
+defaults, the checks and README's key tables all come from those fields.
+Files are read through ``probe.files`` (regular files of at most 1 MiB) and
+the TOML through ``probe.tomldoc`` (errors with file, line and key).
 """
 
 from __future__ import annotations
