@@ -24,8 +24,8 @@ from typing import Any
 
 from probe.tomldoc import Check, TomlDoc, kind_name
 
-__all__ = ["Between", "Key", "OneOf", "key", "keys_of", "markdown_table", "read_section",
-           "toml_names"]
+__all__ = ["Between", "Key", "OneOf", "check_of", "key", "keys_of", "markdown_table",
+           "read_section", "toml_names"]
 
 # (doc, table, where, toml name) -> value; called whether or not the key is there
 Reader = Callable[[TomlDoc, Mapping[str, Any], str, str], Any]
@@ -95,6 +95,11 @@ def keys_of(cls: type) -> list[tuple[str, Key]]:
 
 def toml_names(cls: type) -> list[str]:
     return [name for name, _ in keys_of(cls)]
+
+
+def check_of(cls: type, name: str) -> Check | None:
+    """The check of one key (by TOML name), e.g. for a command-line flag with the same range."""
+    return dict(keys_of(cls))[name].check
 
 
 def _field_names(cls: type) -> dict[str, str]:
