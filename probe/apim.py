@@ -151,6 +151,6 @@ class ApimConfig:
 
 def parse_apim(doc: TomlDoc, table: Mapping[str, Any]) -> ApimConfig:
     """Validate the ``[apim]`` table; every problem names the key and line."""
-    values = read_section(doc, table, "apim", ApimConfig, header=doc.header_line("apim"))
+    values = read_section(doc, table, "apim", ApimConfig, header=lambda: doc.header_line("apim"))
     # Readers of list keys say None when the key is absent: the field's default applies.
     return ApimConfig(**{k: v for k, v in values.items() if v is not None})

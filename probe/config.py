@@ -14,8 +14,10 @@ the TOML through ``probe.tomldoc`` (errors with file, line and key).
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -376,7 +378,8 @@ def _targets(doc: TomlDoc, entries: Sequence[Any]) -> tuple[Target, ...]:
         where = f"target[{i}]"
         if not isinstance(entry, dict):
             raise doc.fail(where, "expected a [[target]] table")
-        values = read_section(doc, entry, where, Target, header=doc.header_line("target", i))
+        values = read_section(doc, entry, where, Target,
+                              header=functools.partial(doc.header_line, "target", i))
         if "dependency" not in values:
             values["dependency"] = infer_dependency(values["host"], values["port"])
         targets.append(Target(**values))
@@ -416,8 +419,7 @@ def with_overrides(config: Config, *, targets: Sequence[Target] | None = None,
     chosen = tuple(targets) if targets is not None else config.targets
     if count is not None:
         chosen = tuple(replace(t, count=count) for t in chosen)
-    names = [t.name for t in chosen]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted(n for n, seen in Counter(t.name for t in chosen).items() if seen > 1)
     if duplicates:
         raise ConfigError(f"duplicate target names {duplicates}; give each --target a "
                           "unique NAME= prefix", key="--target")

@@ -108,18 +108,20 @@ def _field_names(cls: type) -> dict[str, str]:
 
 
 def read_section(doc: TomlDoc, table: Mapping[str, Any], where: str, cls: type,
-                 header: int | None = None) -> dict[str, Any]:
+                 header: Callable[[], int | None] | None = None) -> dict[str, Any]:
     """Validate one table against ``cls``'s keys: {field name: value} of the keys given.
 
     Absent keys are left out (the dataclass default applies) unless their
-    ``Key`` has its own ``read``. ``header`` is the table's line, for a
-    missing required key.
+    ``Key`` has its own ``read``. ``header`` finds the table's line, for a
+    missing required key (only then: a scan per table would make a file of
+    many tables quadratic).
     """
     keys = keys_of(cls)
     doc.check_keys(table, where, [name for name, _ in keys])
     for name, spec in keys:
         if spec.required and name not in table:
-            raise doc.fail(where, f"missing required key {name!r}", line=header)
+            raise doc.fail(where, f"missing required key {name!r}",
+                           line=header() if header else None)
     fields = _field_names(cls)
     values: dict[str, Any] = {}
     for name, spec in keys:

@@ -729,3 +729,19 @@ def test_check_config_on_hostile_files_exits_2_at_once(fuzz_files: dict[str, Pat
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith(f"probe: error: {path}") and done.stderr.count("\n") == 1
+
+
+def test_check_config_of_a_full_size_config_finishes(tmp_path: Path) -> None:
+    """1 MiB of [[target]] tables (21k targets): it took minutes when every table
+    scanned the whole file for its header line; the timeout is a hang guard."""
+    parts = ["[dns]\nresolvers = ['192.0.2.53']\n"]
+    size, i = len(parts[0]), 0
+    while size < CONFIG_LIMIT - 100:
+        parts.append(f"[[target]]\nname='t{i}'\nhost='192.0.2.1'\nport=1\n")
+        size, i = size + len(parts[-1]), i + 1
+    path = tmp_path / "many.toml"
+    path.write_text("".join(parts))
+    done = subprocess.run([sys.executable, "-m", "probe", "--check-config", "-c", str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(f"{path}: valid, {i} target(s)")

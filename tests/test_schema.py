@@ -44,7 +44,7 @@ def test_read_section_uses_defaults_and_field_names() -> None:
 def test_read_section_errors(table: dict[str, object], message: str) -> None:
     doc = TomlDoc("d.toml", "[demo]\n", ConfigError)
     with pytest.raises(ConfigError) as info:
-        read_section(doc, table, "demo", Demo, header=doc.header_line("demo"))
+        read_section(doc, table, "demo", Demo, header=lambda: doc.header_line("demo"))
     assert message in str(info.value)
 
 
