@@ -299,3 +299,14 @@ def test_check_config_refuses_special_files_at_once(capsys: pytest.CaptureFixtur
     assert (status, out) == (2, "")
     assert_error(err, f"probe: error: {path}: cannot read: ")
     assert "not a regular file" in err
+
+
+def test_check_config_warns_when_syn_cannot_be_used_here(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the check may run as another user than the agent: a warning, not a refusal
+    monkeypatch.setattr(cli, "raw_allowed", lambda: False)
+    path = _agent_config(tmp_path, "method = 'syn'")
+    status, out, err = run(capsys, "--check-config", "-c", str(path))
+    assert status == 0 and out.startswith(f"{path}: valid, 1 target(s)")
+    assert err.startswith("probe: warning: method = 'syn' needs raw sockets")
