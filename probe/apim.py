@@ -26,6 +26,7 @@ from typing import Any
 from probe.addresses import is_hostname, is_ip, is_prefix
 from probe.errors import InputError
 from probe.files import CONFIG_LIMIT, read_regular_file
+from probe.results import ApimCheck
 from probe.schema import OneOf, key, read_section
 from probe.tomldoc import TomlDoc, show
 
@@ -103,7 +104,8 @@ class ApimConfig:
     name: str = key(help="the instance: `<name>.azure-api.net`", check=_instance_name,
                     expected="an instance name (letters, digits, '-')")
     mode: str = key(help="the VNet mode", check=OneOf(MODES))
-    region: str = key("", str, "informational")
+    region: str = key("", str, "the location whose networkstatus is read (informational "
+                      "otherwise)")
     self_hosted_gateway: bool = key(False, bool, "adds the configuration endpoint (443)")
     domain: str = key(DEFAULT_DOMAIN, str, "the instance's DNS suffix (the lab uses a test "
                       "domain)", check=_domain, expected="a DNS domain",
@@ -138,6 +140,13 @@ class ApimConfig:
     ca_file: str | None = key(None, str, "CA bundle (PEM) of the gateway's certificate, for a "
                               "private CA; relative to the config file",
                               expected="the path of a readable file", read=_ca_file)
+    locations: tuple[str, ...] = key(
+        (), (list, str), "multi-region: the Azure locations whose networkstatus is read "
+        "(default: `region`)", expected="location names (or one)",
+        read=_strings(_is_path, "an Azure location name"))
+    # Not a key: probe.targets.expand fills it with the imported networkstatus checks
+    # (probe.apim_reports), for the diagnosis.
+    reports: tuple[ApimCheck, ...] = ()
 
     def host(self, label: str = "") -> str:
         """'<name>[.label].<domain>': the instance's hostnames."""

@@ -136,9 +136,6 @@ def _mutate(doc: dict[str, Any], draw: st.DrawFn, paths: Sequence[str]) -> None:
         table[draw(st.sampled_from(["tagret", "", "x y", "timeuot"]))] = 1
     elif kind == "drop":
         table.pop(key_name, None)
-    elif key_name == "import":
-        # apim_reports reads imports; until it reads through probe.files, no special files here
-        table[key_name] = draw(st.sampled_from(["ns.json", "", "missing.json", 3, [1], ["a"]]))
     else:
         table[key_name] = draw(invalid(spec, paths))
 
