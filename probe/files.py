@@ -22,7 +22,7 @@ from probe.errors import InputError
 __all__ = ["CONFIG_LIMIT", "EXPORT_LIMIT", "read_regular_file", "read_utf8", "size_text"]
 
 CONFIG_LIMIT = 1 << 20  # 1 MiB: a config, resolv.conf, a PEM file, a password file
-EXPORT_LIMIT = 64 << 20  # 64 MiB: a saved Azure export (lint, [apim] imports)
+EXPORT_LIMIT = 32 << 20  # 32 MiB: a saved Azure export (lint's MAX_BYTES, [apim] imports)
 
 
 def size_text(size: int) -> str:
