@@ -177,7 +177,12 @@ def test_check_config_with_a_target_is_valid(capsys: pytest.CaptureFixture[str])
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "[agent]\ntimeout = 1\n"])
 def test_check_config_refuses_a_file_without_targets(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str) -> None:
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # no [dns]: 'system' is implied; point it at a resolv.conf of our own
+    resolv_conf = tmp_path / "resolv.conf"
+    resolv_conf.write_text("nameserver 192.0.2.53\n")
+    monkeypatch.setattr("probe.config.SYSTEM_RESOLV_CONF", resolv_conf)
     path = tmp_path / "probe.toml"
     path.write_text(text)
     status, out, err = run(capsys, "--check-config", "-c", str(path), *RESOLVER)
