@@ -191,17 +191,25 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    rtt_histogram: bool = key(False, bool, "the opt-in RTT histogram "
+                              "`apim_probe_tcp_attempt_rtt_seconds` (10 buckets from 0.5 ms to "
+                              "1 s, 12 more series per target address)")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     targets: tuple[Target, ...] = ()
     source: str | None = None
     apim: ApimConfig | None = None
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 # The sections of a config file, for the README's key tables and the drift test.
 SECTIONS: dict[str, type] = {"agent": AgentConfig, "dns": DnsConfig, "target": Target,
-                             "apim": ApimConfig}
+                             "apim": ApimConfig, "metrics": MetricsConfig}
 TOP_KEYS = tuple(SECTIONS)
 
 
@@ -357,7 +365,10 @@ def parse(text: str, *, source: str = "<config>",
     targets = _targets(doc, doc.get(raw, "", "target", list, []))
     apim_raw = doc.get(raw, "", "apim", dict, None)
     apim = parse_apim(doc, apim_raw) if apim_raw is not None else None
-    return Config(agent=agent, dns=dns_config, targets=targets, source=source, apim=apim)
+    metrics = MetricsConfig(**read_section(doc, doc.get(raw, "", "metrics", dict, {}),
+                                           "metrics", MetricsConfig))
+    return Config(agent=agent, dns=dns_config, targets=targets, source=source, apim=apim,
+                  metrics=metrics)
 
 
 def _check_pairs(doc: TomlDoc, agent: AgentConfig) -> None:
