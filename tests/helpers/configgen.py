@@ -150,6 +150,7 @@ def configs(paths: Sequence[str]) -> st.SearchStrategy[dict[str, Any]]:
             "target": st.lists(_valid_table(SECTIONS["target"]), min_size=1, max_size=3,
                                unique_by=lambda t: t["name"]),
             "apim": _valid_table(SECTIONS["apim"]),
+            "metrics": _valid_table(SECTIONS["metrics"]),
         }))
         for _ in range(draw(st.integers(0, 3))):
             _mutate(doc, draw, paths)
