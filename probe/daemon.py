@@ -50,9 +50,10 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from probe import __version__, hostinfo
 from probe.addresses import is_ip, split_host_port
 from probe.config import Config
-from probe.errors import ConfigError, ProbeError, UsageError
+from probe.errors import ProbeError, UsageError
 from probe.exporters import prometheus
 from probe.fullround import complete_round
+from probe.preflight import Access, access_from
 from probe.probers import TcpProber, make_prober, raw_allowed
 from probe.results import RoundResult
 
@@ -203,41 +204,6 @@ def _stderr_is_journal() -> bool:
 
 # --------------------------------------------------------------------------
 # HTTP
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """How /metrics is protected: TLS context, basic auth credentials."""
-
-    tls: ssl.SSLContext | None = None
-    user: str | None = None
-    password: bytes | None = None
-
-
-def access_from(config: Config) -> Access:
-    """Load the certificate and password the config names (ConfigError if unusable)."""
-    agent = config.agent
-    tls = None
-    if agent.tls_cert and agent.tls_key:
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.minimum_version = ssl.TLSVersion.TLSv1_2
-        try:
-            tls.load_cert_chain(agent.tls_cert, agent.tls_key)
-        except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(f"cannot load the certificate and key ({exc}); expected a PEM "
-                              "certificate and its private key", source=config.source,
-                              key="agent.tls_cert") from None
-    password = None
-    if agent.basic_auth_user and agent.basic_auth_password_file:
-        try:
-            password = Path(agent.basic_auth_password_file).read_bytes().rstrip(b"\r\n")
-        except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror}", source=config.source,
-                              key="agent.basic_auth_password_file") from None
-        if not password:
-            raise ConfigError("expected a file holding the password, got an empty file",
-                              source=config.source, key="agent.basic_auth_password_file")
-    return Access(tls, agent.basic_auth_user, password)
 
 
 StartResponse = Callable[..., Any]
