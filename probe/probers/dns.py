@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import dns.asyncquery
 import dns.exception
@@ -121,8 +122,27 @@ async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
         sock.close()
 
 
-async def _exchange(query: dns.message.Message, resolver: Resolver,
-                    timeout: float) -> dns.message.Message:
+Exchange = Callable[[dns.message.Message, Resolver, float], Awaitable[dns.message.Message]]
+"""One question to one resolver within a timeout: the reply, or an exception."""
+
+
+class NameResolver(Protocol):
+    """What a round needs from DNS: every name through every resolver.
+
+    ``run_round`` takes one as it takes its TCP prober; ``DnsProber`` is the
+    real one, a test passes its own.
+    """
+
+    async def resolve_all(self, names: Sequence[str], resolvers: Sequence[Resolver],
+                          timeout: float, *, aaaa: bool = False,
+                          limit: asyncio.Semaphore | None = None) -> list[DnsResult]:
+        """One result per (name, resolver), ordered name-major; never raises
+        for what a network or a resolver does."""
+        ...
+
+
+async def exchange(query: dns.message.Message, resolver: Resolver,
+                   timeout: float) -> dns.message.Message:
     """One question, UDP with one retransmission, TCP when truncated."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -162,15 +182,44 @@ async def _exchange(query: dns.message.Message, resolver: Resolver,
             task.cancel()
 
 
-async def resolve(name: str, resolver: Resolver, timeout: float, *,
-                  aaaa: bool = False) -> DnsResult:
-    """Ask one resolver about one name; never raises for network trouble."""
-    start = time.perf_counter()
-    rdtypes = [dns.rdatatype.A, dns.rdatatype.AAAA] if aaaa else [dns.rdatatype.A]
-    queries = [dns.message.make_query(name, rdtype) for rdtype in rdtypes]
-    outcomes = await asyncio.gather(*(_exchange(q, resolver, timeout) for q in queries),
-                                    return_exceptions=True)
-    duration = time.perf_counter() - start
+class DnsProber:
+    """The real ``NameResolver``: dnspython's messages over our own UDP
+    exchange (``exchange``), TCP when truncated.
+
+    ``exchange`` is the seam for tests that hand in replies or exceptions
+    without a socket.
+    """
+
+    def __init__(self, *, exchange: Exchange = exchange) -> None:
+        self._exchange = exchange
+
+    async def resolve(self, name: str, resolver: Resolver, timeout: float, *,
+                      aaaa: bool = False) -> DnsResult:
+        """Ask one resolver about one name; never raises for network trouble."""
+        start = time.perf_counter()
+        rdtypes = [dns.rdatatype.A, dns.rdatatype.AAAA] if aaaa else [dns.rdatatype.A]
+        queries = [dns.message.make_query(name, rdtype) for rdtype in rdtypes]
+        outcomes = await asyncio.gather(*(self._exchange(q, resolver, timeout) for q in queries),
+                                        return_exceptions=True)
+        return _result(name, resolver, timeout, rdtypes, outcomes, time.perf_counter() - start)
+
+    async def resolve_all(self, names: Sequence[str], resolvers: Sequence[Resolver],
+                          timeout: float, *, aaaa: bool = False,
+                          limit: asyncio.Semaphore | None = None) -> list[DnsResult]:
+        """Every name through every resolver, concurrently; ordered name-major."""
+        gate = limit or asyncio.Semaphore(256)
+
+        async def one(name: str, resolver: Resolver) -> DnsResult:
+            async with gate:
+                return await self.resolve(name, resolver, timeout, aaaa=aaaa)
+
+        return list(await asyncio.gather(*(one(n, r) for n in names for r in resolvers)))
+
+
+def _result(name: str, resolver: Resolver, timeout: float, rdtypes: Sequence[int],
+            outcomes: Sequence[dns.message.Message | BaseException],
+            duration: float) -> DnsResult:
+    """Pure: what the answers (or failures) to the A (and AAAA) questions add up to."""
     on_the_wire = [o.time for o in outcomes if isinstance(o, dns.message.Message) and o.time]
     if on_the_wire and len(on_the_wire) == len(outcomes):
         duration = max(on_the_wire)  # every question answered: the wire time is the truth
@@ -213,16 +262,3 @@ def _failure(exc: BaseException, timeout: float) -> tuple[DnsStatus, str]:
 
 def _plain(name: str) -> str:
     return name.rstrip(".").lower()
-
-
-async def resolve_all(names: Sequence[str], resolvers: Sequence[Resolver], timeout: float, *,
-                      aaaa: bool = False, limit: asyncio.Semaphore | None = None,
-                      ) -> list[DnsResult]:
-    """Every name through every resolver, concurrently; ordered name-major."""
-    gate = limit or asyncio.Semaphore(256)
-
-    async def one(name: str, resolver: Resolver) -> DnsResult:
-        async with gate:
-            return await resolve(name, resolver, timeout, aaaa=aaaa)
-
-    return list(await asyncio.gather(*(one(n, r) for n in names for r in resolvers)))

@@ -13,7 +13,7 @@ import pytest
 
 from probe.config import Resolver
 from probe.probers import dns as dnsprobe
-from probe.probers.dns import read_response, resolve, status_of
+from probe.probers.dns import DnsProber, read_response, status_of
 from probe.results import DnsResult, DnsStatus
 
 A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
@@ -153,22 +153,23 @@ def test_response_without_question_reads_as_empty() -> None:
 RESOLVER = Resolver("192.0.2.53", 53)
 
 
-def run(monkeypatch: pytest.MonkeyPatch, outcomes: dict[int, object],
-        name: str = "Contoso.Azure-Api.NET.", *, aaaa: bool = False,
-        resolver: Resolver = RESOLVER) -> DnsResult:
-    async def fake(query: dns.message.Message, res: Resolver, timeout: float):
+def run(outcomes: dict[int, object], name: str = "Contoso.Azure-Api.NET.", *,
+        aaaa: bool = False, resolver: Resolver = RESOLVER) -> DnsResult:
+    """resolve() with an exchange that hands back the given reply or exception."""
+    async def fake(query: dns.message.Message, res: Resolver,
+                   timeout: float) -> dns.message.Message:
         assert res is resolver
         outcome = outcomes[query.question[0].rdtype]
         if isinstance(outcome, BaseException):
             raise outcome
+        assert isinstance(outcome, dns.message.Message)
         return outcome
 
-    monkeypatch.setattr(dnsprobe, "_exchange", fake)
-    return asyncio.run(resolve(name, resolver, 2.0, aaaa=aaaa))
+    return asyncio.run(DnsProber(exchange=fake).resolve(name, resolver, 2.0, aaaa=aaaa))
 
 
-def test_resolve_ok(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(monkeypatch, {A: response("contoso.azure-api.net", answers=[
+def test_resolve_ok() -> None:
+    result = run({A: response("contoso.azure-api.net", answers=[
         ("contoso.azure-api.net.", "CNAME", ["gw.cloudapp.net."]),
         ("gw.cloudapp.net.", "A", ["20.1.2.3"])])})
     assert result.name == "contoso.azure-api.net"
@@ -179,8 +180,8 @@ def test_resolve_ok(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.ok
 
 
-def test_resolve_nxdomain(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(monkeypatch, {A: response("contoso.azure-api.net", rcode=dns.rcode.NXDOMAIN)})
+def test_resolve_nxdomain() -> None:
+    result = run({A: response("contoso.azure-api.net", rcode=dns.rcode.NXDOMAIN)})
     assert (result.status, result.rcode, result.addresses) == (DnsStatus.NXDOMAIN, "NXDOMAIN", ())
     assert not result.ok
 
@@ -193,9 +194,8 @@ def test_resolve_nxdomain(monkeypatch: pytest.MonkeyPatch) -> None:
     (OSError(101, "Network is unreachable"), DnsStatus.ERROR, "Network is unreachable"),
     (dns.exception.FormError("bad label"), DnsStatus.ERROR, "bad response"),
 ])
-def test_resolve_failure_is_data(monkeypatch: pytest.MonkeyPatch, exc: BaseException,
-                                 status: DnsStatus, detail: str) -> None:
-    result = run(monkeypatch, {A: exc}, resolver=Resolver("192.0.2.53", 5353))
+def test_resolve_failure_is_data(exc: BaseException, status: DnsStatus, detail: str) -> None:
+    result = run({A: exc}, resolver=Resolver("192.0.2.53", 5353))
     assert result.status is status
     assert result.rcode is None
     assert result.addresses == ()
@@ -203,8 +203,8 @@ def test_resolve_failure_is_data(monkeypatch: pytest.MonkeyPatch, exc: BaseExcep
     assert result.resolver == "192.0.2.53:5353"
 
 
-def test_resolve_a_and_aaaa_merge(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(monkeypatch, {
+def test_resolve_a_and_aaaa_merge() -> None:
+    result = run({
         A: response("contoso.azure-api.net", answers=[
             ("contoso.azure-api.net.", "CNAME", ["gw.cloudapp.net."]),
             ("gw.cloudapp.net.", "A", ["20.1.2.3"])]),
@@ -217,35 +217,33 @@ def test_resolve_a_and_aaaa_merge(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.status is DnsStatus.OK
 
 
-def test_resolve_a_rcode_is_the_one_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(monkeypatch, {
+def test_resolve_a_rcode_is_the_one_reported() -> None:
+    result = run({
         A: response("contoso.azure-api.net", rcode=dns.rcode.SERVFAIL),
         AAAA: response("contoso.azure-api.net", AAAA),
     }, aaaa=True)
     assert (result.status, result.rcode) == (DnsStatus.SERVFAIL, "SERVFAIL")
 
 
-def test_resolve_a_timeout_is_not_hidden_by_an_empty_aaaa_answer(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_a_timeout_is_not_hidden_by_an_empty_aaaa_answer() -> None:
     # the A question went unanswered and there is no AAAA record: "nodata" would send the
     # user looking for a missing A record that may well exist
-    result = run(monkeypatch, {A: dns.exception.Timeout(),
+    result = run({A: dns.exception.Timeout(),
                                AAAA: response("contoso.azure-api.net", AAAA)}, aaaa=True)
     assert (result.status, result.rcode, result.addresses) == (DnsStatus.TIMEOUT, None, ())
     assert result.detail == "no answer within 2 s"
 
 
-def test_resolve_nxdomain_on_aaaa_holds_for_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_nxdomain_on_aaaa_holds_for_the_name() -> None:
     # NXDOMAIN says the name has no records of any type: true whatever happened to A
-    result = run(monkeypatch, {
+    result = run({
         A: dns.exception.Timeout(),
         AAAA: response("contoso.azure-api.net", AAAA, rcode=dns.rcode.NXDOMAIN)}, aaaa=True)
     assert (result.status, result.rcode) == (DnsStatus.NXDOMAIN, "NXDOMAIN")
 
 
-def test_resolve_aaaa_addresses_count_when_the_a_question_times_out(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(monkeypatch, {
+def test_resolve_aaaa_addresses_count_when_the_a_question_times_out() -> None:
+    result = run({
         A: dns.exception.Timeout(),
         AAAA: response("contoso.azure-api.net", AAAA, answers=[
             ("contoso.azure-api.net.", "AAAA", ["2001:db8::5"])]),
@@ -253,9 +251,8 @@ def test_resolve_aaaa_addresses_count_when_the_a_question_times_out(
     assert (result.status, result.addresses) == (DnsStatus.OK, ("2001:db8::5",))
 
 
-def test_resolve_aaaa_failure_does_not_spoil_the_a_answer(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(monkeypatch, {
+def test_resolve_aaaa_failure_does_not_spoil_the_a_answer() -> None:
+    result = run({
         A: response("contoso.azure-api.net", answers=[
             ("contoso.azure-api.net.", "A", ["10.0.0.5"])]),
         AAAA: dns.exception.Timeout(),
