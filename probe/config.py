@@ -74,10 +74,16 @@ class AgentConfig:
     basic_auth_password_file: str | None = None
 
 
+# A name may answer with thousands of addresses (a 64 KiB TCP answer holds
+# ~4,000): the round probes this many per name, the lowest in address order.
+DEFAULT_MAX_ADDRESSES = 16
+
+
 @dataclass(frozen=True, slots=True)
 class DnsConfig:
     resolvers: tuple[Resolver, ...] = ()
     aaaa: bool = False
+    max_addresses: int = DEFAULT_MAX_ADDRESSES  # probed per name: the lowest, in address order
 
     @property
     def primary(self) -> Resolver | None:
@@ -294,7 +300,7 @@ def _listen(value: Any) -> str | None:
 
 AGENT_KEYS = ("timeout", "interval", "listen", "method", "rate", "concurrency", "tls_cert",
               "tls_key", "basic_auth_user", "basic_auth_password_file")
-DNS_KEYS = ("resolvers", "aaaa")
+DNS_KEYS = ("resolvers", "aaaa", "max_addresses")
 TARGET_KEYS = ("name", "host", "port", "dependency", "expect", "required", "count", "trace")
 TOP_KEYS = ("agent", "dns", "target", "apim")
 
@@ -356,7 +362,10 @@ def parse(text: str, *, source: str = "<config>",
         except ConfigError as exc:
             raise reader.fail(key, exc.message) from None
     dns_config = DnsConfig(resolvers=_unique(resolvers),
-                           aaaa=reader.get(dns_raw, "dns", "aaaa", bool, False))
+                           aaaa=reader.get(dns_raw, "dns", "aaaa", bool, False),
+                           max_addresses=reader.get(dns_raw, "dns", "max_addresses", int,
+                                                    DEFAULT_MAX_ADDRESSES,
+                                                    _between(1, 4096, "an integer")))
 
     targets_raw = reader.get(raw, "", "target", list, [])
     targets: list[Target] = []

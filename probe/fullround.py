@@ -73,7 +73,8 @@ async def complete_round(config: Config, prober: TcpProber, *, can_trace: bool,
 
     DNS goes through ``resolver``, by default the real one (``DnsProber``).
     """
-    result = await run_round(config, prober, resolver or DnsProber())
+    resolver = resolver or DnsProber(max_addresses=config.dns.max_addresses)
+    result = await run_round(config, prober, resolver)
     traces, health = await asyncio.gather(_traces(config, result, can_trace),
                                           _health(config, result))
     result = replace(result, traces=traces, health=health)

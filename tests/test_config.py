@@ -61,6 +61,10 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
     ("concurrency-float.toml", "agent.concurrency", 2, "expected an integer, got float 2.5"),
     ("agent-not-table.toml", "agent", 1, "expected a table, got int 3"),
     ("aaaa-string.toml", "dns.aaaa", 3, "expected true or false, got str 'yes'"),
+    ("max-addresses-zero.toml", "dns.max_addresses", 3,
+     "expected an integer from 1 to 4096, got 0"),
+    ("max-addresses-float.toml", "dns.max_addresses", 3,
+     "expected an integer, got float 2.5"),
     ("port-bool.toml", "target[0].port", 7, "expected an integer, got True"),
     ("port-string.toml", "target[0].port", 7, "expected an integer, got str '443'"),
     ("count-bool.toml", "target[0].count", 8, "expected an integer, got False"),
@@ -201,6 +205,8 @@ def test_shipped_example_is_valid_and_documents_the_defaults(resolv_conf: Path) 
     assert [r.label for r in config.dns.resolvers] == ["10.0.0.4", "10.0.0.5", "168.63.129.16"]
     assert [r.source for r in config.dns.resolvers] == ["system", "system", "168.63.129.16"]
     assert config.dns.aaaa is False
+    assert config.dns.max_addresses == 16
+    assert parse("[dns]\nresolvers = ['192.0.2.53']\nmax_addresses = 3\n").dns.max_addresses == 3
     names = [t.name for t in config.targets]
     assert len(names) == len(set(names)) > 0
     by_name = {t.name: t for t in config.targets}
