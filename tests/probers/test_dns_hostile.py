@@ -12,9 +12,11 @@ import asyncio
 import ipaddress
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -242,3 +244,35 @@ def test_probe_once_probes_the_capped_addresses_and_says_so(server: HostileDns) 
     assert "holds 4090 addresses; probing the first 16" in report["dns"][0]["detail"]
     table = probe_once(server, "many-a", "table")
     assert "127.1.0.15 (+4074 not probed)" in table.stdout
+
+
+def test_the_daemon_keeps_running_rounds_against_the_hostile_server(
+        server: HostileDns, tmp_path: Path) -> None:
+    """The daemon used to exit before its first round on a TCP answer cut short."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "probe.toml"
+    config.write_text(
+        f'[agent]\ninterval = 1\ntimeout = 0.5\nmethod = "connect"\nlisten = "127.0.0.1:{port}"\n'
+        f'[dns]\nresolvers = ["{server.address}"]\n'
+        + "".join(f'[[target]]\nname = "{b}"\nhost = "{name_of(b)}"\nport = 9\ncount = 1\n'
+                  for b in ("tc-tcp-closed", "tc-tcp-half-prefix", "loop-two", "many-a")),
+        encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "probe", "-c", str(config)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if sum("event=round " in seen for seen in lines) >= 2:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        lines += proc.stderr.readlines() if proc.stderr else []
+    text = "".join(lines)
+    assert sum("event=round " in line for line in lines) >= 2, text
+    assert "Traceback" not in text and "round_failed" not in text, text
