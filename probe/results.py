@@ -39,9 +39,16 @@ class PortState(enum.StrEnum):
 
 
 class Severity(enum.StrEnum):
+    """Most severe first: the order findings are listed in."""
+
     CRITICAL = "critical"
     WARNING = "warning"
     INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for the most severe."""
+        return tuple(Severity).index(self)
 
 
 NO_RESPONSE = "no-response"
@@ -190,6 +197,11 @@ class Finding:
     summary: str
     evidence: tuple[str, ...]
     remedy: str
+
+    @property
+    def sort_key(self) -> tuple[int, str, str]:
+        """Most severe first, then by id and subject: how reports list findings."""
+        return (self.severity.rank, self.id, self.subject)
 
 
 @dataclass(frozen=True, slots=True)

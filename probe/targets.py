@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from probe.apim import HEALTH_PATH, ApimConfig
+from probe.apim import ApimConfig
 from probe.apim_reports import Imported, load, resolve_paths, target_name
 from probe.config import Config, Target
 
@@ -91,7 +91,7 @@ def health_url(config: Config) -> str | None:
     """The gateway health check URL of the instance, if there is one to check."""
     if config.apim is None or not config.apim.health_check:
         return None
-    return f"https://{config.apim.host()}{HEALTH_PATH}"
+    return config.apim.health_url
 
 
 def _origin(target: Target, generated: set[str], imported_names: set[str],

@@ -28,8 +28,7 @@ import pytest
 
 from tests.conftest import in_client
 from tests.helpers import promlab
-from tests.helpers.promlab import JOB
-from tests.test_alerting import (
+from tests.helpers.generated import (
     GRAFANA_ALERTS,
     RULES,
     dashboard,
@@ -38,6 +37,7 @@ from tests.test_alerting import (
     panels,
     yaml_rules,
 )
+from tests.helpers.promlab import JOB
 
 pytestmark = pytest.mark.lab
 
