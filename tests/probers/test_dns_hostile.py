@@ -242,6 +242,9 @@ def test_probe_once_probes_the_capped_addresses_and_says_so(server: HostileDns) 
         f"127.1.0.{i}" for i in range(16))
     assert {r["state"] for r in report["tcp"]} == {"closed"}
     assert "holds 4090 addresses; probing the first 16" in report["dns"][0]["detail"]
+    (finding,) = [f for f in report["findings"] if f["id"] == "dns-addresses-capped"]
+    assert finding["summary"] == ("many-a.hostile.test answers with 4090 addresses on "
+                                  f"{server.address}; 16 are probed")
     table = probe_once(server, "many-a", "table")
     assert "127.1.0.15 (+4074 not probed)" in table.stdout
 
