@@ -7,6 +7,19 @@ one lost datagram does not read as a dead resolver, and a slow recursive
 answer to the first query still counts. dnspython builds and parses the
 messages; the UDP exchange is ours only to time it on the wire (kernel
 receive timestamps), as the TCP probes are.
+
+A resolver may be hostile or broken, and nothing it sends ends a round:
+
+* whatever an exchange raises (a TCP answer cut short after TC, garbage, a
+  mismatched reply, ICMP errors) becomes a status and a detail in one place,
+  ``translate``; datagrams that answer nothing are ignored (``timeout`` if
+  nothing better comes);
+* the CNAME chain is followed by ``read_response``, only from the question's
+  name: up to ``MAX_CNAME_CHAIN`` links resolve, a longer chain or a loop is
+  ``error`` with the chain so far as evidence;
+* ``DnsProber(max_addresses=...)`` keeps at most that many addresses per name
+  (the lowest in address order), so thousands of A records do not become
+  thousands of probes; the result says how many it dropped.
 """
 
 from __future__ import annotations
@@ -136,8 +149,8 @@ async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
                 answer.set_exception(exc)
                 return
             received = received_ns(ancdata) or time.time_ns()
-            reply = _parse(wire)
-            if reply is not None and query.is_response(reply):
+            reply = _answer_to(query, wire)
+            if reply is not None:
                 answer.set_result((reply, received))
 
     try:
@@ -157,15 +170,17 @@ async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
         sock.close()
 
 
-def _parse(wire: bytes) -> dns.message.Message | None:
-    """A datagram as a message, or None: garbage on our port is not an answer.
+def _answer_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | None:
+    """A datagram as the answer to ``query``, or None: garbage on our port, or
+    a reply to another question (wrong ID, another name), answers nothing.
 
-    dnspython raises its own errors for most malformed messages, and a few
-    plain ones (ValueError, IndexError, UnicodeError) for some: whatever it
-    raises, the datagram answers nothing.
+    dnspython raises its own errors for most malformed messages and a few
+    plain ones (ValueError, IndexError, UnicodeError) for some; whatever it
+    raises, the datagram is not an answer, and we keep listening.
     """
     try:
-        return dns.message.from_wire(wire)
+        reply = dns.message.from_wire(wire)
+        return reply if query.is_response(reply) else None
     except Exception:  # noqa: BLE001 -- any parse failure means "not an answer"
         return None
 
