@@ -243,6 +243,48 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "The gateway's TLS certificate is not trusted from the VNet: give the custom domain "
           "a certificate with its full chain (Key Vault), install the private CA on the "
           "clients, or set [apim] verify_tls = false if this host is not meant to trust it."),
+    # ---- diagnosis: APIM's own networkstatus beside the round -----------
+    _kind("apim-view-differs", DIAGNOSIS, CRIT_WARN,
+          "APIM fails a dependency this agent reaches (required: critical)",
+          "Look at what only the APIM subnet has: its NSG (an outbound rule to this "
+          "dependency's service tag on port {port}), its route table (0.0.0.0/0 "
+          "or a service-tag route to a virtual appliance that drops it), a service "
+          "endpoint or private endpoint the service's firewall admits for one subnet "
+          "and not the other, and its DNS{dns}. `probe lint` on the APIM subnet's "
+          "effective NSG and routes shows which rule decides. If APIM's report predates "
+          "a fix (see 'last checked'), save networkstatus again.",
+          "APIM's networkstatus fails an endpoint this agent reaches: the difference lies "
+          "between the APIM subnet and this host's subnet (NSG, route table, service or "
+          "private endpoint, DNS). Lint the APIM subnet's effective NSG and routes."),
+    _kind("apim-view-corroborated", DIAGNOSIS, CRIT_WARN,
+          "APIM and this agent both fail a dependency (required: critical)",
+          "Both vantage points fail, so the block is common to both paths: an NSG or "
+          "route table both subnets share, a firewall or virtual appliance both cross, "
+          "the service's own firewall, or DNS. This agent's own finding for the same "
+          "endpoint says where its probe stopped (silence, a reject and from whom, a "
+          "reset); fix that and APIM's next check (every 15 minutes) should agree.",
+          "APIM and this agent both fail the endpoint: the block is common to both paths; "
+          "this agent's own finding for it says where the probe stopped."),
+    _kind("apim-view-failure", DIAGNOSIS, CRIT_WARN,
+          "APIM fails a check this agent cannot repeat (required: critical)",
+          "{detail}",
+          "APIM reports a failing internal check or an endpoint not probed this round: read "
+          "APIM's error; probe the endpoint too where it is a name."),
+    _kind("apim-view-inbound", DIAGNOSIS, CRIT,
+          "Azure's control plane cannot reach the instance (inbound 3443)",
+          "Allow inbound TCP 3443 from service tag ApiManagement to VirtualNetwork in "
+          "the APIM subnet's NSG, and add a route for service tag ApiManagement with "
+          "next hop Internet when a 0.0.0.0/0 route sends the replies to a firewall. "
+          "This agent's own probe of 3443 (if any) comes from inside the VNet: another "
+          "path, which neither confirms nor rules this out.",
+          "Inbound 3443 from ApiManagement fails: allow it in the APIM subnet's NSG and route "
+          "service tag ApiManagement to Internet when forced tunnelling is on."),
+    _kind("apim-view-agent-only", DIAGNOSIS, INFO,
+          "APIM reaches a dependency this agent does not",
+          "APIM's own check succeeds from the APIM subnet, so APIM is not affected (as "
+          "of 'last checked'). Look at this host's subnet (its NSG, its routes) and its "
+          "own firewall before touching the APIM subnet's rules.",
+          "Information: the block is on this host's side, not on APIM's path."),
     # ---- lint: NSG exports ----------------------------------------------
     _kind("nsg-rule-missing", LINT, ANY,
           "no NSG rule allows a flow APIM needs",
@@ -257,6 +299,17 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "The allow rule exists but a deny with a lower priority number decides first: "
           "renumber the allow below the deny, or narrow the deny."),
     # ---- lint: route exports --------------------------------------------
+    _kind("nsg-rule-not-judged", LINT, INFO,
+          "an NSG verdict depends on rules offline lint cannot expand",
+          "Check these rules by hand, or ask Azure, which expands them: 'az network "
+          "watcher test-ip-flow' or 'az network nic list-effective-nsg'.",
+          "Rules naming application security groups or service tags lint cannot expand "
+          "offline decide this verdict: check them with Azure's IP flow verify."),
+    _kind("nsg-default-rules-added", LINT, INFO,
+          "a rule list was judged with Azure's default rules added",
+          "Nothing to change; lint 'az network nsg show' output to judge the NSG as "
+          "exported.",
+          "Information: a bare rule list was judged with Azure's default rules added."),
     _kind("route-control-plane-via-appliance", LINT, CRIT,
           "service tag ApiManagement is routed to a virtual appliance or gateway",
           "Set the ApiManagement route's next hop type to Internet.",

@@ -12,6 +12,7 @@ a log nobody scrapes).
     HttpResult  one HTTP(S) health check (the gateway's status path)
     Finding     a diagnosis: what is wrong, the evidence and the remedy
     RoundResult everything one round produced
+    ApimCheck   one check APIM ran itself, read from a saved networkstatus
 """
 
 from __future__ import annotations
@@ -214,3 +215,31 @@ class RoundResult:
     findings: tuple[Finding, ...] = field(default=())
     traces: tuple[TraceResult, ...] = field(default=())
     health: tuple[HttpResult, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class ApimCheck:
+    """One ``connectivityStatus`` entry of a saved APIM ``networkstatus``: APIM's
+    own view of one dependency, kept beside the agent's (probe.apim_reports).
+
+    ``host``/``port`` are where the agent probes the same endpoint, or None
+    for APIM's internal checks (``LocalGatewayRedis``, ``Scm``: not names).
+    ``direction`` is "outbound", "inbound" (Azure's control plane calling the
+    instance, not a dependency) or "internal". ``status`` is Azure's own word
+    (initializing, success, failure); the timestamps are Azure's, verbatim.
+    """
+
+    name: str
+    status: str
+    error: str
+    resource_type: str
+    is_optional: bool
+    last_updated: str
+    last_status_change: str
+    location: str
+    source: str
+    dependency: str
+    direction: str
+    host: str | None = None
+    port: int | None = None
+    dns_servers: tuple[str, ...] = ()

@@ -42,7 +42,10 @@ _VOLATILE_METRICS = re.compile(
 def _mask_text(text: str) -> str:
     """Timings in prose, and runs of addresses in the order a server gave them."""
     text = _TOOK.sub("took N s", _MS.sub("N ms", text))
-    return re.sub(rf"{_IPV4}(?: {_IPV4})+", lambda m: " ".join(sorted(m.group(0).split())), text)
+    for sep in (" ", ", "):
+        text = re.sub(rf"{_IPV4}(?:{sep}{_IPV4})+",
+                      lambda m, sep=sep: sep.join(sorted(m.group(0).split(sep))), text)
+    return text
 
 
 def _mask_json(value: Any, key: str = "") -> Any:

@@ -15,6 +15,7 @@ clock: each rule can be tested exhaustively with hand-built rounds.
                   apim-address-mismatch, configuration-unreachable, gateway-unhealthy,
                   gateway-certificate-untrusted
     path.py       path-forbidden-hop (forced tunnelling)
+    apim_view.py  apim-view-*: APIM's own networkstatus beside the round
 
 What each finding id means (severities, remedy, what to check) is in the
 catalogue, ``probe.findings.FINDINGS`` (re-exported here); a rule module adds
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from probe.diagnosis.apim import apim_addresses, configuration, gateway_health, management
+from probe.diagnosis.apim_view import apim_view
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context, Rule
 from probe.diagnosis.dns import dns_addresses_capped, dns_disagreement
 from probe.diagnosis.evidence import by_name, describe_dns, describe_tcp
@@ -40,14 +42,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AZURE_DEPENDENCIES", "DEFAULT_CONTEXT", "FINDINGS", "RULES", "SERVICE_TAGS", "Context",
-    "Rule", "apim_addresses", "by_name", "configuration", "context_from", "describe_dns",
-    "describe_tcp", "diagnose", "dns_addresses_capped", "dns_disagreement", "forbidden_path",
-    "gateway_health", "management", "outbound_blocked", "refused",
+    "Rule", "apim_addresses", "apim_view", "by_name", "configuration", "context_from",
+    "describe_dns", "describe_tcp", "diagnose", "dns_addresses_capped", "dns_disagreement",
+    "forbidden_path", "gateway_health", "management", "outbound_blocked", "refused",
 ]
 
 RULES: tuple[Rule, ...] = (dns_disagreement, dns_addresses_capped, outbound_blocked, refused,
                            management, apim_addresses, configuration, forbidden_path,
-                           gateway_health)
+                           gateway_health, apim_view)
 
 
 def diagnose(round_: RoundResult, context: Context | None = None,
@@ -68,4 +70,4 @@ def context_from(config: Config, traces: Sequence[TraceResult] = (),
     return Context(mode=apim.mode, instance=apim.name,
                    instance_addresses=apim.instance_addresses,
                    reference_resolvers=apim.azure_dns, forbidden_hops=apim.forbidden_hops,
-                   traces=tuple(traces), health=tuple(health))
+                   traces=tuple(traces), health=tuple(health), reports=apim.reports)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from probe.apim import AZURE_DNS
-from probe.results import Finding, HttpResult, RoundResult, TraceResult
+from probe.results import ApimCheck, Finding, HttpResult, RoundResult, TraceResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,7 @@ class Context:
     cross (a firewall, an on-premises gateway).
     ``traces``: path traces taken alongside the round.
     ``health``: gateway health checks (GET /status-0123456789abcdef) of the round.
+    ``reports``: APIM's own networkstatus checks, from an ``[apim] import``.
     """
 
     mode: str | None = None
@@ -30,6 +31,7 @@ class Context:
     forbidden_hops: tuple[str, ...] = ()
     traces: tuple[TraceResult, ...] = ()
     health: tuple[HttpResult, ...] = ()
+    reports: tuple[ApimCheck, ...] = ()  # APIM's own networkstatus checks (apim_view)
 
 
 DEFAULT_CONTEXT = Context()

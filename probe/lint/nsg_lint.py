@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from probe.findings import finding
 from probe.lint.nsg import (
     DEFAULT_RULES,
     Network,
@@ -113,22 +114,17 @@ def _not_judged(nsg: Nsg, req: Requirement, verdict: Verdict, source: str) -> Fi
                 for r in verdict.unknown]
     evidence += [f"{source}: without them: {line.split(': ', 1)[1]}"
                  for line in _evidence(nsg, verdict, source)]
-    return Finding(
-        id="nsg-rule-not-judged", severity=Severity.INFO,
-        subject=f"nsg {nsg.name}: {req.describe()}",
-        summary=(f"{req.describe()} ({req.why}) depends on {names}, whose addresses "
-                 f"offline lint cannot expand; without them it would be {outcome}"),
-        evidence=tuple(evidence),
-        remedy=("Check these rules by hand, or ask Azure, which expands them: 'az network "
-                "watcher test-ip-flow' or 'az network nic list-effective-nsg'."))
+    return finding(
+        "nsg-rule-not-judged", Severity.INFO, f"nsg {nsg.name}: {req.describe()}",
+        (f"{req.describe()} ({req.why}) depends on {names}, whose addresses "
+         f"offline lint cannot expand; without them it would be {outcome}"),
+        tuple(evidence))
 
 
 def _defaults_added(nsg: Nsg, source: str) -> Finding:
     added = [d.name for d in DEFAULT_RULES if any(r is d for r in nsg.rules)]
-    return Finding(
-        id="nsg-default-rules-added", severity=Severity.INFO, subject=f"nsg {nsg.name}",
-        summary=("a list of rules without their NSG: judged with Azure's default rules added, "
-                 "as Azure adds them to every NSG"),
-        evidence=(f"{source}: added {', '.join(added) or 'none (all in the export)'}",),
-        remedy=("Nothing to change; lint 'az network nsg show' output to judge the NSG as "
-                "exported."))
+    return finding(
+        "nsg-default-rules-added", Severity.INFO, f"nsg {nsg.name}",
+        ("a list of rules without their NSG: judged with Azure's default rules added, "
+         "as Azure adds them to every NSG"),
+        (f"{source}: added {', '.join(added) or 'none (all in the export)'}",))
