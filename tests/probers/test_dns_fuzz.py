@@ -34,8 +34,10 @@ from probe.round import run_round
 from tests.helpers.hostile_dns import HostileDns, fuzzed
 
 SEED = int(os.environ.get("DNS_FUZZ_SEED", "20261130"))
-NAMES = 200  # per run; two runs (A only, A and AAAA) x two resolvers
-TIMEOUT = 0.8
+NAMES = 150  # per run; two runs (A only, A and AAAA) x two resolvers
+# Generous: on a busy shared machine the servers (threads of this process) can stall for
+# most of a second; then every question times out and the run proves nothing.
+TIMEOUT = 2.0
 MARGIN = 10.0  # generous: the machine is shared; a hang is minutes, not seconds
 CAP = 4
 
