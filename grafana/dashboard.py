@@ -68,52 +68,57 @@ def remedies_markdown() -> str:
 # --------------------------------------------------------------------------
 # queries shared by panels
 
+# The per-address series carry only target and address; what is static per
+# target (dependency, host, port, expected, required) is on apim_probe_target_info,
+# which is also where the $dependency filter applies.
+INFO = f"apim_probe_target_info{{{FD}}}"
+WITH_TARGET = "on (job, instance, target) group_left (dependency, host, port)"
+
+
+def per_target(expr: str) -> str:
+    """``expr`` (per target address) with the target's static labels, $dependency applied."""
+    return f"(\n  {expr}\n)\n* {WITH_TARGET}\n  {INFO}"
+
+
+SUCCESS = per_target(f"apim_probe_tcp_success{{{F}}}")
+
 DEP_X_RESOLVER = f"""\
 min by (instance, dependency, resolver) (
   label_replace(apim_probe_dns_success{{{F}}}, "host", "$1", "name", "(.*)")
   * on (job, instance, host) group_left (dependency)
     topk by (job, instance, host) (1,
-      group by (job, instance, host, dependency) (apim_probe_tcp_success{{{FD}}})
+      group by (job, instance, host, dependency) ({INFO})
     )
 )
 or
 label_replace(
-  min by (instance, dependency) (apim_probe_tcp_success{{{FD}}}),
+  min by (instance, dependency) ({SUCCESS}),
   "resolver", "TCP (primary's answer)", "", ""
 )"""
 
 TCP_ROWS = f"""\
-apim_probe_tcp_success{{{FD}}}
-* on (job, instance, target, address, port) group_left (state, reason) (
-    (apim_probe_tcp_state{{{FD}}} == 1)
-    * on (job, instance, target, address, port) group_left (reason)
-      (apim_probe_tcp_reason{{{FD}}} == 1)
-  )
-* on (job, instance, target, address, port) group_left (expected)
-  max without (state) (
-    label_replace(apim_probe_tcp_expected_state{{{FD}}} == 1, "expected", "$1", "state", "(.*)")
-  )
-* on (job, instance, target, address, port) group_left (required) (
-    label_replace(apim_probe_tcp_required{{{FD}}} == 0, "required", "no", "", "") + 1
-    or on (job, instance, target, address, port)
-    label_replace(apim_probe_tcp_success{{{FD}}} * 0 + 1, "required", "yes", "", "")
-  )"""
+apim_probe_tcp_success{{{F}}}
+* on (job, instance, target, address) group_left (state, reason, responder)
+  apim_probe_tcp_verdict_info{{{F}}}
+* on (job, instance, target) group_left (dependency, host, port, expected, required)
+  {INFO}"""
 
 DISAGREE = f"""\
-(apim_probe_dns_status{{{F}, status!="ok"}} == 1)
+apim_probe_dns_status_info{{{F}, status!="ok"}}
 and on (job, instance, name, resolver) (apim_probe_dns_success{{{F}}} == 0)
 and on (job, instance, name) (max by (job, instance, name) (apim_probe_dns_success{{{F}}}) == 1)"""
 
 
 def quantile(q: str) -> str:
-    return (f"histogram_quantile({q}, sum by (instance, target, address, port, le) "
-            f"(rate(apim_probe_tcp_rtt_seconds_bucket{{{FD}}}[{RATE}])))")
+    """A quantile over the rate interval of the rounds' RTT (each the median of its attempts)."""
+    return per_target(f"quantile_over_time({q}, apim_probe_tcp_rtt_seconds{{{F}}}[{RATE}])")
 
 
-LOSS = (f"1 - (\n  sum by (instance, target, address, port) "
-        f"(rate(apim_probe_tcp_packets_received_total{{{FD}}}[{RATE}]))\n"
-        f"  / sum by (instance, target, address, port) "
-        f"(rate(apim_probe_tcp_packets_sent_total{{{FD}}}[{RATE}]))\n)")
+LOSS = per_target(
+    f"1 - (\n    sum by (job, instance, target, address) "
+    f"(rate(apim_probe_tcp_packets_received_total{{{F}}}[{RATE}]))\n"
+    f"    / sum by (job, instance, target, address) "
+    f"(rate(apim_probe_tcp_packets_sent_total{{{F}}}[{RATE}]))\n  )")
 
 
 def overview_row(lay: Layout) -> None:
@@ -122,12 +127,12 @@ def overview_row(lay: Layout) -> None:
     lay.add(stat("Addresses as expected",
                  "Share of probed target addresses in their expected state (open unless the "
                  "target says otherwise).",
-                 f"sum(apim_probe_tcp_success{{{FD}}}) / count(apim_probe_tcp_success{{{FD}}})",
+                 f"sum({SUCCESS}) / count({SUCCESS})",
                  unit="percentunit",
                  thresholds=steps((None, "red"), (0.999, "green"))), 4, 4)
     lay.add(stat("Addresses failing",
                  "Target addresses not in their expected state right now.",
-                 f"count(apim_probe_tcp_success{{{FD}}} == 0) or vector(0)",
+                 f"count(({SUCCESS}) == 0) or vector(0)",
                  thresholds=steps((None, "green"), (1, "red"))), 4, 4)
     lay.add(stat("DNS answers failing",
                  "(name, resolver) pairs that did not resolve in the last round.",
@@ -164,7 +169,7 @@ def overview_row(lay: Layout) -> None:
         "Dependencies over time",
         "Per dependency group: OK while every address of every target in it meets its "
         "expectation.",
-        [target(f"min by (dependency) (apim_probe_tcp_success{{{FD}}})",
+        [target(f"min by (dependency) ({SUCCESS})",
                 legend="{{dependency}}")]), 12, 9)
 
 
@@ -176,7 +181,7 @@ def dns_row(lay: Layout) -> None:
         "The outcome of each name on each resolver in the last round. Azure names failing "
         "on the VNet's custom DNS server but ok on Azure DNS: add a forwarder to "
         "168.63.129.16.",
-        [target(f"apim_probe_dns_status{{{F}}} == 1", instant=True, fmt="table")],
+        [target(f"apim_probe_dns_status_info{{{F}}}", instant=True, fmt="table")],
         mappings=DNS_STATUS, cell="color-background",
         transformations=[{"id": "groupingToMatrix", "options": {
             "columnField": "resolver", "rowField": "name", "valueField": "status",
@@ -214,16 +219,17 @@ def tcp_row(lay: Layout) -> None:
         "(syn-ack, reset, no-response, admin-prohibited, host-unreach, ...). filtered + "
         "no-response: an NSG or firewall drops; filtered + an ICMP reason: a device rejects; "
         "closed + reset: nothing listens; unresolved: the name did not resolve on the primary "
-        "resolver (the reason is the DNS outcome). required: the target's `required` flag in "
-        "the agent's config (no: a failure is a warning, yes: critical; an agent too old to "
-        "export the flag counts as yes, as the alerts do).",
+        "resolver (the reason is the DNS outcome). responder: who answered (the target, or "
+        "the router or firewall that sent an ICMP error; empty for silence). required: the "
+        "target's `required` flag in the agent's config (false: a failure is a warning, "
+        "true: critical).",
         [target(TCP_ROWS, instant=True, fmt="table")],
         mappings=OK_FAIL,
         transformations=[organize(
             ["Time", "job", "__name__"],
             rename={"Value": "as expected"},
             order=["instance", "dependency", "target", "required", "host", "address", "port",
-                   "expected", "state", "reason", "Value"])],
+                   "expected", "state", "reason", "responder", "Value"])],
         overrides=[column("as expected", **{"custom.cellOptions": {"type": "color-background"},
                                             "thresholds": steps((None, "red"), (1, "green"))}),
                    column("state", mappings=TCP_STATE,
@@ -231,17 +237,19 @@ def tcp_row(lay: Layout) -> None:
     lay.add(state_timeline(
         "Expectation met, per target address",
         "History of each address: OK while in its expected state.",
-        [target(f"apim_probe_tcp_success{{{FD}}}",
+        [target(SUCCESS,
                 legend="{{target}} {{address}}:{{port}} ({{instance}})")]), 12, 9)
     lay.add(timeseries(
         "Addresses by state",
         "How many probed addresses are open, closed, filtered or unresolved.",
-        [target(f"count by (state) (apim_probe_tcp_state{{{FD}}} == 1)", legend="{{state}}")],
+        [target("count by (state) (" + per_target(f"apim_probe_tcp_verdict_info{{{F}}}")
+                + ")", legend="{{state}}")],
         stack=True, min_=0), 6, 9)
     lay.add(timeseries(
         "Addresses by reason",
         "Why: syn-ack, reset, no-response (dropped), ICMP rejects, DNS outcomes.",
-        [target(f"count by (reason) (apim_probe_tcp_reason{{{FD}}} == 1)", legend="{{reason}}")],
+        [target("count by (reason) (" + per_target(f"apim_probe_tcp_verdict_info{{{F}}}")
+                + ")", legend="{{reason}}")],
         stack=True, min_=0), 6, 9)
 
 
@@ -250,20 +258,25 @@ def rtt_row(lay: Layout) -> None:
     lay.row("Round-trip time and loss")
     lay.add(panel(
         "heatmap", "Handshake RTT (all selected addresses)",
-        "SYN to SYN-ACK/RST (or connect()) time of every answered probe, from the histogram. "
-        "Azure services in the region answer in a few ms; a band near 20-100 ms suggests "
-        "forced tunnelling through a firewall or on-premises.",
-        [target(f"sum by (le) (rate(apim_probe_tcp_rtt_seconds_bucket{{{FD}}}[{RATE}]))",
-                fmt="heatmap")],
-        options={"calculate": False, "yAxis": {"unit": "s"},
+        "SYN to SYN-ACK/RST (or connect()) time of each round (the median of its attempts) "
+        "of every answering address, bucketed by Grafana. Azure services in the region "
+        "answer in a few ms; a band near 20-100 ms suggests forced tunnelling through a "
+        "firewall or on-premises. Every attempt's RTT is in the opt-in histogram "
+        "apim_probe_tcp_attempt_rtt_seconds ([metrics] rtt_histogram = true).",
+        [target(per_target(f"apim_probe_tcp_rtt_seconds{{{F}}}"))],
+        options={"calculate": True,
+                 "calculation": {"yBuckets": {"mode": "count", "scale": {"type": "log",
+                                                                         "log": 2}}},
+                 "yAxis": {"unit": "s"},
                  "cellGap": 1, "color": {"mode": "scheme", "scheme": "Oranges",
                                          "fill": "dark-orange", "scale": "exponential",
                                          "exponent": 0.5, "steps": 64},
                  "rowsFrame": {"layout": "auto"}, "tooltip": {"show": True, "yHistogram": True},
-                 "legend": {"show": True}, "filterValues": {"le": 1e-9}}), 12, 9)
+                 "legend": {"show": True}}), 12, 9)
     lay.add(timeseries(
         "RTT p95 and p50 per target address",
-        "Percentiles from the RTT histogram over the rate interval.",
+        "Percentiles over the rate interval of the rounds' RTT (each the median of its "
+        "attempts).",
         [target(quantile("0.95"), "A", "p95 {{target}} {{address}}:{{port}} ({{instance}})"),
          target(quantile("0.5"), "B", "p50 {{target}} {{address}}:{{port}} ({{instance}})")],
         unit="s", min_=0), 12, 9)
@@ -277,10 +290,11 @@ def rtt_row(lay: Layout) -> None:
     lay.add(timeseries(
         "Probes per second",
         "Probes sent and answered (any answer: SYN-ACK, RST, ICMP).",
-        [target(f"sum by (instance) (rate(apim_probe_tcp_packets_sent_total{{{FD}}}[{RATE}]))",
+        [target("sum by (instance) (" + per_target(
+                    f"rate(apim_probe_tcp_packets_sent_total{{{F}}}[{RATE}])") + ")",
                 "A", "sent ({{instance}})"),
-         target(f"sum by (instance) "
-                f"(rate(apim_probe_tcp_packets_received_total{{{FD}}}[{RATE}]))",
+         target("sum by (instance) (" + per_target(
+                    f"rate(apim_probe_tcp_packets_received_total{{{F}}}[{RATE}])") + ")",
                 "B", "answered ({{instance}})")], unit="pps", min_=0), 12, 8)
 
 
@@ -379,12 +393,14 @@ def host_row(lay: Layout) -> None:
         overrides=[column("MTU", mappings=[], unit="bytes")]), 6, 8)
     lay.add(table(
         "Probe routes",
-        "The source address and interface the kernel routes the probes to each target "
-        "address from (ip route get): a target routed out of an unexpected interface is a "
-        "routing problem on this host, not in the VNet.",
-        [target(f"apim_probe_host_route_info{{{F}}} == 1", instant=True, fmt="table")],
-        transformations=[organize(["Time", "Value", "__name__", "job"],
-                                  order=["instance", "address", "source", "interface"])]),
+        "How many target addresses the kernel routes the probes to from each source "
+        "address and interface (ip route get): addresses leaving from an unexpected "
+        "interface are a routing problem on this host, not in the VNet; `probe --once` "
+        "names them. An address with no route at all shows as reason no-route.",
+        [target(f"apim_probe_host_routed_addresses{{{F}}}", instant=True, fmt="table")],
+        transformations=[organize(["Time", "__name__", "job"],
+                                  rename={"Value": "target addresses"},
+                                  order=["instance", "source", "interface", "Value"])]),
             6, 8)
     lay.add(timeseries(
         "Interface errors and drops",
@@ -398,9 +414,11 @@ def host_row(lay: Layout) -> None:
         "Established connections per target",
         "ESTABLISHED TCP connections from the agent's host to each target address (the "
         "netstat -ant | grep of the field articles). Next to a self-hosted gateway, zero "
-        "connections to the configuration endpoint means it has lost Azure.",
-        [target(f"apim_probe_host_established_connections{{{F}}}",
-                legend="{{target}} {{address}}:{{port}} ({{instance}})")], min_=0), 6, 8)
+        "connections to the configuration endpoint means it has lost Azure. The agent "
+        "exports no series for none; the zeros come from the targets.",
+        [target(f"apim_probe_host_established_connections{{{F}}}\n"
+                f"or on (job, instance, target) (0 * {INFO})",
+                legend="{{target}} {{address}} ({{instance}})")], min_=0), 6, 8)
 
 
 ROWS = (overview_row, dns_row, tcp_row, rtt_row, findings_row, agent_row, host_row)
@@ -446,7 +464,7 @@ def build() -> Json:
             _query_var("instance", "Agent",
                        'label_values(apim_probe_build_info{job=~"$job"}, instance)'),
             _query_var("dependency", "Dependency",
-                       f"label_values(apim_probe_tcp_success{{{F}}}, dependency)"),
+                       f"label_values(apim_probe_target_info{{{F}}}, dependency)"),
         ]},
         "panels": lay.panels,
     }

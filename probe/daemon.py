@@ -373,8 +373,7 @@ class Agent:
         self.config = load()
         self.access = access_from(self.config)
         self.prober = self._prober(self.config)
-        self.registry = CollectorRegistry(auto_describe=False)  # apim_probe_* only
-        self.collector = prometheus.register(self.registry)
+        self.collector = prometheus.Exposition()  # apim_probe_*, rendered once per round
         self.collector.record_reload(True)
         self.started = time.monotonic()
         self.last_finished: float | None = None
@@ -446,12 +445,13 @@ class Agent:
 
     def _record(self, result: RoundResult, host: hostinfo.HostInfo) -> None:
         self.rounds += 1
-        self.collector.record_round(result, host, finished=time.time())
+        self.collector.record_round(result, host, finished=time.time(),
+                                    rtt_histogram=self.config.metrics.rtt_histogram)
         self.last_finished = time.monotonic()
         self.last_duration = result.duration_seconds
         if self.options.textfile is not None:
             try:
-                prometheus.write_textfile(self.options.textfile, self.registry)
+                prometheus.write_textfile(self.options.textfile, self.collector.body)
             except OSError as exc:
                 self.log("textfile_failed", "error", path=str(self.options.textfile),
                          error=exc.strerror or str(exc))
@@ -530,7 +530,7 @@ def serve(load: Callable[[], Config], options: Options) -> int:
     process = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=process)
     PlatformCollector(registry=process)
-    exposition = prometheus.CachedExposition(agent.collector, agent.registry, process)
+    exposition = prometheus.CachedExposition(agent.collector, process)
     listen = options.listen or agent.config.agent.listen
     routes = Routes(metrics_app(exposition), agent.fresh, agent.current_access)
     server = bind(listen, routes, agent.current_access, lambda error, client: log(

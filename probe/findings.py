@@ -9,10 +9,12 @@ docs/findings.md). Two sources report findings:
     diagnosis   the agent, from each probe round (probe.diagnosis)
     lint        ``probe lint``, from saved Azure NSG / route exports
 
-The diagnosis builds its findings with ``finding()``, which refuses an id
-that is not here; tests walk probe/ for every ``Finding(`` and ``finding(``
-and check their ids against ``FINDINGS``; the dashboard, the alerts and the
-docs are generated from or checked against it.
+The diagnosis and the lint build their findings with ``finding()``, which
+refuses an id that is not here and takes the remedy from here (a kind whose
+remedy differs by case names the other cases' templates as variants); tests
+walk probe/ for every ``Finding(`` and ``finding(`` and check their ids
+against ``FINDINGS``; the dashboard, the alerts and the docs are generated
+from or checked against it.
 
 This module is a bottom layer (it imports only probe.results), so the
 diagnosis and the lint can both use it.
@@ -67,6 +69,13 @@ class FindingKind:
     title: str
     remedy: str  # a str.format template; the fields are the subject's own values
     check: str  # what to check in general (no fields): dashboard and docs
+    # (name, template): the remedy for a named case of the id the general one does
+    # not fit, chosen with ``finding(..., variant=name)``.
+    variants: tuple[tuple[str, str], ...] = ()
+
+    def template(self, variant: str | None = None) -> str:
+        """The remedy template, or a variant's (KeyError for one the kind lacks)."""
+        return self.remedy if variant is None else dict(self.variants)[variant]
 
     @property
     def severity(self) -> str:
@@ -75,8 +84,8 @@ class FindingKind:
 
 
 def _kind(id: str, source: str, severities: tuple[Severity, ...], title: str, remedy: str,
-          check: str) -> tuple[str, FindingKind]:
-    return id, FindingKind(id, source, severities, title, remedy, check)
+          check: str, **variants: str) -> tuple[str, FindingKind]:
+    return id, FindingKind(id, source, severities, title, remedy, check, tuple(variants.items()))
 
 
 FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
@@ -298,7 +307,6 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "does not hold {remote} ({direction} rules are evaluated lowest number first).",
           "The allow rule exists but a deny with a lower priority number decides first: "
           "renumber the allow below the deny, or narrow the deny."),
-    # ---- lint: route exports --------------------------------------------
     _kind("nsg-rule-not-judged", LINT, INFO,
           "an NSG verdict depends on rules offline lint cannot expand",
           "Check these rules by hand, or ask Azure, which expands them: 'az network "
@@ -310,6 +318,9 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "Nothing to change; lint 'az network nsg show' output to judge the NSG as "
           "exported.",
           "Information: a bare rule list was judged with Azure's default rules added."),
+    # ---- lint: route exports --------------------------------------------
+    # The route-destination kinds' general remedy is for a --control-plane
+    # address; variant "backend" is for a --destination one (a backend, on-premises).
     _kind("route-control-plane-via-appliance", LINT, CRIT,
           "service tag ApiManagement is routed to a virtual appliance or gateway",
           "Set the ApiManagement route's next hop type to Internet.",
@@ -337,26 +348,34 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "Add a route for {destination}/32 (or service tag ApiManagement) with next "
           "hop Internet to the APIM subnet's route table; the longest prefix wins.",
           "Traffic to the destination is dropped by its winning route: add a more specific "
-          "route with next hop Internet (the longest prefix wins)."),
+          "route with next hop Internet (the longest prefix wins).",
+          backend="Add a route for {destination}'s prefix with the next hop that reaches it "
+                  "(VirtualNetworkGateway, VirtualAppliance or Internet); the longest prefix "
+                  "wins."),
     _kind("route-destination", LINT, INFO,
           "which route a destination takes",
           "Nothing to change for APIM.",
-          "Information: the route that wins for a destination, by longest prefix."),
+          "Information: the route that wins for a destination, by longest prefix.",
+          backend="Nothing to change for APIM if that is the way to it; a control-plane "
+                  "address is checked with --control-plane."),
 )))
 
 
 def finding(id: str, severity: Severity, subject: str, summary: str,
-            evidence: tuple[str, ...], **remedy: object) -> Finding:
-    """A Finding of a catalogued kind, its remedy filled from ``remedy``'s values.
+            evidence: tuple[str, ...], *, variant: str | None = None,
+            **remedy: object) -> Finding:
+    """A Finding of a catalogued kind, its remedy (``variant``'s, if given) filled
+    from ``remedy``'s values.
 
-    Raises KeyError for an id not in FINDINGS and ValueError for a severity the
-    kind does not take: a programming error, caught by the rules' tests.
+    Raises KeyError for an id not in FINDINGS, a variant the kind lacks or a
+    remedy field left unfilled, and ValueError for a severity the kind does not
+    take: a programming error, caught by the rules' and the lint's tests.
     """
     kind = FINDINGS[id]
     if severity not in kind.severities:
         raise ValueError(f"{id} is {kind.severity}, not {severity.value}")
     return Finding(id=id, severity=severity, subject=subject, summary=summary,
-                   evidence=evidence, remedy=kind.remedy.format(**remedy))
+                   evidence=evidence, remedy=kind.template(variant).format(**remedy))
 
 
 def of(source: str) -> tuple[FindingKind, ...]:

@@ -48,12 +48,14 @@ GRAFANA_DATASOURCE_UID = "apim-probe-prometheus"  # grafana/provisioning/datasou
 DASHBOARD_UID = "apim-probe"
 EVALUATION_INTERVAL = "1m"  # Grafana needs one per group; Prometheus uses its global setting
 
-# Required or optional is the target's own `required` flag in the agent's config,
-# exported as apim_probe_tcp_required (1 required, 0 optional) with the labels of
-# apim_probe_tcp_success. A series the flag does not mark optional (0) counts as
-# required, so an agent too old to export the flag still raises the critical alert
-# rather than none. The management endpoint has an alert of its own.
-TCP_JOIN = "on (job, instance, target, dependency, host, address, port)"
+# What is static per target (dependency, host, port, required) is on
+# apim_probe_target_info, one series per target; the per-address series carry
+# only target and address. WITH_TARGET joins the static labels on. Required or
+# optional is the target's own `required` flag in the agent's config: anything
+# not marked "false" counts as required. The management endpoint has an alert
+# of its own.
+STATIC = "dependency, host, port"
+WITH_TARGET = f"* on (job, instance, target) group_left ({STATIC})"
 LOSS_THRESHOLD = 0.2  # fraction of probes unanswered by a target that does answer
 RTT_P95_THRESHOLD_SECONDS = 0.25  # inside one region Azure answers in a few ms
 STALE_ROUND_SECONDS = 300  # 10 x the default agent.interval (30 s); raise it for slow intervals
@@ -80,9 +82,11 @@ ALERTS: tuple[Alert, ...] = (
     Alert(
         name="ApimProbeManagementEndpointUnreachable",
         uid="apim-probe-management-unreachable",
-        expr="""\
+        expr=f"""\
 max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success{dependency="management"}
+  apim_probe_tcp_success
+  {WITH_TARGET}
+    apim_probe_target_info{{dependency="management"}}
 ) == 0""",
         duration="3m",
         severity="critical",
@@ -103,9 +107,9 @@ max by (job, instance, target, dependency, host, port) (
         uid="apim-probe-required-dependency-down",
         expr=f"""\
 max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success{{dependency!="management"}}
-  unless {TCP_JOIN}
-    (apim_probe_tcp_required == 0)
+  apim_probe_tcp_success
+  {WITH_TARGET}
+    apim_probe_target_info{{dependency!="management", required!="false"}}
 ) == 0""",
         duration="5m",
         severity="critical",
@@ -132,9 +136,9 @@ max by (job, instance, target, dependency, host, port) (
         uid="apim-probe-optional-dependency-down",
         expr=f"""\
 max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success{{dependency!="management"}}
-  and {TCP_JOIN}
-    (apim_probe_tcp_required == 0)
+  apim_probe_tcp_success
+  {WITH_TARGET}
+    apim_probe_target_info{{dependency!="management", required="false"}}
 ) == 0""",
         duration="10m",
         severity="warning",
@@ -154,10 +158,13 @@ max by (job, instance, target, dependency, host, port) (
     Alert(
         name="ApimProbeDependencyAddressFailing",
         uid="apim-probe-address-failing",
-        expr="""\
-apim_probe_tcp_success == 0
-unless on (job, instance, target)
-  (max by (job, instance, target) (apim_probe_tcp_success) == 0)""",
+        expr=f"""\
+(
+  apim_probe_tcp_success == 0
+  unless on (job, instance, target)
+    (max by (job, instance, target) (apim_probe_tcp_success) == 0)
+)
+{WITH_TARGET} apim_probe_target_info""",
         duration="10m",
         severity="warning",
         summary=("{{ $labels.address }} of {{ $labels.dependency }} " + TARGET
@@ -231,13 +238,16 @@ unless on (job, instance, resolver)
         uid="apim-probe-tcp-loss-high",
         expr=f"""\
 (
-  1 - (
-    rate(apim_probe_tcp_packets_received_total[5m])
-    / rate(apim_probe_tcp_packets_sent_total[5m])
-  )
-) > {LOSS_THRESHOLD}
-and on (job, instance, target, address, port)
-  (apim_probe_tcp_state{{state=~"open|closed"}} == 1)""",
+  (
+    1 - (
+      rate(apim_probe_tcp_packets_received_total[5m])
+      / rate(apim_probe_tcp_packets_sent_total[5m])
+    )
+  ) > {LOSS_THRESHOLD}
+  and on (job, instance, target, address)
+    apim_probe_tcp_verdict_info{{state=~"open|closed"}}
+)
+{WITH_TARGET} apim_probe_target_info""",
         duration="10m",
         severity="warning",
         summary=(f"{{{{ $labels.address }}}} of {TARGET} loses more than "
@@ -255,18 +265,18 @@ and on (job, instance, target, address, port)
         name="ApimProbeTcpRttHigh",
         uid="apim-probe-tcp-rtt-high",
         expr=f"""\
-histogram_quantile(0.95,
-  sum by (job, instance, target, dependency, host, address, port, le) (
-    rate(apim_probe_tcp_rtt_seconds_bucket[10m])
-  )
-) > {RTT_P95_THRESHOLD_SECONDS}""",
+(
+  quantile_over_time(0.95, apim_probe_tcp_rtt_seconds[10m]) > {RTT_P95_THRESHOLD_SECONDS}
+)
+{WITH_TARGET} apim_probe_target_info""",
         duration="10m",
         severity="warning",
         summary=(f"p95 TCP handshake time to {{{{ $labels.address }}}} of "
                  f"{{{{ $labels.target }}}} above {RTT_P95_THRESHOLD_SECONDS * 1000:.0f} ms "
                  "({{ $labels.instance }})"),
         description=(
-            f"The 95th percentile of SYN to SYN-ACK/RST time to {{{{ $labels.address }}}}:"
+            f"The 95th percentile over 10 minutes of the round's SYN to SYN-ACK/RST time "
+            f"(the median of its attempts) to {{{{ $labels.address }}}}:"
             f"{{{{ $labels.port }}}} ({{{{ $labels.dependency }}}}) has been above "
             f"{RTT_P95_THRESHOLD_SECONDS * 1000:.0f} ms for 10 minutes; Azure services in the "
             "same region answer in a few milliseconds. A detour is the usual cause: forced "

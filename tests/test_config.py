@@ -65,6 +65,10 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
      "expected an integer from 1 to 4096, got 0"),
     ("max-addresses-float.toml", "dns.max_addresses", 3,
      "expected an integer, got float 2.5"),
+    ("metrics-histogram-string.toml", "metrics.rtt_histogram", 3,
+     "expected true or false, got str 'yes'"),
+    ("unknown-metrics-key.toml", "metrics.rtt_histograms", 3,
+     "unknown key 'rtt_histograms'; expected one of: rtt_histogram"),
     ("port-bool.toml", "target[0].port", 7, "expected an integer, got True"),
     ("port-string.toml", "target[0].port", 7, "expected an integer, got str '443'"),
     ("count-bool.toml", "target[0].count", 8, "expected an integer, got False"),
@@ -166,6 +170,7 @@ def test_defaults_match_the_documentation(resolv_conf: Path) -> None:
     # no [dns]: the resolvers are the system's, in resolv.conf order
     assert [r.label for r in config.dns.resolvers] == ["10.0.0.4", "10.0.0.5"]
     assert config.dns.aaaa is False
+    assert config.metrics.rtt_histogram is False  # 6 series per target address, not 18
     (target,) = config.targets
     assert target == Target(name="gateway", host="contoso.azure-api.net", port=443,
                             dependency="gateway", expect=PortState.OPEN, required=True, count=3)
@@ -187,6 +192,7 @@ def test_every_key_set(resolv_conf: Path) -> None:
     assert [r.label for r in config.dns.resolvers] == [
         "10.0.0.4", "168.63.129.16", "[2001:db8::53]:5353"]
     assert config.dns.aaaa is True
+    assert config.metrics.rtt_histogram is True
     assert config.targets == (
         Target("gateway", "contoso.azure-api.net", 443, "gateway"),
         Target("management", "contoso.management.azure-api.net", 3443, "management", count=5),

@@ -91,6 +91,24 @@ def test_catalogue_entries_are_complete() -> None:
         assert kind.severities and len(set(kind.severities)) == len(kind.severities), fid
         assert kind.title and kind.remedy and kind.check, fid
         assert "{" not in kind.check, f"{fid}: the general advice has no fields"
+        names = [name for name, _ in kind.variants]
+        assert len(set(names)) == len(names), fid
+        for name, template in kind.variants:
+            assert template and template != kind.remedy, f"{fid}: variant {name}"
+            assert kind.template(name) == template
+
+
+def test_every_finding_is_built_from_the_catalogue() -> None:
+    # finding() takes the remedy from FINDINGS: a Finding(...) built anywhere else in
+    # probe/ would carry a remedy of its own, which the docs and the dashboard never see.
+    built = []
+    for path in sorted(PROBE.rglob("*.py")):
+        if path == PROBE / "findings.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Finding":
+                built.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert built == [], "build these with probe.findings.finding()"
 
 
 def test_finding_fills_the_remedy_and_refuses_what_is_not_catalogued() -> None:
@@ -110,11 +128,27 @@ def test_finding_fills_the_remedy_and_refuses_what_is_not_catalogued() -> None:
                 evidence=())
 
 
+def test_finding_takes_a_variant_remedy_for_the_case_it_names() -> None:
+    control_plane = finding("route-destination-none", Severity.CRITICAL, "s", "", (),
+                            destination="20.1.1.1")
+    backend = finding("route-destination-none", Severity.CRITICAL, "s", "", (),
+                      variant="backend", destination="10.1.2.3")
+    assert control_plane.remedy.startswith("Add a route for 20.1.1.1/32 (or service tag "
+                                           "ApiManagement) with next hop Internet")
+    assert backend.remedy.startswith("Add a route for 10.1.2.3's prefix with the next hop "
+                                     "that reaches it")
+    with pytest.raises(KeyError):
+        finding("route-destination-none", Severity.CRITICAL, "s", "", (), variant="nope",
+                destination="10.1.2.3")
+
+
 def test_severity_order_is_defined_once() -> None:
     assert [s.rank for s in (Severity.CRITICAL, Severity.WARNING, Severity.INFO)] == [0, 1, 2]
     for path in PROBE.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"_SEVERITY_ORDER\s*=", text), path
+        # a table of its own ({Severity.CRITICAL: 0, ...}) instead of Severity.rank
+        assert not re.search(r"Severity\.[A-Z]+\s*:\s*\d", text), path
 
 
 # --------------------------------------------------------------------------

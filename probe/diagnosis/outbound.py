@@ -76,7 +76,7 @@ def _blocked(result: TcpResult, evidence: tuple[str, ...]) -> Finding | None:
     """The finding for a filtered address, by the reason it is filtered."""
     what = f"{result.dependency} {where(result)}"
     advice = _tag_advice(result.dependency, result.port)
-    remedy: dict[str, object] = {}
+    remedy: dict[str, str] = {}  # the remedy template's fields
     if result.reason == "no-response":
         kind, remedy = "outbound-dropped", {"advice": advice}
         summary = (f"{what} is silently dropped: no answer to any probe (an NSG deny rule, "
@@ -87,7 +87,7 @@ def _blocked(result: TcpResult, evidence: tuple[str, ...]) -> Finding | None:
                    "the path is open, the host refuses this port")
     elif result.reason in _ICMP_REJECTS:
         kind, remedy = "outbound-rejected-path", {"advice": advice,
-                                                  "responder": result.responder}
+                                                  "responder": str(result.responder)}
         summary = (f"{what} is rejected by {result.responder}, a device in the path "
                    f"({result.reason}), before reaching the target")
     elif result.reason in _LOCAL_BLOCKS:

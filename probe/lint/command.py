@@ -19,18 +19,19 @@ FORMATS = ("table", "json")
 # output and the command
 
 
-_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-
-
 def exit_status(findings: Iterable[Finding]) -> int:
     return 1 if any(f.severity is not Severity.INFO for f in findings) else 0
+
+
+def _sorted(checked: Sequence[Checked]) -> list[Finding]:
+    """Every file's findings, most severe first, then by id and subject."""
+    return sorted((f for c in checked for f in c.findings), key=lambda f: f.sort_key)
 
 
 def render_table(checked: Sequence[Checked], mode: str) -> str:
     out = [f"LINT (mode {mode})"]
     out.extend(f"  {c.source}: {c.label} ({c.kind})" for c in checked)
-    findings = sorted((f for c in checked for f in c.findings),
-                      key=lambda f: (_ORDER[f.severity], f.id, f.subject))
+    findings = _sorted(checked)
     if findings:
         out.append("")
         out.append("FINDINGS")
@@ -48,8 +49,7 @@ def render_table(checked: Sequence[Checked], mode: str) -> str:
 
 
 def render_json(checked: Sequence[Checked], mode: str) -> str:
-    findings = sorted((f for c in checked for f in c.findings),
-                      key=lambda f: (_ORDER[f.severity], f.id, f.subject))
+    findings = _sorted(checked)
     doc = {
         "mode": mode,
         "files": [{"file": c.source, "kind": c.kind, "label": c.label} for c in checked],

@@ -82,27 +82,23 @@ def _denied(nsg: Nsg, req: Requirement, verdict: Verdict, source: str) -> Findin
         allow = verdict.allows[0]
         direction = "Inbound" if req.direction == "inbound" else "Outbound"
         evidence.append(f"{source}: {allow.describe()} (never reached)")
-        return Finding(
-            id="nsg-rule-shadowed", severity=req.severity, subject=subject,
-            summary=(f"{req.describe()} ({req.why}) is allowed by {allow.name!r} "
-                     f"(priority {allow.priority}) but {decider.name!r} (priority "
-                     f"{decider.priority}) denies it first"),
-            evidence=tuple(evidence),
-            remedy=(f"Give {allow.name!r} a priority number lower than {decider.priority} "
-                    f"or narrow {decider.name!r} so it does not hold {req.remote} "
-                    f"({direction} rules are evaluated lowest number first)."))
-    remedy_rule = (f"an {req.direction} Allow rule: source "
-                   f"{'service tag ' if req.direction == 'inbound' else ''}{req.source}, "
-                   f"destination {'service tag ' if req.direction == 'outbound' else ''}"
-                   f"{req.destination}, TCP, destination port {req.port}")
-    return Finding(
-        id="nsg-rule-missing", severity=req.severity, subject=subject,
-        summary=(f"{req.describe()} ({req.why}) is denied"
-                 + (f" by {decider.name!r} (priority {decider.priority})" if decider else "")
-                 + ": no rule allows it"),
-        evidence=tuple(evidence),
-        remedy=(f"Add {remedy_rule}, with a priority number lower than "
-                f"{decider.priority if decider else 65500}."))
+        return finding(
+            "nsg-rule-shadowed", req.severity, subject,
+            (f"{req.describe()} ({req.why}) is allowed by {allow.name!r} "
+             f"(priority {allow.priority}) but {decider.name!r} (priority "
+             f"{decider.priority}) denies it first"),
+            tuple(evidence), allow=allow.name, priority=decider.priority,
+            decider=decider.name, remote=req.remote, direction=direction)
+    rule = (f"an {req.direction} Allow rule: source "
+            f"{'service tag ' if req.direction == 'inbound' else ''}{req.source}, "
+            f"destination {'service tag ' if req.direction == 'outbound' else ''}"
+            f"{req.destination}, TCP, destination port {req.port}")
+    return finding(
+        "nsg-rule-missing", req.severity, subject,
+        (f"{req.describe()} ({req.why}) is denied"
+         + (f" by {decider.name!r} (priority {decider.priority})" if decider else "")
+         + ": no rule allows it"),
+        tuple(evidence), rule=rule, priority=decider.priority if decider else 65500)
 
 
 def _not_judged(nsg: Nsg, req: Requirement, verdict: Verdict, source: str) -> Finding:

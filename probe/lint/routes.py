@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from probe.addresses import is_prefix
+from probe.findings import finding
 from probe.results import Finding, Severity
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -80,14 +81,6 @@ def _default_routes(routes: Sequence[RouteEntry]) -> list[RouteEntry]:
     return [r for r in routes if r.active and any(n.prefixlen == 0 for n in _networks(r))]
 
 
-def _tunnel_remedy() -> str:
-    return ("Add a route for service tag ApiManagement with next hop Internet to the APIM "
-            "subnet's route table (control-plane replies must not go through the firewall), "
-            "and route or allow Storage, Sql, AzureKeyVault and AzureMonitor (service tag "
-            "routes to Internet or service endpoints). If the default route is learnt over BGP "
-            "or from a peered hub, set disableBgpRoutePropagation or override 0.0.0.0/0 here.")
-
-
 def lint_routes(routes: Sequence[RouteEntry], mode: str, source: str, label: str,
                 destinations: Sequence[str] = (),
                 control_plane: Sequence[str] = ()) -> list[Finding]:
@@ -106,15 +99,13 @@ def lint_routes(routes: Sequence[RouteEntry], mode: str, source: str, label: str
 
 
 def _apim_tag_findings(routes: Sequence[RouteEntry], label: str, source: str) -> list[Finding]:
-    return [Finding(
-        id="route-control-plane-via-appliance" if route.breaks else
+    return [finding(
+        "route-control-plane-via-appliance" if route.breaks else
         "route-control-plane-not-internet",
-        severity=Severity.CRITICAL,
-        subject=f"{label}: {route.name or 'ApiManagement'}",
-        summary=(f"service tag ApiManagement is routed to {route.next_hop}: the "
-                 "control plane's traffic must go to Internet"),
-        evidence=(f"{source}: {route.describe()}",),
-        remedy="Set the ApiManagement route's next hop type to Internet.",
+        Severity.CRITICAL, f"{label}: {route.name or 'ApiManagement'}",
+        (f"service tag ApiManagement is routed to {route.next_hop}: the "
+         "control plane's traffic must go to Internet"),
+        (f"{source}: {route.describe()}",),
     ) for route in _apim_routes(routes) if route.next_hop.lower() != "internet"]
 
 
@@ -155,21 +146,19 @@ def _default_route_findings(routes: Sequence[RouteEntry], mode: str, source: str
                        "dropped, 'APIs keep loading'")
         if route.source.lower() == "virtualnetworkgateway":
             summary += " (learnt over BGP from the VPN / ExpressRoute gateway)"
-        findings.append(Finding(
-            id="route-default-via-appliance" if route.breaks else "route-default-none",
-            severity=severity, subject=f"{label}: {','.join(route.prefixes)}", summary=summary,
-            evidence=tuple(evidence), remedy=_tunnel_remedy()))
+        findings.append(finding(
+            "route-default-via-appliance" if route.breaks else "route-default-none",
+            severity, f"{label}: {','.join(route.prefixes)}", summary, tuple(evidence)))
     return findings
 
 
 def _no_route(routes: Sequence[RouteEntry], destination: str, source: str,
               label: str) -> Finding:
-    return Finding(
-        id="route-destination", severity=Severity.INFO, subject=f"{label}: {destination}",
-        summary=(f"{destination}: no route in this export matches: Azure's system routes "
-                 "decide (Internet for public addresses)"),
-        evidence=(f"{source}: {len(routes)} route(s), none holds {destination}",),
-        remedy="Nothing to change for APIM.")
+    return finding(
+        "route-destination", Severity.INFO, f"{label}: {destination}",
+        (f"{destination}: no route in this export matches: Azure's system routes "
+         "decide (Internet for public addresses)"),
+        (f"{source}: {len(routes)} route(s), none holds {destination}",))
 
 
 def _win_evidence(routes: Sequence[RouteEntry], destination: str, source: str, route: RouteEntry,
@@ -191,22 +180,15 @@ def _plain_destination(routes: Sequence[RouteEntry], destination: str, source: s
     route, network = hit
     evidence = tuple(_win_evidence(routes, destination, source, route, network))
     if route.next_hop.lower() == "none":
-        return Finding(
-            id="route-destination-none", severity=Severity.CRITICAL,
-            subject=f"{label}: {destination}",
-            summary=(f"traffic to {destination} is dropped (next hop None) by route "
-                     f"{route.name or '-'} ({network})"),
-            evidence=evidence,
-            remedy=(f"Add a route for {destination}'s prefix with the next hop that reaches "
-                    "it (VirtualNetworkGateway, VirtualAppliance or Internet); the longest "
-                    "prefix wins."))
+        return finding(
+            "route-destination-none", Severity.CRITICAL, f"{label}: {destination}",
+            (f"traffic to {destination} is dropped (next hop None) by route "
+             f"{route.name or '-'} ({network})"),
+            evidence, variant="backend", destination=destination)
     hop = f"{route.next_hop} {','.join(route.next_hop_ip)}".rstrip()
-    return Finding(
-        id="route-destination", severity=Severity.INFO, subject=f"{label}: {destination}",
-        summary=f"traffic to {destination} goes to {hop} via {network}",
-        evidence=evidence,
-        remedy=("Nothing to change for APIM if that is the way to it; a control-plane address "
-                "is checked with --control-plane."))
+    return finding(
+        "route-destination", Severity.INFO, f"{label}: {destination}",
+        f"traffic to {destination} goes to {hop} via {network}", evidence, variant="backend")
 
 
 def _destination_finding(routes: Sequence[RouteEntry], destination: str, source: str,
@@ -219,10 +201,9 @@ def _destination_finding(routes: Sequence[RouteEntry], destination: str, source:
     route, network = hit
     evidence = _win_evidence(routes, destination, source, route, network)
     if not (route.breaks or route.next_hop.lower() == "none"):
-        return Finding(
-            id="route-destination", severity=Severity.INFO, subject=f"{label}: {destination}",
-            summary=f"traffic to {destination} goes to {route.next_hop} via {network}",
-            evidence=tuple(evidence), remedy="Nothing to change for APIM.")
+        return finding(
+            "route-destination", Severity.INFO, f"{label}: {destination}",
+            f"traffic to {destination} goes to {route.next_hop} via {network}", tuple(evidence))
     severity = Severity.CRITICAL
     caveat = ""
     if tag_routes:
@@ -234,13 +215,10 @@ def _destination_finding(routes: Sequence[RouteEntry], destination: str, source:
                         + "; ".join(r.describe() for r in tag_routes))
     verb = "dropped (next hop None)" if route.next_hop.lower() == "none" else \
         f"sent to {route.next_hop} {','.join(route.next_hop_ip)}".rstrip()
-    return Finding(
-        id="route-destination-via-appliance" if route.breaks else "route-destination-none",
-        severity=severity, subject=f"{label}: {destination}",
-        summary=(f"traffic to {destination} is {verb} by route {route.name or '-'} "
-                 f"({network}){caveat}: APIM's control plane and Azure dependencies must "
-                 "not pass a virtual appliance or gateway"),
-        evidence=tuple(evidence),
-        remedy=(f"Add a route for {destination}/32 (or service tag ApiManagement) with next "
-                "hop Internet to the APIM subnet's route table; the longest prefix wins."),
-    )
+    return finding(
+        "route-destination-via-appliance" if route.breaks else "route-destination-none",
+        severity, f"{label}: {destination}",
+        (f"traffic to {destination} is {verb} by route {route.name or '-'} "
+         f"({network}){caveat}: APIM's control plane and Azure dependencies must "
+         "not pass a virtual appliance or gateway"),
+        tuple(evidence), destination=destination)

@@ -92,8 +92,8 @@ def test_dashboard_covers_the_brief() -> None:
     """Matrix, DNS disagreements, TCP state/reason, RTT, loss, findings, agent health."""
     board = dashboard()
     exprs = "\n".join(expr for _w, _r, expr in dashboard_queries(board))
-    for needle in ("apim_probe_dns_status", "apim_probe_tcp_state", "apim_probe_tcp_reason",
-                   "apim_probe_tcp_rtt_seconds_bucket", "histogram_quantile",
+    for needle in ("apim_probe_dns_status_info", "apim_probe_tcp_verdict_info",
+                   "apim_probe_target_info", "apim_probe_tcp_rtt_seconds", "quantile_over_time",
                    "apim_probe_tcp_packets_received_total", "apim_probe_finding",
                    "apim_probe_last_round_timestamp_seconds",
                    "apim_probe_round_duration_seconds",

@@ -128,8 +128,8 @@ def test_required_and_optional_alerts_follow_the_exported_flag() -> None:
     for name in ("ApimProbeRequiredDependencyUnreachable",
                  "ApimProbeOptionalDependencyUnreachable"):
         expr = exprs[name]
-        assert "apim_probe_tcp_required" in expr, name
-        assert re.search(r"on \(job, instance, target, dependency, host, address, port\)",
+        assert re.search(r'apim_probe_target_info\{[^}]*required\s*!?=\s*"false"', expr), name
+        assert re.search(r"on \(job, instance, target\) group_left \(dependency, host, port\)",
                          expr), name
         groups = re.findall(r'dependency\s*(?:=|!=|=~|!~)\s*"([^"]*)"', expr)
         assert groups == ["management"], f"{name} still selects dependency groups: {groups}"
