@@ -153,6 +153,11 @@ def _read_resolvers(doc: TomlDoc, table: Mapping[str, Any], where: str,
     return _unique(resolvers)
 
 
+# A name may answer with thousands of addresses (a 64 KiB TCP answer holds
+# ~4,000): the round probes this many per name, the lowest in address order.
+DEFAULT_MAX_ADDRESSES = 16
+
+
 @dataclass(frozen=True, slots=True)
 class DnsConfig:
     resolvers: tuple[Resolver, ...] = key(
@@ -161,6 +166,9 @@ class DnsConfig:
         read=_read_resolvers, default_text='`["system"]`',
         expected="a list of 'system', IP or IP:PORT")
     aaaa: bool = key(False, bool, "also ask for AAAA records and probe IPv6 addresses")
+    max_addresses: int = key(DEFAULT_MAX_ADDRESSES, int, "addresses probed per name, the "
+                             "lowest in address order (a name may answer with thousands)",
+                             check=Between(1, 4096, "an integer"))
 
     @property
     def primary(self) -> Resolver | None:

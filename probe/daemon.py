@@ -526,9 +526,7 @@ def serve(load: Callable[[], Config], options: Options) -> int:
 
 
 def _close(prober: TcpProber) -> None:
-    closer = getattr(prober, "close", None)  # the SYN engine holds sockets; connect() none
-    if callable(closer):
-        closer()
+    prober.close()  # the SYN engine holds sockets; connect() holds none (a no-op)
 
 
 def _is_loopback(host: str) -> bool:

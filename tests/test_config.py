@@ -80,6 +80,10 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
     ("concurrency-float.toml", "agent.concurrency", 2, "expected an integer, got float 2.5"),
     ("agent-not-table.toml", "agent", 1, "expected a table, got int 3"),
     ("aaaa-string.toml", "dns.aaaa", 3, "expected true or false, got str 'yes'"),
+    ("max-addresses-zero.toml", "dns.max_addresses", 3,
+     "expected an integer from 1 to 4096, got 0"),
+    ("max-addresses-float.toml", "dns.max_addresses", 3,
+     "expected an integer, got float 2.5"),
     ("metrics-histogram-string.toml", "metrics.rtt_histogram", 3,
      "expected true or false, got str 'yes'"),
     ("unknown-metrics-key.toml", "metrics.rtt_histograms", 3,
@@ -254,6 +258,8 @@ def test_shipped_example_is_valid_and_documents_the_defaults(resolv_conf: Path) 
     assert [r.label for r in config.dns.resolvers] == ["10.0.0.4", "10.0.0.5", "168.63.129.16"]
     assert [r.source for r in config.dns.resolvers] == ["system", "system", "168.63.129.16"]
     assert config.dns.aaaa is False
+    assert config.dns.max_addresses == 16
+    assert parse("[dns]\nresolvers = ['192.0.2.53']\nmax_addresses = 3\n").dns.max_addresses == 3
     names = [t.name for t in config.targets]
     assert len(names) == len(set(names)) > 0
     by_name = {t.name: t for t in config.targets}
