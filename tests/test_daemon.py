@@ -26,7 +26,7 @@ import pytest
 from probe import daemon
 from probe.errors import UsageError
 from probe.results import PortState
-from tests.test_metrics_data import sample_round, tcp
+from tests.helpers.metrics_data import sample_round, tcp
 
 ROOT = Path(__file__).resolve().parent.parent
 
