@@ -337,7 +337,6 @@ def bench_blackbox(args: argparse.Namespace) -> dict[str, Any]:
 # -- driver ------------------------------------------------------------------------
 
 def inner(args: argparse.Namespace) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
     out: dict[str, Any] = {"addresses": args.addresses, "count": args.count,
                            "interval_s": args.interval, "goals": GOALS}
     out["render"] = bench_render(args.addresses, args.count)
@@ -352,11 +351,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        argv = [sys.executable, __file__, "--inner", "--addresses", str(args.addresses),
+        argv = [sys.executable, "-m", "bench.fleet", "--inner", "--addresses", str(args.addresses),
                 "--count", str(args.count), "--rounds", str(args.rounds), "--warmup",
                 str(args.warmup), "--interval", str(args.interval), "--soak", str(args.soak)]
         proc = subprocess.run(["ip", "netns", "exec", ns, *argv], stdout=subprocess.PIPE,
-                              text=True, check=False, timeout=3600)
+                              text=True, check=False, timeout=3600, cwd=ROOT)
         if proc.returncode != 0:
             raise RuntimeError(f"bench/fleet.py --inner failed ({proc.returncode})")
         result: dict[str, Any] = json.loads(proc.stdout)

@@ -189,7 +189,7 @@ def correctness(rounds: int) -> dict[str, Any]:
 
 def bbx_targets() -> list[tuple[str, int, str]]:
     """(address, port, kind): 60 open, 20 closed, 13 dropped, 7 ICMP-rejected."""
-    import synlab
+    from tests.helpers import synlab
 
     out = [(synlab.OPEN_ADDR, 20000 + i, "open") for i in range(60)]
     out += [(synlab.CLOSED_ADDR, 30000 + i, "closed") for i in range(20)]
@@ -260,7 +260,7 @@ def _debug_error(text: str) -> str:
 
 def blackbox(runs: int) -> dict[str, Any]:
     """Run inside the scratch lab (synlab.running() already entered)."""
-    import synlab
+    from tests.helpers import synlab
 
     targets = bbx_targets()
     for address, _, _ in targets:
@@ -330,7 +330,7 @@ def blackbox(runs: int) -> dict[str, Any]:
 def _ours(targets: list[tuple[str, int, str]], kinds: dict[str, str], samples: list[str],
           runs: int, method: str, rate: float | None) -> dict[str, Any]:
     """``probe --once`` on the same targets, ``runs`` times: wall, CPU, what it said."""
-    import synlab
+    from tests.helpers import synlab
 
     pairs = [(a, p) for a, p, _ in targets]
     argv = _probe_argv(pairs, method=method, timeout=BBX_TIMEOUT_S, count=1,

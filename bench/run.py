@@ -51,13 +51,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import fleet  # run as `python -m bench.run` from the top
+
 START_NS = time.time_ns()
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "helpers"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import fleet  # noqa: E402  (bench/, on the path just above)
 
 SPREAD_CAP = 40_000.0  # pps for the RPS runs: what this 2-CPU lab absorbs without loss
 GOALS = {"pps": 20_000.0, "cpu_per_1000": 0.1, "startup": 0.35, "rtt_error_us": 30.0}
@@ -108,16 +105,16 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 def in_ns(ns: str, args: list[str], timeout: float = 300, stdin: str | None = None
           ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, input=stdin)
+                          timeout=timeout, check=False, input=stdin, cwd=ROOT)
 
 
 def run_worker(spec: dict[str, Any], *, pin: bool = False) -> dict[str, Any]:
-    import synlab
+    from tests.helpers import synlab
 
     pinned = ["taskset", "-c", "0"] if pin else []
     spawned = time.time_ns()
     # The spec goes on stdin: 20,000 jobs do not fit in argv.
-    proc = in_ns(synlab.CLIENT, [*pinned, sys.executable, __file__, "worker"],
+    proc = in_ns(synlab.CLIENT, [*pinned, sys.executable, "-m", "bench.run", "worker"],
                  stdin=json.dumps(spec))
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr)
@@ -132,7 +129,7 @@ def median(values: list[float]) -> float:
 
 def bench_throughput(address: str, runs: int, n: int, *, spread: bool = False,
                      rate: float = float("inf")) -> dict[str, Any]:
-    import synlab
+    from tests.helpers import synlab
 
     jobs = [[address, 20000 + i % 1000, 1] for i in range(n)]
     synlab.spread(spread)
@@ -166,7 +163,7 @@ def bench_filtered(address: str, runs: int, rate: float, count: int) -> dict[str
 
 
 def bench_nmap_filtered(address: str, runs: int) -> dict[str, Any]:
-    import synlab
+    from tests.helpers import synlab
 
     times = []
     for _ in range(runs):
@@ -181,7 +178,7 @@ def bench_nmap_filtered(address: str, runs: int) -> dict[str, Any]:
 
 def bench_engine_100(runs: int) -> dict[str, Any]:
     """The blackbox comparison's 100 targets, SynProber.probe() alone in a warm process."""
-    import peers
+    from bench import peers
 
     jobs = [[a, p, 1] for a, p, _ in peers.bbx_targets()]
     rows = [run_worker({"jobs": jobs, "timeout": peers.BBX_TIMEOUT_S, "rate": 200})
@@ -240,7 +237,7 @@ def tcpdump_rtts(path: Path) -> dict[int, float]:
 
 
 def hping3_rtts(address: str, port: int, count: int) -> list[float]:
-    import synlab
+    from tests.helpers import synlab
 
     proc = in_ns(synlab.CLIENT, ["hping3", "-S", "-p", str(port), "-c", str(count),
                                  "-i", "u20000", address])
@@ -250,7 +247,7 @@ def hping3_rtts(address: str, port: int, count: int) -> list[float]:
 def bench_rtt(address: str, runs: int, n: int = 200, *, tx_timestamps: bool = True
               ) -> dict[str, Any]:
     """Our RTTs against tcpdump's timestamps of the same packets; hping3 alongside."""
-    import synlab
+    from tests.helpers import synlab
 
     errors: list[float] = []
     ours_all: list[float] = []
@@ -533,7 +530,7 @@ bench/FOOTPRINT.md. It took {f['wall_s']:.0f} s, so `make bench` runs it.
 
 def run_footprint() -> dict[str, Any]:
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "footprint.py")],
+    proc = subprocess.run([sys.executable, "-m", "bench.footprint"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600, check=False)
     wall = time.monotonic() - t0
     if proc.returncode != 0:
@@ -634,7 +631,7 @@ filtered {f10k['reasons']}; unsolicited packets during the throughput runs:
 
 def wait_for_scratch_lab(limit: float = 180.0) -> None:
     """synlab.up() first tears down any syn-* lab: give one a test is using time to go."""
-    import synlab
+    from tests.helpers import synlab
 
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -660,8 +657,8 @@ def main() -> None:
     parser.add_argument("--soak", type=float, default=0.0,
                         help="seconds of daemon soak in the metrics part (a scrape every 5 s)")
     args = parser.parse_args()
-    import peers
-    import synlab
+    from bench import peers
+    from tests.helpers import synlab
 
     fleet_args = fleet.parser().parse_args(["--soak", str(args.soak)])
     if args.only == "metrics":
