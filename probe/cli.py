@@ -164,7 +164,7 @@ def _with_host(text: str, host: hostinfo.HostInfo) -> str:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from probe import daemon
+    from probe import daemon, httpserver
 
     def load() -> Config:
         config = build_config(args)
@@ -174,7 +174,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         return config
 
     if args.listen is not None:
-        daemon.parse_listen(args.listen)  # a bad flag is a usage error before anything starts
+        httpserver.parse_listen(args.listen)  # a bad flag is a usage error before anything starts
     return daemon.serve(load, daemon.Options(listen=args.listen, log_format=args.log_format,
                                              textfile=args.textfile))
 
