@@ -222,7 +222,10 @@ def serve(load: Callable[[], Config], options: Options) -> int:
     listen = options.listen or agent.config.agent.listen
     routes = Routes(metrics_app(exposition), agent.fresh, agent.current_access)
     server = bind(listen, routes, agent.current_access, lambda error, client: log(
-        "http_error", "warning", client=client, error=error))
+        "http_error", "warning", client=client, error=error),
+        on_retry=lambda attempt, delay, error: log(
+            "listen_retry", "warning", address=listen, attempt=attempt,
+            next_delay_seconds=round(delay, 3), error=_strerror(error)))
     host, port = server.server_address[:2]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="metrics-http", daemon=True)
@@ -252,3 +255,9 @@ def _close(prober: TcpProber) -> None:
     if callable(closer):
         closer()
 
+
+
+def _strerror(error: BaseException | None) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)

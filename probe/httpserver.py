@@ -12,9 +12,12 @@ import binascii
 import errno
 import gzip
 import hmac
+import io
 import socket
+import socketserver
 import ssl
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,13 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from probe import __version__
 from probe.addresses import is_ip, split_host_port
@@ -31,6 +41,10 @@ from probe.errors import ConfigError, UsageError
 from probe.exporters import prometheus
 
 HEALTH_PATHS = ("/healthz", "/-/healthy")
+HTTP_TIMEOUT = 10.0  # seconds a client has for its request head, TLS handshake, each write
+LISTEN_BACKLOG = 1024  # connections the kernel queues before accept(): 200 scrapers at once
+BIND_WAIT = 30.0  # seconds to keep trying an address that is not there yet or a taken port
+BIND_RETRY_ERRNOS = frozenset({errno.EADDRNOTAVAIL, errno.EADDRINUSE})
 
 
 def basic_auth_ok(header: str | None, user: str, password: bytes) -> bool:
@@ -159,15 +173,67 @@ def _reply(start: StartResponse, status: str, body: str,
     return [data]
 
 
-class _Quiet(WSGIRequestHandler):
+class _Deadline(io.RawIOBase):
+    """The socket as seen by the request parser: every read waits at most until
+    ``deadline``, so the whole request head (request line and headers) must
+    arrive within the server's timeout, however slowly it trickles in."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self.sock = sock
+        self.deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request head did not arrive in time")
+        self.sock.settimeout(remaining)
+        return self.sock.recv_into(buffer)
+
+
+class _Handler(WSGIRequestHandler):
+    """One request per connection, its head within the server's timeout."""
+
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        deadline = time.monotonic() + self.server.http_timeout
+        self.rfile = io.BufferedReader(_Deadline(self.connection, deadline))
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        # The head is in: from here on each send may take the timeout (a slow scraper).
+        self.connection.settimeout(self.server.http_timeout)
+        return ok
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except TimeoutError:
+            self.close_connection = True  # idle or too slow: hang up, nothing to log
+
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not events: no line per request."""
 
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+    http_timeout = HTTP_TIMEOUT
     access: Callable[[], Access] = Access
     on_error: Callable[[str, str], None] = staticmethod(lambda error, client: None)
+
+    def server_bind(self) -> None:
+        """HTTPServer's, without its ``socket.getfqdn()``: a reverse lookup that
+        can take seconds when DNS is down. Serving never waits on DNS."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One log line instead of socketserver's traceback on stderr."""
@@ -179,7 +245,7 @@ class _Server(ThreadingMixIn, WSGIServer):
         if tls is None:
             super().finish_request(request, client_address)
             return
-        request.settimeout(10)  # a client that never finishes its handshake
+        request.settimeout(self.http_timeout)  # a client that never finishes its handshake
         try:
             wrapped = tls.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
@@ -194,26 +260,58 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+RetryLog = Callable[[int, float, BaseException | None], None]
+
+
 def bind(listen: str, app: WsgiApp, access: Callable[[], Access],
-         on_error: Callable[[str, str], None] | None = None) -> _Server:
-    """Bind the HTTP server; a taken port or a wrong address is a UsageError."""
+         on_error: Callable[[str, str], None] | None = None, *,
+         timeout: float = HTTP_TIMEOUT, wait: float = BIND_WAIT,
+         on_retry: RetryLog | None = None) -> _Server:
+    """Bind the HTTP server; a taken port or a wrong address is a UsageError.
+
+    An address that is not there yet (before DHCP, a NIC coming up) or a port
+    still held by the previous agent is retried with backoff for ``wait``
+    seconds; ``on_retry(attempt, next_delay, error)`` hears of each retry.
+    ``timeout`` bounds how long a client may take to send its request head
+    (and the TLS handshake, and each write of the answer).
+    """
     host, port = parse_listen(listen)
     cls = _Server6 if is_ip(host) and ":" in host else _Server
+    retrying = Retrying(
+        retry=retry_if_exception(lambda e: isinstance(e, OSError)
+                                 and e.errno in BIND_RETRY_ERRNOS),
+        wait=wait_exponential(multiplier=0.25, max=4.0), stop=stop_after_delay(wait),
+        before_sleep=_tell(on_retry), reraise=True)
     try:
-        server = make_server(host, port, app, server_class=cls, handler_class=_Quiet)
+        server = retrying(make_server, host, port, app, server_class=cls, handler_class=_Handler)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise UsageError(f"cannot listen on {listen}: address already in use (another "
-                             "apim-probe? choose another port with --listen or agent.listen)"
-                             ) from None
-        raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+        raise UsageError(_bind_failure(listen, exc, wait)) from None
     assert isinstance(server, _Server)
     server.access = access
+    server.http_timeout = timeout
     if on_error is not None:
         server.on_error = on_error
     return server
 
 
+def _tell(on_retry: RetryLog | None) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None:
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            error = state.outcome.exception() if state.outcome is not None else None
+            on_retry(state.attempt_number, delay, error)
+    return before_sleep
+
+
+def _bind_failure(listen: str, exc: OSError, wait: float) -> str:
+    waited = f" (still, after {wait:g} s of retries)" if exc.errno in BIND_RETRY_ERRNOS else ""
+    if exc.errno == errno.EADDRINUSE:
+        return (f"cannot listen on {listen}: address already in use{waited} (another "
+                "apim-probe? choose another port with --listen or agent.listen)")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"cannot listen on {listen}: no interface has this address{waited} "
+                "(expected an address of this host, or 0.0.0.0)")
+    return f"cannot listen on {listen}: {exc.strerror or exc}"
 
 
 def is_loopback(host: str) -> bool:
