@@ -8,25 +8,58 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from probe.results import RoundResult
+from probe.results import PortState, RoundResult, TcpResult
 
 
 def transitions(previous: RoundResult | None, current: RoundResult) -> list[dict[str, Any]]:
-    """Target addresses whose state changed since the previous round."""
+    """The changes of state of targets since the previous round, one per change.
+
+    An address probed in both rounds changed when its state or reason did. A
+    target whose addresses were replaced (its name stopped or started
+    resolving: ``unresolved`` has no address; or DNS moved it) changed when
+    its states did, and that is one change whatever the number of addresses.
+    Targets added or removed by a reload are not changes.
+    """
     if previous is None:
         return []
-    before = {(r.target, r.address or ""): r for r in previous.tcp}
-    out = []
-    for row in current.tcp:
-        old = before.get((row.target, row.address or ""))
-        if old is not None and (old.state, old.reason) != (row.state, row.reason):
-            out.append({"target": row.target, "address": row.address or "", "port": row.port,
-                        "from": old.state.value, "to": row.state.value, "reason": row.reason,
-                        "ok": row.ok})
+    before = _by_target(previous.tcp)
+    out: list[dict[str, Any]] = []
+    for target, rows in _by_target(current.tcp).items():
+        old = before.get(target)
+        if old is None:
+            continue
+        for address, row in rows.items():
+            was = old.get(address)
+            if was is not None and (was.state, was.reason) != (row.state, row.reason):
+                out.append(_change([was], [row]))
+        gone = [r for a, r in old.items() if a not in rows]
+        came = [r for a, r in rows.items() if a not in old]
+        if gone and came and _joined(gone, "state") != _joined(came, "state"):
+            out.append(_change(gone, came))
     return out
+
+
+def _by_target(rows: Sequence[TcpResult]) -> dict[str, dict[str, TcpResult]]:
+    out: dict[str, dict[str, TcpResult]] = {}
+    for row in rows:
+        out.setdefault(row.target, {})[row.address or ""] = row
+    return out
+
+
+def _joined(rows: Sequence[TcpResult], field: str) -> str:
+    values = (getattr(r, field) for r in rows)
+    text = (v.value if isinstance(v, PortState) else str(v or "") for v in values)
+    return ",".join(dict.fromkeys(text))
+
+
+def _change(old: Sequence[TcpResult], new: Sequence[TcpResult]) -> dict[str, Any]:
+    return {"target": new[0].target, "address": _joined(new, "address"), "port": new[0].port,
+            "from": _joined(old, "state"), "to": _joined(new, "state"),
+            "reason": _joined(new, "reason"), "ok": all(r.ok for r in new)}
 
 
 def _logfmt_value(value: Any) -> str:
