@@ -16,14 +16,25 @@ STALE_INTERVALS = 3
 def next_start(previous_start: float, finished: float, interval: float, jitter: float) -> float:
     """When the next round starts (monotonic seconds).
 
-    ``jitter`` is a fraction of the interval (drawn by the caller, e.g. in
-    [-0.05, 0.05]). A round that overran its interval is followed by a rest of
-    a tenth of the interval (at most 5 s): missed ticks are skipped, never
-    caught up, so rounds cannot pile up.
+    ``interval`` runs from start to start; ``jitter`` is a fraction of it
+    (drawn by the caller, e.g. in [-0.05, 0.05]). A round that finished within
+    its interval is followed by the next at the tick, however close to it it
+    finished. One that overran the interval is followed by a rest of a tenth
+    of the interval (at most 5 s): missed ticks are skipped, never caught up,
+    so rounds cannot pile up.
     """
     ideal = previous_start + interval * (1.0 + jitter)
-    rest = min(interval / 10.0, 5.0)
-    return max(ideal, finished + rest)
+    if finished <= ideal:
+        return ideal
+    if overrun(previous_start, finished, interval) is None:
+        return finished  # jitter asked for earlier than the round allowed: now
+    return finished + min(interval / 10.0, 5.0)
+
+
+def overrun(previous_start: float, finished: float, interval: float) -> float | None:
+    """How many seconds a round ran past its interval; None when it did not."""
+    late = finished - previous_start - interval
+    return late if late > 0 else None
 
 
 def health(now: float, started: float, last_finished: float | None, interval: float,
