@@ -35,11 +35,15 @@ from probe.config import Config
 from probe.errors import ProbeError
 from probe.events import EventLog, transitions
 from probe.exporters import prometheus
+from probe.exporters.textfile import TextfileWriter
 from probe.fullround import complete_round
 from probe.httpserver import Access, Routes, access_from, bind, is_loopback, metrics_app
 from probe.probers import TcpProber, make_prober, raw_allowed
+from probe.probers.connect import ConnectProber
+from probe.rawfallback import RawFallback
 from probe.results import RoundResult
-from probe.schedule import JITTER, health, next_start
+from probe.retries import describe
+from probe.schedule import JITTER, health, next_start, overrun
 
 STOP_GRACE = 1.0  # seconds the cancelled round may take to unwind
 
@@ -70,12 +74,19 @@ class Agent:
         self.previous: RoundResult | None = None
         self.rounds = 0
         self.retired: list[TcpProber] = []  # replaced by a reload; closed between rounds
+        self.textfile = (TextfileWriter(options.textfile, log)
+                         if options.textfile is not None else None)
+        self.last_start: float | None = None
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
 
     def _prober(self, config: Config) -> TcpProber:
-        return make_prober(config.agent, warn=lambda message: self.log(
+        prober = make_prober(config.agent, warn=lambda message: self.log(
             "probe_method_fallback", "warning", message=message))
+        if prober.method != "syn":
+            return prober
+        # The raw sockets may fail with the NIC: connect() stands in meanwhile.
+        return RawFallback(prober, ConnectProber(concurrency=config.agent.concurrency), self.log)
 
     # -- read from the HTTP threads ------------------------------------------
 
@@ -132,24 +143,32 @@ class Agent:
         host = await asyncio.to_thread(hostinfo.gather, result.tcp)
         return result, host
 
-    def _record(self, result: RoundResult, host: hostinfo.HostInfo) -> None:
+    def _record(self, result: RoundResult, host: hostinfo.HostInfo, began: float) -> None:
         self.rounds += 1
         self.collector.record_round(result, host, finished=time.time())
-        self.last_finished = time.monotonic()
-        self.last_duration = result.duration_seconds
-        if self.options.textfile is not None:
-            try:
-                prometheus.write_textfile(self.options.textfile, self.registry)
-            except OSError as exc:
-                self.log("textfile_failed", "error", path=str(self.options.textfile),
-                         error=exc.strerror or str(exc))
+        finished = time.monotonic()
+        self.last_finished = finished
+        self.last_duration = finished - began
+        if self.textfile is not None:
+            registry = self.registry
+            self.textfile.submit(lambda: prometheus.render(registry).encode("utf-8"))
         required = [r for r in result.tcp if r.required]
+        gap = None if self.last_start is None else round(began - self.last_start, 4)
         self.log("round", number=self.rounds, duration_seconds=round(result.duration_seconds, 4),
+                 elapsed_seconds=round(finished - began, 4), gap_seconds=gap,
                  method=result.tcp[0].method if result.tcp else "-", addresses=len(result.tcp),
                  failing=sum(1 for r in required if not r.ok), findings=len(result.findings))
         for change in transitions(self.previous, result):
             self.log("target_changed", "warning" if not change["ok"] else "info", **change)
         self.previous = result
+
+    def _overran(self, began: float, finished: float) -> None:
+        interval = self.config.agent.interval
+        late = overrun(began, finished, interval)
+        if late is not None:
+            self.log("round_overrun", "warning", number=self.rounds,
+                     elapsed_seconds=round(finished - began, 4), interval_seconds=interval,
+                     overrun_seconds=round(late, 4))
 
     async def _sleep_until(self, when: float) -> None:
         assert self._stop is not None and self._wake is not None
@@ -195,7 +214,9 @@ class Agent:
                 except (OSError, ProbeError) as exc:
                     self.log("round_failed", "error", error=str(exc))
                 else:
-                    self._record(result, host)
+                    self._record(result, host, began)
+                self._overran(began, time.monotonic())
+                self.last_start = began
                 self.close_retired()
                 while not self._stop.is_set():
                     due = next_start(began, time.monotonic(), self.config.agent.interval,
@@ -225,7 +246,7 @@ def serve(load: Callable[[], Config], options: Options) -> int:
         "http_error", "warning", client=client, error=error),
         on_retry=lambda attempt, delay, error: log(
             "listen_retry", "warning", address=listen, attempt=attempt,
-            next_delay_seconds=round(delay, 3), error=_strerror(error)))
+            next_delay_seconds=round(delay, 3), error=describe(error)))
     host, port = server.server_address[:2]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="metrics-http", daemon=True)
@@ -256,8 +277,3 @@ def _close(prober: TcpProber) -> None:
         closer()
 
 
-
-def _strerror(error: BaseException | None) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error)

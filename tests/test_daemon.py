@@ -313,6 +313,9 @@ def test_json_log_and_textfile(tmp_path: Path, listener: int,
     d.wait_for('"event": "round"')
     events = [json.loads(x) for x in d.lines]
     assert all({"time", "level", "event"} <= set(e) for e in events)
+    deadline = time.monotonic() + 10  # written off the event loop, after the round's line
+    while not textfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     text = textfile.read_text(encoding="utf-8")
     assert sample(text, "apim_probe_tcp_success", target="web") == 1
     assert "process_" not in text

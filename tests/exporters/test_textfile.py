@@ -1,0 +1,114 @@
+"""The textfile: atomic replacement, and retries on a full or read-only disk.
+
+The disk faults themselves are real in tests/exporters/test_textfile_lab.py
+(a full tmpfs); here the writer's decisions, with the write replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from pathlib import Path
+
+import pytest
+from tenacity import wait_fixed, wait_none
+
+from probe.exporters import textfile
+from tests.helpers.events import Events
+
+
+def test_write_atomic_replaces_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    path = tmp_path / "apim_probe.prom"
+    textfile.write_atomic(path, b"a 1\n")
+    textfile.write_atomic(path, b"a 2\n")
+    assert path.read_bytes() == b"a 2\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["apim_probe.prom"]
+
+
+def test_write_atomic_into_a_missing_directory_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        textfile.write_atomic(tmp_path / "gone" / "x.prom", b"a 1\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def failing(monkeypatch: pytest.MonkeyPatch, errors: list[int]) -> list[bytes]:
+    """write_atomic fails with these errnos first, then writes; returns what landed."""
+    landed: list[bytes] = []
+
+    def write(path: Path, data: bytes) -> None:
+        if errors:
+            code = errors.pop(0)
+            raise OSError(code, f"{errno.errorcode[code]} (test)")
+        landed.append(data)
+
+    monkeypatch.setattr(textfile, "write_atomic", write)
+    return landed
+
+
+async def _submit(writer: textfile.TextfileWriter, data: bytes) -> None:
+    writer.submit(lambda: data)
+    await writer.wait_written()
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_a_full_or_read_only_disk_is_retried_and_each_retry_logged(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int) -> None:
+    landed = failing(monkeypatch, [code, code])
+    log = Events()
+    writer = textfile.TextfileWriter(tmp_path / "x.prom", log, wait=wait_none())
+    asyncio.run(_submit(writer, b"a 1\n"))
+    assert landed == [b"a 1\n"]
+    assert log.names() == ["textfile_retry", "textfile_retry", "textfile_recovered"]
+    first = log.seen[0]
+    assert first[1] == "warning"
+    assert first[2]["attempt"] == 1 and first[2]["next_delay_seconds"] == 0
+    assert "(test)" in first[2]["error"]
+    assert log.seen[1][2]["attempt"] == 2
+    assert log.seen[2][2]["attempts"] == 3
+
+
+def test_other_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    landed = failing(monkeypatch, [errno.EACCES])
+    log = Events()
+    writer = textfile.TextfileWriter(tmp_path / "x.prom", log, wait=wait_none())
+    asyncio.run(_submit(writer, b"a 1\n"))
+    assert landed == []
+    assert log.names() == ["textfile_failed"]
+    assert log.seen[0][1] == "error"
+
+
+def test_the_backoff_doubles_up_to_30_s(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    failing(monkeypatch, [errno.ENOSPC] * 7)
+    log = Events()
+    slept: list[float] = []
+
+    async def run() -> None:
+        async def no_sleep(delay: float) -> None:
+            slept.append(delay)
+
+        writer = textfile.TextfileWriter(tmp_path / "x.prom", log)
+        writer.submit(lambda: b"a 1\n")
+        await asyncio.sleep(0)
+        monkeypatch.setattr(asyncio, "sleep", no_sleep)
+        await writer.wait_written()
+
+    asyncio.run(run())
+    delays = [f["next_delay_seconds"] for e, _, f in log.seen if e == "textfile_retry"]
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_a_newer_round_replaces_a_write_still_retrying(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    landed = failing(monkeypatch, [errno.ENOSPC] * 2)
+    log = Events()
+
+    async def run() -> None:
+        writer = textfile.TextfileWriter(tmp_path / "x.prom", log, wait=wait_fixed(0.5))
+        writer.submit(lambda: b"old\n")
+        while "textfile_retry" not in log.names():
+            await asyncio.sleep(0.01)
+        writer.submit(lambda: b"new\n")  # cancels the old one, waiting its 0.5 s
+        await asyncio.wait_for(writer.wait_written(), timeout=30)
+
+    asyncio.run(run())
+    assert landed == [b"new\n"]
