@@ -334,3 +334,19 @@ def test_daemon_does_not_leak_a_traceback_on_sigint(tmp_path: Path, listener: in
     d.wait_for("event=stopped")
     assert "Traceback" not in "\n".join(d.lines)
     assert os.path.exists(config)
+
+
+def test_a_round_longer_than_the_interval_is_logged_as_an_overrun(
+        tmp_path: Path, silent_dns: int, run_daemon: type[Daemon]) -> None:
+    """interval 1 s, a resolver that never answers within the 2 s timeout."""
+    config = write_config(tmp_path / "probe.toml", {"slow": "slow.test:443"},
+                          resolver=f"127.0.0.1:{silent_dns}", timeout=2)
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    line = d.wait_for("event=round_overrun")
+    fields = dict(part.split("=", 1) for part in line.split())
+    assert fields["level"] == "warning" and fields["interval_seconds"] == "1"
+    assert float(fields["overrun_seconds"]) > 0
+    assert float(fields["elapsed_seconds"]) == pytest.approx(
+        1 + float(fields["overrun_seconds"]), abs=0.01)
+    second = d.wait_for("event=round ", after=d.lines.index(line))
+    assert "gap_seconds=" in second and "elapsed_seconds=" in second

@@ -6,8 +6,8 @@ half of one, and a failed write (a full disk) leaves the old file intact.
 
 ``TextfileWriter`` is the agent's: after each round it writes the round's
 exposition off the event loop; on a full or read-only disk it retries with
-backoff (one ``textfile_retry`` event per retry) until the write lands or the
-next round's text replaces it.
+backoff (one ``textfile_retry`` event per retry, ``textfile_recovered`` when
+it lands), writing the newest round's text at each attempt.
 """
 
 from __future__ import annotations
@@ -40,19 +40,25 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 class TextfileWriter:
-    """Writes each round's text to ``path``, retrying on a full or read-only disk."""
+    """Writes the latest round's text to ``path``, retrying on a full or read-only disk.
+
+    One write at a time, off the event loop. While a write waits to retry,
+    newer rounds only replace the text it will write: the backoff goes on
+    (1 s, 2 s, 4 s ... 30 s) rather than starting over with every round.
+    """
 
     def __init__(self, path: Path, log: Log, *, wait: wait_base | None = None) -> None:
         self.path = path
         self.log = log
         self.wait = wait if wait is not None else backoff(1.0, 30.0)
+        self._render: Callable[[], bytes] | None = None  # the newest text not yet written
         self._task: asyncio.Task[None] | None = None
 
     def submit(self, render: Callable[[], bytes]) -> None:
-        """Write what ``render`` returns (called in a thread); replaces a write
-        still retrying: the newer round's text is the one worth writing."""
-        self.cancel()
-        self._task = asyncio.ensure_future(self._write(render))
+        """Write what ``render`` returns (called in a thread, when its turn comes)."""
+        self._render = render
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
 
     def cancel(self) -> None:
         if self._task is not None and not self._task.done():
@@ -60,22 +66,34 @@ class TextfileWriter:
         self._task = None
 
     async def wait_written(self) -> None:
-        """Until the pending write has landed or given up (tests, shutdown)."""
-        if self._task is not None:
+        """Until every submitted text has landed or given up (tests, shutdown)."""
+        while self._task is not None and not self._task.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _write(self, render: Callable[[], bytes]) -> None:
-        data = await asyncio.to_thread(render)
+    async def _run(self) -> None:
+        while self._render is not None:
+            await self._write_latest()
+
+    def _latest(self) -> Callable[[], bytes]:
+        render, self._render = self._render, None
+        assert render is not None
+        return render
+
+    async def _write_latest(self) -> None:
         retrying = AsyncRetrying(retry=on_errnos(DISK_ERRNOS), wait=self.wait, stop=stop_never,
                                  before_sleep=announce(self.log, "textfile_retry",
                                                        path=str(self.path)),
                                  reraise=True)
+        render = self._latest()
         attempts = 0
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
+                    if self._render is not None:  # a newer round's text came meanwhile
+                        render = self._latest()
+                    data = await asyncio.to_thread(render)
                     await asyncio.to_thread(write_atomic, self.path, data)
         except OSError as exc:
             self.log("textfile_failed", "error", path=str(self.path), error=describe(exc))
