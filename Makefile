@@ -1,6 +1,7 @@
 # apim-probe: everything runs from here. Run as root on Debian/Ubuntu:
 #   make demo   the network lab, one probe round on an APIM-shaped VNet, lab removed
 #   make test   lint, type check, unit and lab tests
+#   make soak   the agent for 10 minutes on 1,000 lab targets (SOAK_SECONDS to shorten)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ APT_PACKAGES := iproute2 nftables dnsmasq-base procps python3 python3-venv pytho
 # Only the benchmarks need these (peers measured side by side); `make test` does not.
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
-.PHONY: all deps venv test unit lab-test lint typecheck demo demo-in-lab bench lab-up lab-down clean
+.PHONY: all deps venv test unit lab-test lint typecheck demo demo-in-lab bench soak lab-up lab-down clean
 
 all: test
 
@@ -71,6 +72,12 @@ bench: deps venv
 			--no-install-recommends $$missing >/dev/null; \
 	fi
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Not part of `make test`: ten minutes (SOAK_SECONDS=180 make soak for three), in
+# namespaces of its own (soak-c, soak-s); results in bench/SOAK.md and bench/soak.json.
+SOAK_SECONDS ?= 600
+soak: deps venv
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

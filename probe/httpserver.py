@@ -198,6 +198,7 @@ class _Handler(WSGIRequestHandler):
     """One request per connection, its head within the server's timeout."""
 
     server: _Server
+    wbufsize = -1  # status line, headers and a small body in one send, not five
 
     def setup(self) -> None:
         super().setup()
