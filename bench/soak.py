@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import platform
 import queue
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,6 +53,7 @@ OPEN_PORTS = 100  # BASE_PORT.. listen; the last 100 are dropped; the rest are c
 DROPPED_PORTS = 100
 LISTEN = f"{netpair.CLIENT}:9839"
 WARMUP_ROUNDS = 5
+LOCK = Path("/run/apim-probe-soak.lock")
 
 
 def write_config(path: Path, targets: int, interval: float, rate: float) -> None:
@@ -338,6 +341,10 @@ def main() -> int:
     if os.geteuid() != 0:
         print("soak: needs root (network namespaces)", file=sys.stderr)
         return 2
+    # One soak at a time (its namespaces are machine-wide); SIGTERM cleans up too.
+    lock = LOCK.open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="apim-soak-"))
     pair, listener = lab_up(args.targets)
     try:
