@@ -350,3 +350,20 @@ def test_a_round_longer_than_the_interval_is_logged_as_an_overrun(
         1 + float(fields["overrun_seconds"]), abs=0.01)
     second = d.wait_for("event=round ", after=d.lines.index(line))
     assert "gap_seconds=" in second and "elapsed_seconds=" in second
+
+
+def test_start_up_and_serving_never_look_a_name_up(tmp_path: Path, listener: int) -> None:
+    """Without /etc/hosts a reverse lookup at bind took 6 s (issue 12.12)."""
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = Daemon("-c", str(config), "--listen", "127.0.0.1:0",
+               program=("tests/helpers/no_dns.py",))
+    try:
+        d.started()
+        status, body = get(d.url("/healthz"))
+        assert status == 200, body
+        d.wait_for("event=round ")
+        status, _ = get(d.url("/metrics"))
+        assert status == 200
+        assert not [line for line in d.lines if "NAME LOOKUP" in line]
+    finally:
+        d.stop()

@@ -46,10 +46,12 @@ def write_config(path: Path, targets: dict[str, str], *, interval: float = 1,
 class Daemon:
     """``probe -c FILE`` in a subprocess; stderr lines are collected as they come."""
 
-    def __init__(self, *args: str, prefix: Sequence[str] = ()) -> None:
-        """``prefix`` runs it under another command (``ip netns exec NS``)."""
+    def __init__(self, *args: str, prefix: Sequence[str] = (),
+                 program: Sequence[str] = ("-m", "probe")) -> None:
+        """``prefix`` runs it under another command (``ip netns exec NS``);
+        ``program`` is what python runs (a wrapper script instead of the CLI)."""
         self.proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "probe", *args], cwd=ROOT, stdin=subprocess.DEVNULL,
+            [*prefix, sys.executable, *program, *args], cwd=ROOT, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
