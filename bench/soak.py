@@ -1,7 +1,7 @@
 """Soak the agent: 1,000 targets, a 2 s interval, ten minutes, in a lab of its own.
 
     python bench/soak.py [--seconds 600] [--targets 1000] [--interval 2] [--rate 5000]
-                         [--load-seconds 30] [--load-clients 200]
+                         [--timeout 0.5] [--load-seconds 30] [--load-clients 200]
     SOAK_SECONDS=180 make soak          # shorter
 
 Builds two namespaces joined by a veth (tests/helpers/netpair.py: soak-c and
@@ -56,8 +56,9 @@ WARMUP_ROUNDS = 5
 LOCK = Path("/run/apim-probe-soak.lock")
 
 
-def write_config(path: Path, targets: int, interval: float, rate: float) -> None:
-    lines = ["[agent]", f"interval = {interval}", "timeout = 1.0", 'method = "syn"',
+def write_config(path: Path, targets: int, interval: float, rate: float,
+                 timeout: float) -> None:
+    lines = ["[agent]", f"interval = {interval}", f"timeout = {timeout}", 'method = "syn"',
              f"rate = {rate}", "", "[dns]", f'resolvers = ["{netpair.SERVICE}"]', ""]
     for i in range(targets):
         port = BASE_PORT + i
@@ -149,7 +150,7 @@ print(time.perf_counter() - t, n)
 
 def soak(pair: netpair.Pair, workdir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     config = workdir / "soak.toml"
-    write_config(config, args.targets, args.interval, args.rate)
+    write_config(config, args.targets, args.interval, args.rate, args.timeout)
     agent = Agent(pair, config)
     rows: list[dict[str, Any]] = []
     try:
@@ -214,7 +215,7 @@ def load_generator(clients: int, seconds: float, every: float) -> None:
 
 def load(pair: netpair.Pair, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     config = workdir / "load.toml"
-    write_config(config, 10, args.interval, args.rate)
+    write_config(config, 10, args.interval, args.rate, args.timeout)
     agent = Agent(pair, config)
     try:
         agent.next_event("listening")
@@ -279,7 +280,9 @@ Recorded by `make soak` (`python bench/soak.py`; not a unit test) on
 The agent in a lab of its own (namespaces soak-c / soak-s, 198.18.128.0/24):
 {args.targets} targets on {netpair.SERVICE} ({OPEN_PORTS} open, {DROPPED_PORTS} dropped,
 the rest closed), 3 attempts each, SYN probes at {args.rate:g} per second, a
-{args.interval:g} s interval, one /metrics scrape per round, for {args.seconds:g} s.
+{args.timeout:g} s timeout, a {args.interval:g} s interval, one /metrics scrape per
+round, for {args.seconds:g} s. Load average when it ended: {os.getloadavg()[0]:.1f}
+(other work shares these CPUs).
 Goals: resident memory, descriptors and threads flat after warm-up; rounds on
 schedule (start to start = the interval while rounds are shorter than it).
 
@@ -334,6 +337,8 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--rate", type=float, default=5000.0)
+    parser.add_argument("--timeout", type=float, default=0.5,
+                        help="seconds an attempt waits (the dropped ports cost it every round)")
     parser.add_argument("--load-seconds", type=float, default=30.0)
     parser.add_argument("--load-clients", type=int, default=200)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "SOAK.md")
