@@ -12,7 +12,7 @@ APT_PACKAGES := iproute2 nftables dnsmasq-base procps python3 python3-venv pytho
 # Only the benchmarks need these (peers measured side by side); `make test` does not.
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
-.PHONY: all deps venv test unit lab-test lint typecheck demo demo-in-lab bench soak lab-up lab-down clean
+.PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench soak lab-up lab-down clean
 
 all: test
 
@@ -48,6 +48,15 @@ lab-test: deps venv
 
 test: deps venv lint typecheck
 	$(PY) -m pytest -q
+
+# Files generated from code: the alerting rules, their promtool tests and Grafana
+# twin (prometheus/alerts.py), the dashboard (grafana/dashboard.py), the finding
+# catalogue's page (probe/findings.py). Commit them with their source; the tests
+# fail when they drift.
+generated: venv
+	$(PY) -m prometheus.alerts
+	$(PY) -m grafana.dashboard
+	$(PY) -m probe.findings > docs/findings.md
 
 # The lab's namespaces are machine-wide: the demo waits for a running test
 # session to finish with it (the same lock the tests take).

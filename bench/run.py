@@ -1,6 +1,12 @@
 """Benchmark the SYN engine on the scratch lab and write bench/RESULTS.md.
 
     python bench/run.py [--runs 5] [--rounds 20] [--quick] [--no-footprint]
+                        [--only metrics] [--soak SECONDS]
+
+``--only metrics`` (``make bench BENCH_ARGS="--only metrics"``) runs only
+bench/fleet.py, the exposition at 1,000 target addresses against
+blackbox_exporter, and rewrites RESULTS.md with the other sections as the
+last full run left them in results.json.
 
 Brings up tests/helpers/synlab.py (namespaces syn-*, 198.19.0.0/16, shaped
 like the shared lab, plus 1,000 open ports and an address whose every port is
@@ -50,6 +56,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 sys.path.insert(0, str(ROOT / "bench"))
+
+import fleet  # noqa: E402  (bench/, on the path just above)
 
 SPREAD_CAP = 40_000.0  # pps for the RPS runs: what this 2-CPU lab absorbs without loss
 GOALS = {"pps": 20_000.0, "cpu_per_1000": 0.1, "startup": 0.35, "rtt_error_us": 30.0}
@@ -591,6 +599,7 @@ filtered {f10k['reasons']}; unsolicited packets during the throughput runs:
 {_correctness_section(r.get("correctness"))}
 {_blackbox_section(r.get("blackbox"), r.get("engine_100", {}), runs)}
 {_footprint_section(r.get("footprint"))}
+{fleet.section(r.get("metrics"))}
 ## Goals missed, and why
 
 {chr(10).join(_why_missed(r))}
@@ -646,9 +655,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="fewer probes, no nmap, no peers, no footprint")
     parser.add_argument("--no-footprint", action="store_true")
+    parser.add_argument("--only", choices=("metrics",),
+                        help="run one part only; the rest of RESULTS.md from results.json")
+    parser.add_argument("--soak", type=float, default=0.0,
+                        help="seconds of daemon soak in the metrics part (a scrape every 5 s)")
     args = parser.parse_args()
     import peers
     import synlab
+
+    fleet_args = fleet.parser().parse_args(["--soak", str(args.soak)])
+    if args.only == "metrics":
+        results = json.loads((ROOT / "bench" / "results.json").read_text())
+        results["metrics"] = fleet.run(fleet_args)
+        _write(results, args.runs)
+        return
 
     n = 5_000 if args.quick else 20_000
     results: dict[str, Any] = {"machine": machine()}
@@ -676,7 +696,13 @@ def main() -> None:
             results["engine_100"] = bench_engine_100(args.runs)
     if not (args.quick or args.no_footprint):
         results["footprint"] = run_footprint()
-    text = write_results(results, args.runs)
+    if not args.quick:
+        results["metrics"] = fleet.run(fleet_args)
+    _write(results, args.runs)
+
+
+def _write(results: dict[str, Any], runs: int) -> None:
+    text = write_results(results, runs)
     (ROOT / "bench" / "RESULTS.md").write_text(text)
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(text)

@@ -1,353 +1,138 @@
-"""The 'APIM probe' Grafana dashboard, as code.
+"""The 'APIM probe' Grafana dashboard, as code: one function per row.
 
-    python grafana/dashboard.py           # rewrite grafana/dashboards/apim-probe.json
-    python grafana/dashboard.py --check   # exit 1 when the JSON is out of date
+    python -m grafana.dashboard           # rewrite grafana/dashboards/apim-probe.json
+    python -m grafana.dashboard --check   # exit 1 when the JSON is out of date
 
 Generated rather than exported from the UI so that every query goes through
 one filter (``job=~"$job", instance=~"$instance"``) and one data source
 variable, and so that tests can hold every metric name against
-docs/metrics.md. To change a panel: edit it here, run the script, commit both
-files (tests/test_alerting.py fails when they differ).
+docs/metrics.md. To change a panel: edit its row function below, run the
+script, commit both files (tests/grafana/test_dashboard.py fails when they
+differ). The panel builders are in grafana/panels.py; the remedy catalogue
+panel is generated from probe.findings.FINDINGS.
 
-Layout, top to bottom: is my APIM VNet healthy (counts, the dependency x
-resolver matrix), DNS per resolver and disagreements, TCP state and reason per
-target address, RTT and loss, findings and their remedies, the agent's own
-health, and the host context (egress interfaces, established connections).
+Rows, top to bottom (``ROWS``): is my APIM VNet healthy (counts, the
+dependency x resolver matrix), DNS per resolver and disagreements, TCP state
+and reason per target address, RTT and loss, findings and their remedies, the
+agent's own health, and the host context (egress interfaces, established
+connections).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
-from typing import Any
+
+from grafana.panels import (
+    DNS_STATUS,
+    DS,
+    FD,
+    OK_FAIL,
+    RATE,
+    SEVERITY,
+    TCP_STATE,
+    F,
+    Json,
+    Layout,
+    column,
+    organize,
+    panel,
+    stat,
+    state_timeline,
+    steps,
+    table,
+    target,
+    timeseries,
+)
+from probe.findings import DIAGNOSIS, markdown_rows, of
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_FILE = ROOT / "grafana" / "dashboards" / "apim-probe.json"
-DIAGNOSIS = ROOT / "probe" / "diagnosis.py"
 
 UID = "apim-probe"
 TITLE = "APIM probe"
-DS = {"type": "prometheus", "uid": "${datasource}"}
-F = 'job=~"$job", instance=~"$instance"'
-FD = F + ', dependency=~"$dependency"'
-RATE = "$__rate_interval"
-
-Json = dict[str, Any]
-
-OK_FAIL = [{"type": "value", "options": {
-    "1": {"text": "OK", "color": "green", "index": 0},
-    "0": {"text": "FAIL", "color": "red", "index": 1}}}]
-
-DNS_STATUS = [{"type": "value", "options": {
-    "ok": {"text": "ok", "color": "green", "index": 0},
-    "nxdomain": {"text": "NXDOMAIN", "color": "red", "index": 1},
-    "nodata": {"text": "NODATA", "color": "orange", "index": 2},
-    "servfail": {"text": "SERVFAIL", "color": "red", "index": 3},
-    "refused": {"text": "REFUSED", "color": "red", "index": 4},
-    "timeout": {"text": "timeout", "color": "dark-red", "index": 5},
-    "error": {"text": "error", "color": "dark-red", "index": 6}}}]
-
-TCP_STATE = [{"type": "value", "options": {
-    "open": {"color": "green", "index": 0},
-    "closed": {"color": "orange", "index": 1},
-    "filtered": {"color": "red", "index": 2},
-    "unresolved": {"color": "purple", "index": 3}}}]
-
-SEVERITY = [{"type": "value", "options": {
-    "critical": {"color": "red", "index": 0},
-    "warning": {"color": "orange", "index": 1},
-    "info": {"color": "blue", "index": 2}}}]
-
-
-def steps(*pairs: tuple[float | None, str]) -> Json:
-    return {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in pairs]}
-
-
-def target(expr: str, ref: str = "A", legend: str = "", *, instant: bool = False,
-           fmt: str = "time_series") -> Json:
-    out: Json = {"datasource": DS, "refId": ref, "expr": expr, "legendFormat": legend,
-                 "range": not instant, "instant": instant, "format": fmt}
-    if fmt == "heatmap":
-        out["legendFormat"] = legend or "{{le}}"
-    return out
-
-
-class Layout:
-    """Panels in reading order; rows of 24 grid units, new row when full."""
-
-    def __init__(self) -> None:
-        self.panels: list[Json] = []
-        self.x = 0
-        self.y = 0
-        self.row_h = 0
-        self.next_id = 1
-
-    def _id(self) -> int:
-        self.next_id += 1
-        return self.next_id - 1
-
-    def row(self, title: str) -> None:
-        self._newline()
-        self.panels.append({"type": "row", "id": self._id(), "title": title, "collapsed": False,
-                            "gridPos": {"x": 0, "y": self.y, "w": 24, "h": 1}, "panels": []})
-        self.y += 1
-
-    def _newline(self) -> None:
-        if self.x:
-            self.y += self.row_h
-            self.x = 0
-            self.row_h = 0
-
-    def add(self, panel: Json, w: int, h: int) -> Json:
-        if self.x + w > 24:
-            self._newline()
-        panel = {"id": self._id(), "gridPos": {"x": self.x, "y": self.y, "w": w, "h": h},
-                 **panel}
-        self.panels.append(panel)
-        self.x += w
-        self.row_h = max(self.row_h, h)
-        return panel
-
-
-def panel(kind: str, title: str, description: str, targets: list[Json], *,
-          unit: str | None = None, mappings: list[Json] | None = None,
-          thresholds: Json | None = None, options: Json | None = None,
-          custom: Json | None = None, transformations: list[Json] | None = None,
-          overrides: list[Json] | None = None, extra: Json | None = None,
-          min_: float | None = None, max_: float | None = None) -> Json:
-    defaults: Json = {}
-    if unit:
-        defaults["unit"] = unit
-    if mappings is not None:
-        defaults["mappings"] = mappings
-    defaults["thresholds"] = thresholds or steps((None, "green"))
-    defaults["color"] = {"mode": "thresholds" if kind in ("stat", "table", "state-timeline")
-                         else "palette-classic"}
-    if custom:
-        defaults["custom"] = custom
-    if min_ is not None:
-        defaults["min"] = min_
-    if max_ is not None:
-        defaults["max"] = max_
-    out: Json = {"type": kind, "title": title, "description": description, "datasource": DS,
-                 "targets": targets,
-                 "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
-                 "options": options or {}}
-    if transformations:
-        out["transformations"] = transformations
-    if extra:
-        out.update(extra)
-    return out
-
-
-def stat(title: str, description: str, expr: str, *, unit: str = "none",
-         thresholds: Json | None = None, mappings: list[Json] | None = None,
-         legend: str = "") -> Json:
-    return panel("stat", title, description, [target(expr, legend=legend, instant=True)],
-                 unit=unit, thresholds=thresholds, mappings=mappings,
-                 options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
-                                            "values": False},
-                          "colorMode": "background", "graphMode": "none",
-                          "textMode": "auto", "justifyMode": "center"})
-
-
-def timeseries(title: str, description: str, targets: list[Json], *, unit: str = "none",
-               stack: bool = False, min_: float | None = None,
-               max_: float | None = None) -> Json:
-    custom: Json = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10 if stack else 0,
-                    "showPoints": "never", "spanNulls": False}
-    if stack:
-        custom["stacking"] = {"mode": "normal", "group": "A"}
-    return panel("timeseries", title, description, targets, unit=unit, custom=custom,
-                 min_=min_, max_=max_,
-                 options={"legend": {"displayMode": "table", "placement": "right",
-                                     "calcs": ["lastNotNull", "max"]},
-                          "tooltip": {"mode": "multi", "sort": "desc"}})
-
-
-def table(title: str, description: str, targets: list[Json], *,
-          mappings: list[Json] | None = None, transformations: list[Json] | None = None,
-          overrides: list[Json] | None = None, cell: str = "color-text",
-          extra: Json | None = None) -> Json:
-    return panel("table", title, description, targets, mappings=mappings,
-                 transformations=transformations, overrides=overrides,
-                 custom={"cellOptions": {"type": cell}, "align": "auto", "filterable": True},
-                 options={"showHeader": True, "cellHeight": "sm",
-                          "footer": {"show": False, "reducer": ["sum"], "fields": ""}},
-                 extra=extra)
-
-
-def organize(hide: list[str], rename: dict[str, str] | None = None,
-             order: list[str] | None = None) -> Json:
-    return {"id": "organize", "options": {
-        "excludeByName": dict.fromkeys(hide, True),
-        "renameByName": rename or {},
-        "indexByName": {name: i for i, name in enumerate(order or [])}}}
-
-
-def column(name: str, **props: Any) -> Json:
-    return {"matcher": {"id": "byName", "options": name},
-            "properties": [{"id": k, "value": v} for k, v in props.items()]}
-
-
-# --------------------------------------------------------------------------
-# the remedy catalogue (the remedy text is not a label; it lives here)
-
-REMEDIES: tuple[tuple[str, str, str], ...] = (
-    ("dns-custom-not-forwarding", "critical / warning",
-     "The VNet's custom DNS server fails an Azure name that Azure DNS resolves: add a "
-     "conditional forwarder (azure-api.net, core.windows.net, database.windows.net, "
-     "vault.azure.net, the privatelink zones) or a default forwarder to 168.63.129.16 or an "
-     "Azure DNS Private Resolver inbound endpoint."),
-    ("dns-resolver-fails", "critical / warning",
-     "One resolver fails a name another resolves. If it is the VNet's DNS server, forward the "
-     "zone to Azure DNS 168.63.129.16 (or a Private Resolver); check the DNS server runs and "
-     "UDP/TCP 53 to it is allowed."),
-    ("dns-answers-differ", "warning",
-     "Resolvers give different addresses: a stale A record or a private DNS zone linked to one "
-     "network only. Make the records agree (internal mode: APIM names resolve to the "
-     "instance's private VIP)."),
-    ("outbound-dropped", "critical / warning",
-     "Silence: an NSG deny, a firewall or a route to nowhere. Add an outbound NSG rule from "
-     "VirtualNetwork to the service tag (Storage 443, Sql 1433, AzureKeyVault 443, "
-     "AzureMonitor 1886/443) above DenyAllOutBound (65500); check user-defined routes do not "
-     "send it to an appliance that drops it."),
-    ("outbound-rejected-path", "critical / warning",
-     "A firewall, virtual appliance or router in the path answers with ICMP: allow the traffic "
-     "there, or route the service tag with next hop Internet / use a service endpoint."),
-    ("outbound-rejected-host", "critical / warning",
-     "The destination's own firewall rejects: allow the APIM subnet on the service "
-     "('Selected networks', service endpoint) or check the port."),
-    ("outbound-blocked-locally", "critical / warning",
-     "No packet left the probing host: its own firewall (nft/iptables OUTPUT) or routes "
-     "refuse. Says nothing yet about the VNet's NSG."),
-    ("outbound-refused", "warning",
-     "An Azure endpoint answers with a reset: the name may resolve to a stale private endpoint "
-     "address, or a firewall in the path resets the connection."),
-    ("backend-refused", "critical / warning",
-     "Nothing listens on the backend's port ('transportErrorCode 111'): start the service or "
-     "fix the backend URL's port in APIM. The NSG is not the cause; the packet got an answer."),
-    ("management-unresolved", "critical",
-     "<name>.management.azure-api.net does not resolve: create the A record for the instance's "
-     "private address (private DNS zone azure-api.net linked to the VNet, or the custom DNS "
-     "server); in external mode forward azure-api.net to Azure DNS."),
-    ("management-unreachable", "critical",
-     "Port 3443 unreachable ('APIs keep loading'): allow inbound TCP 3443 from service tag "
-     "ApiManagement to VirtualNetwork in the APIM subnet's NSG; with a 0.0.0.0/0 route to a "
-     "firewall add a route for service tag ApiManagement with next hop Internet (asymmetric "
-     "routing drops the replies)."),
-    ("apim-address-public", "critical",
-     "An APIM name resolves to a public address in internal mode: create the private DNS zone "
-     "azure-api.net (gateway, portal, management, scm records) linked to the VNet, or the same "
-     "records on the custom DNS server."),
-    ("apim-address-mismatch", "critical",
-     "An APIM name resolves to an address that is not the instance's: fix the A record (the "
-     "instance's Overview shows its private / public VIP)."),
-    ("configuration-unreachable", "critical",
-     "A self-hosted gateway cannot reach <name>.configuration.azure-api.net:443: allow "
-     "outbound HTTPS through the firewall or proxy, make the name resolvable, check the "
-     "gateway token. It runs on its last cached configuration meanwhile."),
-    ("path-forbidden-hop", "critical / warning",
-     "Forced tunnelling: a 0.0.0.0/0 route (yours, BGP from on-premises, or from a peered VNet) "
-     "sends APIM's traffic through an appliance or gateway. Add a route for service tag "
-     "ApiManagement with next hop Internet, service-tag routes or service endpoints for "
-     "Storage, Sql, AzureKeyVault and AzureMonitor, or allow the traffic on the appliance."),
-    ("gateway-unhealthy", "critical",
-     "GET /status-0123456789abcdef on the gateway failed. With TCP 443 open the instance "
-     "itself is unhealthy: check the portal's Network status and Resource health, and "
-     "Storage / SQL reachability above; with 443 not open, see the gateway's TCP findings."),
-    ("gateway-certificate-untrusted", "warning",
-     "The gateway's TLS certificate is not trusted from the VNet: give the custom domain a "
-     "certificate with its full chain (Key Vault), install the private CA on the clients, or "
-     "set [apim] verify_tls = false if this host is not meant to trust it."),
-)
 
 
 def remedies_markdown() -> str:
-    lines = [
+    """The 'Finding remedies' panel: the diagnosis' part of the finding catalogue."""
+    return "\n".join([
         "What to do about each finding, in APIM terms. The agent's report "
         "(`probe --once -c /etc/apim-probe/probe.toml`) shows the same remedy with the "
         "evidence for the subject at hand.",
         "",
-        "| id | severity | what to check |",
-        "|---|---|---|",
-    ]
-    lines += [f"| `{fid}` | {sev} | {text.replace('|', '/')} |" for fid, sev, text in REMEDIES]
-    return "\n".join(lines)
-
-
-def finding_ids() -> set[str]:
-    """Every finding id the diagnosis can emit (read from its source)."""
-    return set(re.findall(r'\bid="([a-z0-9-]+)"', DIAGNOSIS.read_text(encoding="utf-8")))
+        *markdown_rows(of(DIAGNOSIS)),
+    ])
 
 
 # --------------------------------------------------------------------------
 # queries shared by panels
+
+# The per-address series carry only target and address; what is static per
+# target (dependency, host, port, expected, required) is on apim_probe_target_info,
+# which is also where the $dependency filter applies.
+INFO = f"apim_probe_target_info{{{FD}}}"
+WITH_TARGET = "on (job, instance, target) group_left (dependency, host, port)"
+
+
+def per_target(expr: str) -> str:
+    """``expr`` (per target address) with the target's static labels, $dependency applied."""
+    return f"(\n  {expr}\n)\n* {WITH_TARGET}\n  {INFO}"
+
+
+SUCCESS = per_target(f"apim_probe_tcp_success{{{F}}}")
 
 DEP_X_RESOLVER = f"""\
 min by (instance, dependency, resolver) (
   label_replace(apim_probe_dns_success{{{F}}}, "host", "$1", "name", "(.*)")
   * on (job, instance, host) group_left (dependency)
     topk by (job, instance, host) (1,
-      group by (job, instance, host, dependency) (apim_probe_tcp_success{{{FD}}})
+      group by (job, instance, host, dependency) ({INFO})
     )
 )
 or
 label_replace(
-  min by (instance, dependency) (apim_probe_tcp_success{{{FD}}}),
+  min by (instance, dependency) ({SUCCESS}),
   "resolver", "TCP (primary's answer)", "", ""
 )"""
 
 TCP_ROWS = f"""\
-apim_probe_tcp_success{{{FD}}}
-* on (job, instance, target, address, port) group_left (state, reason) (
-    (apim_probe_tcp_state{{{FD}}} == 1)
-    * on (job, instance, target, address, port) group_left (reason)
-      (apim_probe_tcp_reason{{{FD}}} == 1)
-  )
-* on (job, instance, target, address, port) group_left (expected)
-  max without (state) (
-    label_replace(apim_probe_tcp_expected_state{{{FD}}} == 1, "expected", "$1", "state", "(.*)")
-  )
-* on (job, instance, target, address, port) group_left (required) (
-    label_replace(apim_probe_tcp_required{{{FD}}} == 0, "required", "no", "", "") + 1
-    or on (job, instance, target, address, port)
-    label_replace(apim_probe_tcp_success{{{FD}}} * 0 + 1, "required", "yes", "", "")
-  )"""
+apim_probe_tcp_success{{{F}}}
+* on (job, instance, target, address) group_left (state, reason, responder)
+  apim_probe_tcp_verdict_info{{{F}}}
+* on (job, instance, target) group_left (dependency, host, port, expected, required)
+  {INFO}"""
 
 DISAGREE = f"""\
-(apim_probe_dns_status{{{F}, status!="ok"}} == 1)
+apim_probe_dns_status_info{{{F}, status!="ok"}}
 and on (job, instance, name, resolver) (apim_probe_dns_success{{{F}}} == 0)
 and on (job, instance, name) (max by (job, instance, name) (apim_probe_dns_success{{{F}}}) == 1)"""
 
 
 def quantile(q: str) -> str:
-    return (f"histogram_quantile({q}, sum by (instance, target, address, port, le) "
-            f"(rate(apim_probe_tcp_rtt_seconds_bucket{{{FD}}}[{RATE}])))")
+    """A quantile over the rate interval of the rounds' RTT (each the median of its attempts)."""
+    return per_target(f"quantile_over_time({q}, apim_probe_tcp_rtt_seconds{{{F}}}[{RATE}])")
 
 
-LOSS = (f"1 - (\n  sum by (instance, target, address, port) "
-        f"(rate(apim_probe_tcp_packets_received_total{{{FD}}}[{RATE}]))\n"
-        f"  / sum by (instance, target, address, port) "
-        f"(rate(apim_probe_tcp_packets_sent_total{{{FD}}}[{RATE}]))\n)")
+LOSS = per_target(
+    f"1 - (\n    sum by (job, instance, target, address) "
+    f"(rate(apim_probe_tcp_packets_received_total{{{F}}}[{RATE}]))\n"
+    f"    / sum by (job, instance, target, address) "
+    f"(rate(apim_probe_tcp_packets_sent_total{{{F}}}[{RATE}]))\n  )")
 
 
-def build() -> Json:
-    lay = Layout()
-
-    # ---- overview ------------------------------------------------------
+def overview_row(lay: Layout) -> None:
+    """Is my APIM VNet healthy? Counts, the dependency x resolver matrix."""
     lay.row("Is my APIM VNet healthy?")
     lay.add(stat("Addresses as expected",
                  "Share of probed target addresses in their expected state (open unless the "
                  "target says otherwise).",
-                 f"sum(apim_probe_tcp_success{{{FD}}}) / count(apim_probe_tcp_success{{{FD}}})",
+                 f"sum({SUCCESS}) / count({SUCCESS})",
                  unit="percentunit",
                  thresholds=steps((None, "red"), (0.999, "green"))), 4, 4)
     lay.add(stat("Addresses failing",
                  "Target addresses not in their expected state right now.",
-                 f"count(apim_probe_tcp_success{{{FD}}} == 0) or vector(0)",
+                 f"count(({SUCCESS}) == 0) or vector(0)",
                  thresholds=steps((None, "green"), (1, "red"))), 4, 4)
     lay.add(stat("DNS answers failing",
                  "(name, resolver) pairs that did not resolve in the last round.",
@@ -380,25 +165,23 @@ def build() -> Json:
             "columnField": "resolver", "rowField": "dependency", "valueField": "Value",
             "emptyValue": "null"}}],
         extra={"repeat": "instance", "repeatDirection": "h", "maxPerRow": 2}), 12, 9)
-    lay.add(panel(
-        "state-timeline", "Dependencies over time",
+    lay.add(state_timeline(
+        "Dependencies over time",
         "Per dependency group: OK while every address of every target in it meets its "
         "expectation.",
-        [target(f"min by (dependency) (apim_probe_tcp_success{{{FD}}})",
-                legend="{{dependency}}")],
-        mappings=OK_FAIL, thresholds=steps((None, "red"), (1, "green")),
-        custom={"fillOpacity": 80, "lineWidth": 0},
-        options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
-                 "legend": {"showLegend": False}}), 12, 9)
+        [target(f"min by (dependency) ({SUCCESS})",
+                legend="{{dependency}}")]), 12, 9)
 
-    # ---- DNS -------------------------------------------------------------
+
+def dns_row(lay: Layout) -> None:
+    """DNS per resolver: the name x resolver matrix, disagreements, answer times."""
     lay.row("DNS per resolver")
     lay.add(table(
         "DNS status, name x resolver: $instance",
         "The outcome of each name on each resolver in the last round. Azure names failing "
         "on the VNet's custom DNS server but ok on Azure DNS: add a forwarder to "
         "168.63.129.16.",
-        [target(f"apim_probe_dns_status{{{F}}} == 1", instant=True, fmt="table")],
+        [target(f"apim_probe_dns_status_info{{{F}}}", instant=True, fmt="table")],
         mappings=DNS_STATUS, cell="color-background",
         transformations=[{"id": "groupingToMatrix", "options": {
             "columnField": "resolver", "rowField": "name", "valueField": "status",
@@ -426,7 +209,9 @@ def build() -> Json:
                 f"count by (resolver) (apim_probe_dns_success{{{F}}})",
                 legend="{{resolver}}")], unit="percentunit", min_=0, max_=1), 12, 8)
 
-    # ---- TCP -------------------------------------------------------------
+
+def tcp_row(lay: Layout) -> None:
+    """TCP state and reason per target address."""
     lay.row("TCP state and reason per target address")
     lay.add(table(
         "Targets and addresses",
@@ -434,58 +219,64 @@ def build() -> Json:
         "(syn-ack, reset, no-response, admin-prohibited, host-unreach, ...). filtered + "
         "no-response: an NSG or firewall drops; filtered + an ICMP reason: a device rejects; "
         "closed + reset: nothing listens; unresolved: the name did not resolve on the primary "
-        "resolver (the reason is the DNS outcome). required: the target's `required` flag in "
-        "the agent's config (no: a failure is a warning, yes: critical; an agent too old to "
-        "export the flag counts as yes, as the alerts do).",
+        "resolver (the reason is the DNS outcome). responder: who answered (the target, or "
+        "the router or firewall that sent an ICMP error; empty for silence). required: the "
+        "target's `required` flag in the agent's config (false: a failure is a warning, "
+        "true: critical).",
         [target(TCP_ROWS, instant=True, fmt="table")],
         mappings=OK_FAIL,
         transformations=[organize(
             ["Time", "job", "__name__"],
             rename={"Value": "as expected"},
             order=["instance", "dependency", "target", "required", "host", "address", "port",
-                   "expected", "state", "reason", "Value"])],
+                   "expected", "state", "reason", "responder", "Value"])],
         overrides=[column("as expected", **{"custom.cellOptions": {"type": "color-background"},
                                             "thresholds": steps((None, "red"), (1, "green"))}),
                    column("state", mappings=TCP_STATE,
                           **{"custom.cellOptions": {"type": "color-text"}})]), 24, 10)
-    lay.add(panel(
-        "state-timeline", "Expectation met, per target address",
+    lay.add(state_timeline(
+        "Expectation met, per target address",
         "History of each address: OK while in its expected state.",
-        [target(f"apim_probe_tcp_success{{{FD}}}",
-                legend="{{target}} {{address}}:{{port}} ({{instance}})")],
-        mappings=OK_FAIL, thresholds=steps((None, "red"), (1, "green")),
-        custom={"fillOpacity": 80, "lineWidth": 0},
-        options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
-                 "legend": {"showLegend": False}}), 12, 9)
+        [target(SUCCESS,
+                legend="{{target}} {{address}}:{{port}} ({{instance}})")]), 12, 9)
     lay.add(timeseries(
         "Addresses by state",
         "How many probed addresses are open, closed, filtered or unresolved.",
-        [target(f"count by (state) (apim_probe_tcp_state{{{FD}}} == 1)", legend="{{state}}")],
+        [target("count by (state) (" + per_target(f"apim_probe_tcp_verdict_info{{{F}}}")
+                + ")", legend="{{state}}")],
         stack=True, min_=0), 6, 9)
     lay.add(timeseries(
         "Addresses by reason",
         "Why: syn-ack, reset, no-response (dropped), ICMP rejects, DNS outcomes.",
-        [target(f"count by (reason) (apim_probe_tcp_reason{{{FD}}} == 1)", legend="{{reason}}")],
+        [target("count by (reason) (" + per_target(f"apim_probe_tcp_verdict_info{{{F}}}")
+                + ")", legend="{{reason}}")],
         stack=True, min_=0), 6, 9)
 
-    # ---- RTT and loss ---------------------------------------------------
+
+def rtt_row(lay: Layout) -> None:
+    """Round-trip time and loss."""
     lay.row("Round-trip time and loss")
     lay.add(panel(
         "heatmap", "Handshake RTT (all selected addresses)",
-        "SYN to SYN-ACK/RST (or connect()) time of every answered probe, from the histogram. "
-        "Azure services in the region answer in a few ms; a band near 20-100 ms suggests "
-        "forced tunnelling through a firewall or on-premises.",
-        [target(f"sum by (le) (rate(apim_probe_tcp_rtt_seconds_bucket{{{FD}}}[{RATE}]))",
-                fmt="heatmap")],
-        options={"calculate": False, "yAxis": {"unit": "s"},
+        "SYN to SYN-ACK/RST (or connect()) time of each round (the median of its attempts) "
+        "of every answering address, bucketed by Grafana. Azure services in the region "
+        "answer in a few ms; a band near 20-100 ms suggests forced tunnelling through a "
+        "firewall or on-premises. Every attempt's RTT is in the opt-in histogram "
+        "apim_probe_tcp_attempt_rtt_seconds ([metrics] rtt_histogram = true).",
+        [target(per_target(f"apim_probe_tcp_rtt_seconds{{{F}}}"))],
+        options={"calculate": True,
+                 "calculation": {"yBuckets": {"mode": "count", "scale": {"type": "log",
+                                                                         "log": 2}}},
+                 "yAxis": {"unit": "s"},
                  "cellGap": 1, "color": {"mode": "scheme", "scheme": "Oranges",
                                          "fill": "dark-orange", "scale": "exponential",
                                          "exponent": 0.5, "steps": 64},
                  "rowsFrame": {"layout": "auto"}, "tooltip": {"show": True, "yHistogram": True},
-                 "legend": {"show": True}, "filterValues": {"le": 1e-9}}), 12, 9)
+                 "legend": {"show": True}}), 12, 9)
     lay.add(timeseries(
         "RTT p95 and p50 per target address",
-        "Percentiles from the RTT histogram over the rate interval.",
+        "Percentiles over the rate interval of the rounds' RTT (each the median of its "
+        "attempts).",
         [target(quantile("0.95"), "A", "p95 {{target}} {{address}}:{{port}} ({{instance}})"),
          target(quantile("0.5"), "B", "p50 {{target}} {{address}}:{{port}} ({{instance}})")],
         unit="s", min_=0), 12, 9)
@@ -499,13 +290,16 @@ def build() -> Json:
     lay.add(timeseries(
         "Probes per second",
         "Probes sent and answered (any answer: SYN-ACK, RST, ICMP).",
-        [target(f"sum by (instance) (rate(apim_probe_tcp_packets_sent_total{{{FD}}}[{RATE}]))",
+        [target("sum by (instance) (" + per_target(
+                    f"rate(apim_probe_tcp_packets_sent_total{{{F}}}[{RATE}])") + ")",
                 "A", "sent ({{instance}})"),
-         target(f"sum by (instance) "
-                f"(rate(apim_probe_tcp_packets_received_total{{{FD}}}[{RATE}]))",
+         target("sum by (instance) (" + per_target(
+                    f"rate(apim_probe_tcp_packets_received_total{{{F}}}[{RATE}])") + ")",
                 "B", "answered ({{instance}})")], unit="pps", min_=0), 12, 8)
 
-    # ---- findings -------------------------------------------------------
+
+def findings_row(lay: Layout) -> None:
+    """The diagnosis' findings, and the remedy catalogue the findings table links to."""
     lay.row("Findings")
     remedies_id = lay.next_id + 2  # the text panel added after the next two
     lay.add(table(
@@ -533,7 +327,9 @@ def build() -> Json:
     if remedies["id"] != remedies_id:
         raise RuntimeError("the findings table links to the wrong panel id")
 
-    # ---- the agent ------------------------------------------------------
+
+def agent_row(lay: Layout) -> None:
+    """The agent's own health: last round, config reload, scrape, rounds."""
     lay.row("The agent")
     lay.add(stat("Last round age",
                  "Seconds since each agent finished a round.",
@@ -577,7 +373,9 @@ def build() -> Json:
                                   order=["instance", "version", "python", "Value #B"])],
         overrides=[column("config loaded", unit="dateTimeAsIso")]), 8, 8)
 
-    # ---- host context ---------------------------------------------------
+
+def host_row(lay: Layout) -> None:
+    """Host context: egress interfaces, probe routes, established connections."""
     lay.row("Host context")
     lay.add(table(
         "Egress interfaces",
@@ -595,12 +393,14 @@ def build() -> Json:
         overrides=[column("MTU", mappings=[], unit="bytes")]), 6, 8)
     lay.add(table(
         "Probe routes",
-        "The source address and interface the kernel routes the probes to each target "
-        "address from (ip route get): a target routed out of an unexpected interface is a "
-        "routing problem on this host, not in the VNet.",
-        [target(f"apim_probe_host_route_info{{{F}}} == 1", instant=True, fmt="table")],
-        transformations=[organize(["Time", "Value", "__name__", "job"],
-                                  order=["instance", "address", "source", "interface"])]),
+        "How many target addresses the kernel routes the probes to from each source "
+        "address and interface (ip route get): addresses leaving from an unexpected "
+        "interface are a routing problem on this host, not in the VNet; `probe --once` "
+        "names them. An address with no route at all shows as reason no-route.",
+        [target(f"apim_probe_host_routed_addresses{{{F}}}", instant=True, fmt="table")],
+        transformations=[organize(["Time", "__name__", "job"],
+                                  rename={"Value": "target addresses"},
+                                  order=["instance", "source", "interface", "Value"])]),
             6, 8)
     lay.add(timeseries(
         "Interface errors and drops",
@@ -614,10 +414,20 @@ def build() -> Json:
         "Established connections per target",
         "ESTABLISHED TCP connections from the agent's host to each target address (the "
         "netstat -ant | grep of the field articles). Next to a self-hosted gateway, zero "
-        "connections to the configuration endpoint means it has lost Azure.",
-        [target(f"apim_probe_host_established_connections{{{F}}}",
-                legend="{{target}} {{address}}:{{port}} ({{instance}})")], min_=0), 6, 8)
+        "connections to the configuration endpoint means it has lost Azure. The agent "
+        "exports no series for none; the zeros come from the targets.",
+        [target(f"apim_probe_host_established_connections{{{F}}}\n"
+                f"or on (job, instance, target) (0 * {INFO})",
+                legend="{{target}} {{address}} ({{instance}})")], min_=0), 6, 8)
 
+
+ROWS = (overview_row, dns_row, tcp_row, rtt_row, findings_row, agent_row, host_row)
+
+
+def build() -> Json:
+    lay = Layout()
+    for row in ROWS:
+        row(lay)
     return {
         "uid": UID,
         "title": TITLE,
@@ -654,7 +464,7 @@ def build() -> Json:
             _query_var("instance", "Agent",
                        'label_values(apim_probe_build_info{job=~"$job"}, instance)'),
             _query_var("dependency", "Dependency",
-                       f"label_values(apim_probe_tcp_success{{{F}}}, dependency)"),
+                       f"label_values(apim_probe_target_info{{{F}}}, dependency)"),
         ]},
         "panels": lay.panels,
     }

@@ -1,3 +1,3 @@
 """apim-probe: watch the network dependencies of Azure API Management in a VNet."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -7,7 +7,8 @@ instance address, reference resolvers, forbidden hops).
     [apim]
     name = "contoso"                      # required: <name>.azure-api.net
     mode = "internal"                     # required: internal | external
-    region = "East US"                    # informational
+    region = "East US"                    # the location whose networkstatus is read
+    locations = ["East US", "West US"]    # multi-region: the locations to read (default: region)
     self_hosted_gateway = false           # adds the configuration endpoint
     domain = "azure-api.net"              # the lab uses a test domain
     instance_address = ["10.0.1.5"]       # what APIM's names must resolve to
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from probe.addresses import is_hostname, is_ip, is_prefix
 from probe.errors import ConfigError
+from probe.results import ApimCheck
 
 if TYPE_CHECKING:
     from probe.config import _Reader
@@ -47,7 +49,7 @@ HEALTH_PATH = "/status-0123456789abcdef"
 
 APIM_KEYS = ("name", "mode", "region", "self_hosted_gateway", "domain", "instance_address",
              "storage", "sql", "keyvault", "monitor", "azure_dns", "forbidden_hops", "import",
-             "health_check", "verify_tls", "ca_file")
+             "health_check", "verify_tls", "ca_file", "locations")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,10 @@ class ApimConfig:
     health_check: bool = True
     verify_tls: bool = True
     ca_file: str | None = None  # CA bundle that signs the gateway's certificate (private CA)
+    # --- reports (probe.apim_reports): `locations` is a key; `reports` is no key,
+    # probe.targets.expand fills it with the imported networkstatus checks.
+    locations: tuple[str, ...] = ()
+    reports: tuple[ApimCheck, ...] = ()
 
     def host(self, label: str = "") -> str:
         """'<name>[.label].<domain>': the instance's hostnames."""
@@ -148,6 +154,7 @@ def parse_apim(reader: _Reader, table: Mapping[str, Any]) -> ApimConfig:
         health_check=reader.get(table, "apim", "health_check", bool, True),
         verify_tls=reader.get(table, "apim", "verify_tls", bool, True),
         ca_file=_ca_file(reader, table),
+        locations=_string_list(reader, table, "locations", _is_path, "an Azure location name"),
     )
 
 

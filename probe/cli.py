@@ -135,15 +135,16 @@ def run_once(config: Config, args: argparse.Namespace) -> int:
     status = exit_status(result)
     host = hostinfo.gather(result.tcp)
     if args.format == "prom" or args.textfile:
-        registry = prometheus.one_round(result, host)
+        body = prometheus.one_round(result, host,
+                                    rtt_histogram=config.metrics.rtt_histogram)
         if args.textfile:
             try:
-                prometheus.write_textfile(args.textfile, registry)
+                prometheus.write_textfile(args.textfile, body)
             except OSError as exc:
                 raise UsageError(f"--textfile {str(args.textfile)!r}: cannot write: "
                                  f"{exc.strerror or exc}") from None
     if args.format == "prom":
-        sys.stdout.write(prometheus.render(registry))
+        sys.stdout.write(body.decode("utf-8"))
     elif args.format == "json":
         report = jsonreport.to_dict(result, exit_status=status)
         report["host"] = hostinfo.host_dict(host)

@@ -85,12 +85,18 @@ class DnsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    rtt_histogram: bool = False  # the opt-in apim_probe_tcp_attempt_rtt_seconds histogram
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     targets: tuple[Target, ...] = ()
     source: str | None = None
     apim: ApimConfig | None = None
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 # --------------------------------------------------------------------------
@@ -296,7 +302,8 @@ AGENT_KEYS = ("timeout", "interval", "listen", "method", "rate", "concurrency", 
               "tls_key", "basic_auth_user", "basic_auth_password_file")
 DNS_KEYS = ("resolvers", "aaaa")
 TARGET_KEYS = ("name", "host", "port", "dependency", "expect", "required", "count", "trace")
-TOP_KEYS = ("agent", "dns", "target", "apim")
+METRICS_KEYS = ("rtt_histogram",)
+TOP_KEYS = ("agent", "dns", "target", "apim", "metrics")
 
 
 def load(path: Path, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> Config:
@@ -377,7 +384,15 @@ def parse(text: str, *, source: str = "<config>",
     apim_raw = reader.get(raw, "", "apim", dict, None)
     apim = parse_apim(reader, apim_raw) if apim_raw is not None else None
     return Config(agent=agent, dns=dns_config, targets=tuple(targets), source=source,
-                  apim=apim)
+                  apim=apim, metrics=_metrics(reader, raw))
+
+
+def _metrics(reader: _Reader, raw: Mapping[str, Any]) -> MetricsConfig:
+    """[metrics]: the opt-in RTT histogram."""
+    metrics_raw = reader.get(raw, "", "metrics", dict, {})
+    reader.check_keys(metrics_raw, "metrics", METRICS_KEYS)
+    return MetricsConfig(rtt_histogram=reader.get(metrics_raw, "metrics", "rtt_histogram",
+                                                  bool, False))
 
 
 def _readable_file(value: Any) -> str | None:

@@ -65,8 +65,7 @@ class Agent:
         self.config = load()
         self.access = access_from(self.config)
         self.prober = self._prober(self.config)
-        self.registry = CollectorRegistry(auto_describe=False)  # apim_probe_* only
-        self.collector = prometheus.register(self.registry)
+        self.collector = prometheus.Exposition()  # apim_probe_*, rendered once per round
         self.collector.record_reload(True)
         self.started = time.monotonic()
         self.last_finished: float | None = None
@@ -145,13 +144,13 @@ class Agent:
 
     def _record(self, result: RoundResult, host: hostinfo.HostInfo, began: float) -> None:
         self.rounds += 1
-        self.collector.record_round(result, host, finished=time.time())
+        self.collector.record_round(result, host, finished=time.time(),
+                                    rtt_histogram=self.config.metrics.rtt_histogram)
         finished = time.monotonic()
         self.last_finished = finished
         self.last_duration = finished - began
         if self.textfile is not None:
-            registry = self.registry
-            self.textfile.submit(lambda: prometheus.render(registry).encode("utf-8"))
+            self.textfile.submit(self.collector.body)  # rendered once, by record_round
         required = [r for r in result.tcp if r.required]
         gap = None if self.last_start is None else round(began - self.last_start, 4)
         self.log("round", number=self.rounds, duration_seconds=round(result.duration_seconds, 4),
@@ -239,7 +238,7 @@ def serve(load: Callable[[], Config], options: Options) -> int:
     process = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=process)
     PlatformCollector(registry=process)
-    exposition = prometheus.CachedExposition(agent.collector, agent.registry, process)
+    exposition = prometheus.CachedExposition(agent.collector, process)
     listen = options.listen or agent.config.agent.listen
     routes = Routes(metrics_app(exposition), agent.fresh, agent.current_access)
     server = bind(listen, routes, agent.current_access, lambda error, client: log(

@@ -12,6 +12,7 @@ a log nobody scrapes).
     HttpResult  one HTTP(S) health check (the gateway's status path)
     Finding     a diagnosis: what is wrong, the evidence and the remedy
     RoundResult everything one round produced
+    ApimCheck   one check APIM ran itself, read from a saved networkstatus
 """
 
 from __future__ import annotations
@@ -39,9 +40,16 @@ class PortState(enum.StrEnum):
 
 
 class Severity(enum.StrEnum):
+    """Most severe first: the order findings are listed in."""
+
     CRITICAL = "critical"
     WARNING = "warning"
     INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for the most severe."""
+        return tuple(Severity).index(self)
 
 
 NO_RESPONSE = "no-response"
@@ -190,6 +198,11 @@ class Finding:
     evidence: tuple[str, ...]
     remedy: str
 
+    @property
+    def sort_key(self) -> tuple[int, str, str]:
+        """Most severe first, then by id and subject: how reports list findings."""
+        return (self.severity.rank, self.id, self.subject)
+
 
 @dataclass(frozen=True, slots=True)
 class RoundResult:
@@ -201,3 +214,31 @@ class RoundResult:
     findings: tuple[Finding, ...] = field(default=())
     traces: tuple[TraceResult, ...] = field(default=())
     health: tuple[HttpResult, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class ApimCheck:
+    """One ``connectivityStatus`` entry of a saved APIM ``networkstatus``: APIM's
+    own view of one dependency, kept beside the agent's (probe.apim_reports).
+
+    ``host``/``port`` are where the agent probes the same endpoint, or None
+    for APIM's internal checks (``LocalGatewayRedis``, ``Scm``: not names).
+    ``direction`` is "outbound", "inbound" (Azure's control plane calling the
+    instance, not a dependency) or "internal". ``status`` is Azure's own word
+    (initializing, success, failure); the timestamps are Azure's, verbatim.
+    """
+
+    name: str
+    status: str
+    error: str
+    resource_type: str
+    is_optional: bool
+    last_updated: str
+    last_status_change: str
+    location: str
+    source: str
+    dependency: str
+    direction: str
+    host: str | None = None
+    port: int | None = None
+    dns_servers: tuple[str, ...] = ()

@@ -11,7 +11,12 @@ Later sources add to earlier ones; on a name clash the **explicit**
 change the port, expectation or ``required`` of e.g. ``management`` without
 switching the preset off). Between the preset and an import, the same host and
 port under the same dependency gives the same name and the preset's target is
-kept.
+kept. An endpoint that the preset or any import marks required is required,
+whatever the order of the imports.
+
+The networkstatus checks themselves (APIM's own view, internal checks
+included) travel on ``ApimConfig.reports`` to the diagnosis
+(``probe.diagnosis.apim_view``).
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from probe.apim import HEALTH_PATH, ApimConfig
-from probe.apim_reports import Imported, load, resolve_paths, target_name
+from probe.apim import ApimConfig
+from probe.apim_reports import Imported, load, resolve_paths, target_name, unique
 from probe.config import Config, Target
 
 # Documented ports (APIM-REFERENCE.md, "Required network rules").
@@ -67,31 +72,40 @@ def merge(generated: Sequence[Target], explicit: Sequence[Target]) -> tuple[Targ
     return tuple(out.values())
 
 
+def wanted_locations(apim: ApimConfig) -> tuple[str, ...]:
+    """The Azure locations whose networkstatus is read: ``locations``, else ``region``."""
+    return apim.locations or ((apim.region,) if apim.region else ())
+
+
 def imported(config: Config) -> list[Imported]:
     """Read the files named by ``[apim].import`` (relative to the config file)."""
     if config.apim is None or not config.apim.imports:
         return []
-    return [load(path) for path in resolve_paths(config.apim.imports, config.source)]
+    wanted = wanted_locations(config.apim)
+    return [load(path, wanted) for path in resolve_paths(config.apim.imports, config.source)]
 
 
 def expand(config: Config) -> Config:
-    """The config with its generated and imported targets folded in.
+    """The config with its generated and imported targets folded in, and APIM's
+    own checks (from networkstatus) on ``apim.reports``.
 
     Raises ConfigError for an unreadable or malformed import.
     """
     if config.apim is None:
         return config
-    generated = list(apim_targets(config.apim))
-    for document in imported(config):
-        generated.extend(document.targets)
-    return replace(config, targets=merge(generated, config.targets))
+    documents = imported(config)
+    generated = unique([*apim_targets(config.apim),
+                        *(t for document in documents for t in document.targets)])
+    reports = tuple(c for document in documents for c in document.checks)
+    return replace(config, targets=merge(generated, config.targets),
+                   apim=replace(config.apim, reports=reports))
 
 
 def health_url(config: Config) -> str | None:
     """The gateway health check URL of the instance, if there is one to check."""
     if config.apim is None or not config.apim.health_check:
         return None
-    return f"https://{config.apim.host()}{HEALTH_PATH}"
+    return config.apim.health_url
 
 
 def _origin(target: Target, generated: set[str], imported_names: set[str],
@@ -130,7 +144,11 @@ def render_targets(config: Config) -> str:
             lines.append(f"health check GET {url} (probe.probers.http{tls}; TCP 443 is the "
                          "gateway target)")
     for document in documents:
+        if document.locations:
+            lines.append(f"{document.kind}: location(s) read: {', '.join(document.locations)}")
         for name in document.skipped:
-            lines.append(f"skipped from {document.kind}: {name}")
+            lines.append(f"not probed from {document.kind}: {name}")
+        for note in document.notes:
+            lines.append(f"note from {document.kind}: {note}")
     lines.append(f"{len(final)} target(s)")
     return "\n".join(lines) + "\n"

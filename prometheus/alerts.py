@@ -7,14 +7,16 @@ This module is the source of truth for
     prometheus/tests/apim-probe.test.yml          their promtool unit tests
                                                   (cases in prometheus/alert_tests.py)
 
-so the two cannot drift apart. Edit the ``ALERTS`` below, then run
+so the two cannot drift apart. Edit the ``ALERTS`` below (and the stories in
+alert_tests.py, plain data), then run, from the repository's root,
 
-    python prometheus/alerts.py            # rewrite the three files
-    python prometheus/alerts.py --check    # exit 1 when a file is out of date
+    python -m prometheus.alerts            # rewrite the three files (or: make generated)
+    python -m prometheus.alerts --check    # exit 1 when a file is out of date
 
-``tests/test_alerting.py`` runs the check, ``promtool check rules`` and
-``promtool test rules`` (prometheus/tests/apim-probe.test.yml, every alert
-firing and not firing).
+Imports go one way: this module reads alert_tests.py (data) and writes with
+yamltext.py. ``tests/prometheus/test_alerts.py`` runs the check, ``promtool
+check rules`` and ``promtool test rules`` (prometheus/tests/apim-probe.test.yml,
+every alert firing and not firing).
 
 The Grafana rules use the conversion Grafana itself applies when it imports
 Prometheus rules: query A is the PromQL expression as an instant query, and
@@ -27,14 +29,18 @@ Thresholds worth tuning per site are the module constants below.
 
 from __future__ import annotations
 
-import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus import alert_tests
+from prometheus.yamltext import yaml_document
+
 ROOT = Path(__file__).resolve().parent.parent
 RULES_FILE = ROOT / "prometheus" / "apim-probe.rules.yml"
 GRAFANA_FILE = ROOT / "grafana" / "provisioning" / "alerting" / "apim-probe.yaml"
+TEST_FILE = ROOT / "prometheus" / "tests" / "apim-probe.test.yml"
 
 GROUP = "apim-probe"
 GRAFANA_FOLDER = "APIM probe"
@@ -42,12 +48,14 @@ GRAFANA_DATASOURCE_UID = "apim-probe-prometheus"  # grafana/provisioning/datasou
 DASHBOARD_UID = "apim-probe"
 EVALUATION_INTERVAL = "1m"  # Grafana needs one per group; Prometheus uses its global setting
 
-# Required or optional is the target's own `required` flag in the agent's config,
-# exported as apim_probe_tcp_required (1 required, 0 optional) with the labels of
-# apim_probe_tcp_success. A series the flag does not mark optional (0) counts as
-# required, so an agent too old to export the flag still raises the critical alert
-# rather than none. The management endpoint has an alert of its own.
-TCP_JOIN = "on (job, instance, target, dependency, host, address, port)"
+# What is static per target (dependency, host, port, required) is on
+# apim_probe_target_info, one series per target; the per-address series carry
+# only target and address. WITH_TARGET joins the static labels on. Required or
+# optional is the target's own `required` flag in the agent's config: anything
+# not marked "false" counts as required. The management endpoint has an alert
+# of its own.
+STATIC = "dependency, host, port"
+WITH_TARGET = f"* on (job, instance, target) group_left ({STATIC})"
 LOSS_THRESHOLD = 0.2  # fraction of probes unanswered by a target that does answer
 RTT_P95_THRESHOLD_SECONDS = 0.25  # inside one region Azure answers in a few ms
 STALE_ROUND_SECONDS = 300  # 10 x the default agent.interval (30 s); raise it for slow intervals
@@ -74,9 +82,11 @@ ALERTS: tuple[Alert, ...] = (
     Alert(
         name="ApimProbeManagementEndpointUnreachable",
         uid="apim-probe-management-unreachable",
-        expr="""\
+        expr=f"""\
 max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success{dependency="management"}
+  apim_probe_tcp_success
+  {WITH_TARGET}
+    apim_probe_target_info{{dependency="management"}}
 ) == 0""",
         duration="3m",
         severity="critical",
@@ -97,9 +107,9 @@ max by (job, instance, target, dependency, host, port) (
         uid="apim-probe-required-dependency-down",
         expr=f"""\
 max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success{{dependency!="management"}}
-  unless {TCP_JOIN}
-    (apim_probe_tcp_required == 0)
+  apim_probe_tcp_success
+  {WITH_TARGET}
+    apim_probe_target_info{{dependency!="management", required!="false"}}
 ) == 0""",
         duration="5m",
         severity="critical",
@@ -126,9 +136,9 @@ max by (job, instance, target, dependency, host, port) (
         uid="apim-probe-optional-dependency-down",
         expr=f"""\
 max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success{{dependency!="management"}}
-  and {TCP_JOIN}
-    (apim_probe_tcp_required == 0)
+  apim_probe_tcp_success
+  {WITH_TARGET}
+    apim_probe_target_info{{dependency!="management", required="false"}}
 ) == 0""",
         duration="10m",
         severity="warning",
@@ -148,10 +158,13 @@ max by (job, instance, target, dependency, host, port) (
     Alert(
         name="ApimProbeDependencyAddressFailing",
         uid="apim-probe-address-failing",
-        expr="""\
-apim_probe_tcp_success == 0
-unless on (job, instance, target)
-  (max by (job, instance, target) (apim_probe_tcp_success) == 0)""",
+        expr=f"""\
+(
+  apim_probe_tcp_success == 0
+  unless on (job, instance, target)
+    (max by (job, instance, target) (apim_probe_tcp_success) == 0)
+)
+{WITH_TARGET} apim_probe_target_info""",
         duration="10m",
         severity="warning",
         summary=("{{ $labels.address }} of {{ $labels.dependency }} " + TARGET
@@ -225,13 +238,16 @@ unless on (job, instance, resolver)
         uid="apim-probe-tcp-loss-high",
         expr=f"""\
 (
-  1 - (
-    rate(apim_probe_tcp_packets_received_total[5m])
-    / rate(apim_probe_tcp_packets_sent_total[5m])
-  )
-) > {LOSS_THRESHOLD}
-and on (job, instance, target, address, port)
-  (apim_probe_tcp_state{{state=~"open|closed"}} == 1)""",
+  (
+    1 - (
+      rate(apim_probe_tcp_packets_received_total[5m])
+      / rate(apim_probe_tcp_packets_sent_total[5m])
+    )
+  ) > {LOSS_THRESHOLD}
+  and on (job, instance, target, address)
+    apim_probe_tcp_verdict_info{{state=~"open|closed"}}
+)
+{WITH_TARGET} apim_probe_target_info""",
         duration="10m",
         severity="warning",
         summary=(f"{{{{ $labels.address }}}} of {TARGET} loses more than "
@@ -249,18 +265,18 @@ and on (job, instance, target, address, port)
         name="ApimProbeTcpRttHigh",
         uid="apim-probe-tcp-rtt-high",
         expr=f"""\
-histogram_quantile(0.95,
-  sum by (job, instance, target, dependency, host, address, port, le) (
-    rate(apim_probe_tcp_rtt_seconds_bucket[10m])
-  )
-) > {RTT_P95_THRESHOLD_SECONDS}""",
+(
+  quantile_over_time(0.95, apim_probe_tcp_rtt_seconds[10m]) > {RTT_P95_THRESHOLD_SECONDS}
+)
+{WITH_TARGET} apim_probe_target_info""",
         duration="10m",
         severity="warning",
         summary=(f"p95 TCP handshake time to {{{{ $labels.address }}}} of "
                  f"{{{{ $labels.target }}}} above {RTT_P95_THRESHOLD_SECONDS * 1000:.0f} ms "
                  "({{ $labels.instance }})"),
         description=(
-            f"The 95th percentile of SYN to SYN-ACK/RST time to {{{{ $labels.address }}}}:"
+            f"The 95th percentile over 10 minutes of the round's SYN to SYN-ACK/RST time "
+            f"(the median of its attempts) to {{{{ $labels.address }}}}:"
             f"{{{{ $labels.port }}}} ({{{{ $labels.dependency }}}}) has been above "
             f"{RTT_P95_THRESHOLD_SECONDS * 1000:.0f} ms for 10 minutes; Azure services in the "
             "same region answer in a few milliseconds. A detour is the usual cause: forced "
@@ -362,57 +378,6 @@ apim_probe_finding{severity="warning"} == 1""",
 )
 
 
-# --------------------------------------------------------------------------
-# rendering: a small YAML writer for this data (plain and block scalars only)
-
-
-def _scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    text = str(value)
-    # JSON's double-quoted strings are valid YAML double-quoted scalars.
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _yaml(value: object, indent: int = 0) -> list[str]:
-    pad = " " * indent
-    lines: list[str] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str) and "\n" in item:
-                lines.append(f"{pad}{key}: |-")
-                lines.extend(f"{pad}  {line}" if line else "" for line in item.split("\n"))
-            elif isinstance(item, dict | list) and item:
-                lines.append(f"{pad}{key}:")
-                lines.extend(_yaml(item, indent + 2))
-            elif isinstance(item, dict):
-                lines.append(f"{pad}{key}: {{}}")
-            elif isinstance(item, list):
-                lines.append(f"{pad}{key}: []")
-            else:
-                lines.append(f"{pad}{key}: {_scalar(item)}")
-    elif isinstance(value, list):
-        for item in value:
-            inner = _yaml(item, indent + 2)
-            first = inner[0].lstrip() if inner else _scalar(item)
-            lines.append(f"{pad}- {first}")
-            lines.extend(inner[1:])
-    else:
-        lines.append(pad + _scalar(value))
-    return lines
-
-
-def yaml_document(header: str, data: object) -> str:
-    return header + "\n".join(_yaml(data)) + "\n"
-
-
-def _seconds(duration: str) -> int:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    return int(duration[:-1]) * units[duration[-1]]
-
-
 def prometheus_rules() -> dict[str, object]:
     # No group interval: Prometheus' own evaluation_interval applies.
     return {"groups": [{
@@ -463,7 +428,7 @@ def grafana_rules() -> dict[str, object]:
 
 RULES_HEADER = """\
 # Prometheus alerting rules for apim-probe. GENERATED by prometheus/alerts.py:
-# edit the ALERTS there and run `python prometheus/alerts.py`.
+# edit the ALERTS there and run `python -m prometheus.alerts`.
 # Load with `rule_files: [apim-probe.rules.yml]`; unit tests: tests/apim-probe.test.yml
 # (`promtool test rules prometheus/tests/apim-probe.test.yml`).
 """
@@ -478,14 +443,60 @@ GRAFANA_HEADER = f"""\
 """
 
 
-def render() -> dict[Path, str]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import alert_tests  # a sibling script; it imports this module
+TEST_HEADER = """\
+# promtool unit tests for prometheus/apim-probe.rules.yml: every alert firing and
+# not firing. GENERATED by prometheus/alerts.py from prometheus/alert_tests.py.
+# Run: promtool test rules prometheus/tests/apim-probe.test.yml
+"""
 
+_LABEL_REF = re.compile(r"\{\{ \$labels\.([A-Za-z_][A-Za-z0-9_]*) \}\}")
+
+
+def expand(template: str, labels: dict[str, str]) -> str:
+    """The alert templates use only {{ $labels.NAME }}; fill them in."""
+    leftover = _LABEL_REF.sub("", template)
+    if "{{" in leftover:
+        raise ValueError(f"template uses more than $labels: {template!r}")
+    return _LABEL_REF.sub(lambda m: labels[m.group(1)], template)
+
+
+def _expected(alert: Alert, check: alert_tests.Check) -> list[dict[str, object]]:
+    """What promtool must see at one check: the alert's labels and filled-in annotations."""
+    expected: list[dict[str, object]] = []
+    for labels in check.fires:
+        full = {**labels, "severity": alert.severity}
+        expected.append({
+            "exp_labels": full,
+            "exp_annotations": {"summary": expand(alert.summary, full),
+                                "description": expand(alert.description, full)},
+        })
+    return expected
+
+
+def promtool_tests() -> dict[str, object]:
+    """prometheus/tests/apim-probe.test.yml, from the stories in alert_tests.py."""
+    by_name = {a.name: a for a in ALERTS}
+    tests = []
+    for case in alert_tests.CASES:
+        alert = by_name[case.alert]
+        tests.append({
+            "name": f"{case.alert}: {case.story}",
+            "interval": "1m",
+            "input_series": [{"series": s, "values": v} for s, v in case.series],
+            "alert_rule_test": [{"eval_time": check.at, "alertname": case.alert,
+                                 "exp_alerts": _expected(alert, check)}
+                                for check in case.checks],
+        })
+    return {"rule_files": ["../apim-probe.rules.yml"], "evaluation_interval": "1m",
+            "tests": tests}
+
+
+def render() -> dict[Path, str]:
+    """Every generated file and its text."""
     return {
         RULES_FILE: yaml_document(RULES_HEADER, prometheus_rules()),
         GRAFANA_FILE: yaml_document(GRAFANA_HEADER, grafana_rules()),
-        alert_tests.TEST_FILE: alert_tests.render(),
+        TEST_FILE: yaml_document(TEST_HEADER, promtool_tests()),
     }
 
 
@@ -502,7 +513,7 @@ def main(argv: list[str]) -> int:
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")
     for path in stale:
-        print(f"{path.relative_to(ROOT)} is out of date: run python prometheus/alerts.py",
+        print(f"{path.relative_to(ROOT)} is out of date: run python -m prometheus.alerts",
               file=sys.stderr)
     return 1 if stale else 0
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+# The repository's root is on sys.path (pyproject: [tool.pytest.ini_options]
+# pythonpath), so tests import probe, lab, grafana, prometheus and tests.helpers.
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 CLIENT_NS = "apl-client"
 LAB_LOCK = Path("/run/apim-probe-lab.lock")
@@ -54,8 +54,10 @@ def lab() -> Iterator[None]:
         # source, so every run sees every answer.
         with netlab.running(deterministic_route_errors=True):
             yield
-    leftovers = [ns for ns in _namespaces() if ns.startswith("apl-")]
-    assert not leftovers, f"the lab left namespaces behind: {leftovers}"
+        # Checked while the lock is still held: once it is released, the next
+        # session's lab may already be coming up.
+        leftovers = [ns for ns in _namespaces() if ns.startswith("apl-")]
+        assert not leftovers, f"the lab left namespaces behind: {leftovers}"
 
 
 def _namespaces() -> list[str]:

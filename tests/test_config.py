@@ -61,6 +61,10 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
     ("concurrency-float.toml", "agent.concurrency", 2, "expected an integer, got float 2.5"),
     ("agent-not-table.toml", "agent", 1, "expected a table, got int 3"),
     ("aaaa-string.toml", "dns.aaaa", 3, "expected true or false, got str 'yes'"),
+    ("metrics-histogram-string.toml", "metrics.rtt_histogram", 3,
+     "expected true or false, got str 'yes'"),
+    ("unknown-metrics-key.toml", "metrics.rtt_histograms", 3,
+     "unknown key 'rtt_histograms'; expected one of: rtt_histogram"),
     ("port-bool.toml", "target[0].port", 7, "expected an integer, got True"),
     ("port-string.toml", "target[0].port", 7, "expected an integer, got str '443'"),
     ("count-bool.toml", "target[0].count", 8, "expected an integer, got False"),
@@ -162,6 +166,7 @@ def test_defaults_match_the_documentation(resolv_conf: Path) -> None:
     # no [dns]: the resolvers are the system's, in resolv.conf order
     assert [r.label for r in config.dns.resolvers] == ["10.0.0.4", "10.0.0.5"]
     assert config.dns.aaaa is False
+    assert config.metrics.rtt_histogram is False  # 6 series per target address, not 18
     (target,) = config.targets
     assert target == Target(name="gateway", host="contoso.azure-api.net", port=443,
                             dependency="gateway", expect=PortState.OPEN, required=True, count=3)
@@ -183,6 +188,7 @@ def test_every_key_set(resolv_conf: Path) -> None:
     assert [r.label for r in config.dns.resolvers] == [
         "10.0.0.4", "168.63.129.16", "[2001:db8::53]:5353"]
     assert config.dns.aaaa is True
+    assert config.metrics.rtt_histogram is True
     assert config.targets == (
         Target("gateway", "contoso.azure-api.net", 443, "gateway"),
         Target("management", "contoso.management.azure-api.net", 3443, "management", count=5),

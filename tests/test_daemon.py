@@ -85,10 +85,10 @@ def test_serves_metrics_and_health(tmp_path: Path, listener: int,
     d, _ = open_and_closed_after_a_round(tmp_path, listener, run_daemon)
     status, text = get(d.url("/metrics"))
     assert status == 200
-    web = {"target": "web", "address": "127.0.0.1", "port": str(listener)}
+    web = {"target": "web", "address": "127.0.0.1"}
     assert sample(text, "apim_probe_tcp_success", **web) == 1
-    assert sample(text, "apim_probe_tcp_state", **web, state="open") == 1
-    assert sample(text, "apim_probe_tcp_state", target="shut", state="closed") == 1
+    assert sample(text, "apim_probe_tcp_verdict_info", **web, state="open") == 1
+    assert sample(text, "apim_probe_tcp_verdict_info", target="shut", state="closed") == 1
     assert sample(text, "apim_probe_tcp_probe_method", method="connect") == 1
     assert sample(text, "apim_probe_config_last_reload_successful") == 1
     assert sample(text, "process_resident_memory_bytes") is not None
@@ -133,7 +133,8 @@ def test_counters_accumulate_over_rounds(tmp_path: Path, listener: int,
     sent = sample(text, "apim_probe_tcp_packets_sent_total", target="web")
     assert sent is not None and sent >= 3
     assert sample(text, "apim_probe_rounds_total") == pytest.approx(sent)
-    assert sample(text, "apim_probe_tcp_rtt_seconds_count", target="web") == pytest.approx(sent)
+    assert sample(text, "apim_probe_tcp_packets_received_total", target="web") == pytest.approx(
+        sent)
 
 
 def test_sighup_bad_config_keeps_the_old_one(tmp_path: Path, listener: int,
@@ -186,7 +187,7 @@ def test_sighup_can_change_the_probe_method(tmp_path: Path, listener: int,
     _, text = get(d.url("/metrics"))
     assert sample(text, "apim_probe_tcp_probe_method", method="syn") == 1
     assert sample(text, "apim_probe_tcp_probe_method", method="connect") is None
-    assert sample(text, "apim_probe_tcp_state", target="web", state="open") == 1
+    assert sample(text, "apim_probe_tcp_verdict_info", target="web", state="open") == 1
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(5) == 0
 

@@ -100,8 +100,8 @@ def test_a_nic_flap_during_rounds(pair: netpair.Pair, tmp_path: Path, agents: li
     last = [line for line in d.lines if "event=round " in line][-1]
     assert "method=syn" in last and "failing=1" in last  # shut is closed, expected open
     text = scrape(pair, f"http://127.0.0.1:{d.port}/metrics")
-    assert sample(text, "apim_probe_tcp_state", target="web", state="open") == 1
-    assert sample(text, "apim_probe_tcp_state", target="shut", state="closed") == 1
+    assert sample(text, "apim_probe_tcp_verdict_info", target="web", state="open") == 1
+    assert sample(text, "apim_probe_tcp_verdict_info", target="shut", state="closed") == 1
     assert sample(text, "apim_probe_tcp_probe_method", method="syn") == 1
     assert psutil.Process(d.proc.pid).num_fds() == fds  # no socket left behind
     assert d.proc.poll() is None
@@ -122,7 +122,7 @@ def test_raw_sockets_that_cannot_open_fall_back_to_connect_then_reopen(
     assert "method=connect" in round_line
     text = scrape(pair, f"http://127.0.0.1:{d.port}/metrics")
     assert sample(text, "apim_probe_tcp_probe_method", method="connect") == 1
-    assert sample(text, "apim_probe_tcp_state", target="web", state="open") == 1
+    assert sample(text, "apim_probe_tcp_verdict_info", target="web", state="open") == 1
     retry = d.wait_for("event=raw_socket_retry")
     assert "attempt=1 " in retry and "next_delay_seconds=" in retry
     subprocess.run(["prlimit", "--pid", str(d.proc.pid), "--nofile=4096:"], check=True)
@@ -132,4 +132,4 @@ def test_raw_sockets_that_cannot_open_fall_back_to_connect_then_reopen(
     assert "method=syn" in d.wait_for("event=round ", after=len(d.lines))
     text = scrape(pair, f"http://127.0.0.1:{d.port}/metrics")
     assert sample(text, "apim_probe_tcp_probe_method", method="syn") == 1
-    assert sample(text, "apim_probe_tcp_state", target="web", state="open") == 1
+    assert sample(text, "apim_probe_tcp_verdict_info", target="web", state="open") == 1

@@ -32,6 +32,7 @@ CONFIG = Path(__file__).parents[1] / "examples" / "lab.toml"
 _VOLATILE_KEYS = re.compile(r"(^started$|duration|rtt|timestamp|_ttl$|^ttl_|speed|errors_|drops_)")
 _IPV4 = r"\d{1,3}(?:\.\d{1,3}){3}"
 _MS = re.compile(r"\d+(?:\.\d+)? ms\b")
+_TOOK = re.compile(r"took \d+(?:\.\d+)? s\b")
 # Exposition samples whose value is a timing, a timestamp or host noise.
 _VOLATILE_METRICS = re.compile(
     r"^apim_probe_(\w*duration\w*|\w*timestamp\w*|tcp_rtt\w*|host_interface\w*|build_info|"
@@ -40,8 +41,11 @@ _VOLATILE_METRICS = re.compile(
 
 def _mask_text(text: str) -> str:
     """Timings in prose, and runs of addresses in the order a server gave them."""
-    text = _MS.sub("N ms", text)
-    return re.sub(rf"{_IPV4}(?: {_IPV4})+", lambda m: " ".join(sorted(m.group(0).split())), text)
+    text = _TOOK.sub("took N s", _MS.sub("N ms", text))
+    for sep in (" ", ", "):
+        text = re.sub(rf"{_IPV4}(?:{sep}{_IPV4})+",
+                      lambda m, sep=sep: sep.join(sorted(m.group(0).split(sep))), text)
+    return text
 
 
 def _mask_json(value: Any, key: str = "") -> Any:

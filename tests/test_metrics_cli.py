@@ -39,15 +39,35 @@ def test_format_prom_prints_the_exposition(open_port: int) -> None:
     proc = probe("--target", f"web=127.0.0.1:{open_port}", "--format", "prom")
     assert proc.returncode == 0, proc.stderr
     got = samples(proc.stdout)
-    labels = frozenset({"target": "web", "dependency": "other", "host": "127.0.0.1",
-                        "address": "127.0.0.1", "port": str(open_port)}.items())
+    labels = frozenset({"target": "web", "address": "127.0.0.1"}.items())
     assert got[("apim_probe_tcp_success", labels)] == 1
     assert got[("apim_probe_tcp_packets_sent_total", labels)] == 3
-    assert got[("apim_probe_host_established_connections",
-                frozenset({"target": "web", "address": "127.0.0.1",
-                           "port": str(open_port)}.items()))] >= 0
+    assert got[("apim_probe_tcp_verdict_info", labels | {("state", "open"),
+                ("reason", "syn-ack"), ("responder", "127.0.0.1")})] == 1
+    assert got[("apim_probe_target_info", frozenset({
+        "target": "web", "dependency": "other", "host": "127.0.0.1", "port": str(open_port),
+        "expected": "open", "required": "true"}.items()))] == 1
     assert ("apim_probe_last_round_timestamp_seconds", frozenset()) in got
     assert not any(name.startswith("process_") for name, _ in got)
+    assert not any(name.startswith("apim_probe_tcp_attempt_rtt") for name, _ in got)
+
+
+def test_prom_and_textfile_are_the_same_bytes_and_the_histogram_is_opt_in(
+        tmp_path: Path, open_port: int) -> None:
+    config = tmp_path / "probe.toml"
+    config.write_text(f'[metrics]\nrtt_histogram = true\n[dns]\nresolvers = ["127.0.0.1"]\n'
+                      f'[[target]]\nname = "web"\nhost = "127.0.0.1"\nport = {open_port}\n')
+    path = tmp_path / "apim_probe.prom"
+    proc = subprocess.run([sys.executable, "-m", "probe", "--once", "--method", "connect",
+                           "-c", str(config), "--format", "prom", "--textfile", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert path.read_text(encoding="utf-8") == proc.stdout
+    got = samples(proc.stdout)
+    web = {("target", "web"), ("address", "127.0.0.1")}
+    assert got[("apim_probe_tcp_attempt_rtt_seconds_count", frozenset(web))] == 3
+    assert got[("apim_probe_tcp_attempt_rtt_seconds_bucket",
+                frozenset(web | {("le", "+Inf")}))] == 3
 
 
 def test_textfile_is_written_and_the_report_still_printed(tmp_path: Path,

@@ -112,31 +112,33 @@ def test_prometheus_scrapes_the_agent(agent_and_prometheus: int) -> None:
     assert one(port, 'up{job="apim-probe"}') == 1
 
     # open
-    assert one(port, 'apim_probe_tcp_state{target="management",state="open"}') == 1
+    assert one(port, 'apim_probe_tcp_verdict_info{target="management",state="open",'
+                     'reason="syn-ack",responder="198.18.2.10"}') == 1
     assert one(port, 'apim_probe_tcp_success{target="management",address="198.18.2.10"}') == 1
-    assert one(port, 'apim_probe_tcp_reason{target="management",reason="syn-ack"}') == 1
-    rtt = one(port, 'apim_probe_tcp_rtt_seconds_count{target="management"}')
-    assert rtt is not None and rtt >= 3
+    assert one(port, 'apim_probe_target_info{target="management",dependency="management",'
+                     'port="3443",expected="open",required="true"}') == 1
+    rtt = one(port, 'apim_probe_tcp_rtt_seconds{target="management"}')
+    assert rtt is not None and 0 < rtt < 0.5
     # closed
-    assert one(port, 'apim_probe_tcp_state{target="orders",state="closed"}') == 1
-    assert one(port, 'apim_probe_tcp_reason{target="orders",reason="reset"}') == 1
+    assert one(port, 'apim_probe_tcp_verdict_info{target="orders",state="closed",'
+                     'reason="reset"}') == 1
     assert one(port, 'apim_probe_tcp_success{target="orders"}') == 0
     # filtered: dropped by the router, every probe unanswered
-    assert one(port, 'apim_probe_tcp_state{target="sql",state="filtered"}') == 1
-    assert one(port, 'apim_probe_tcp_reason{target="sql",reason="no-response"}') == 1
+    assert one(port, 'apim_probe_tcp_verdict_info{target="sql",state="filtered",'
+                     'reason="no-response",responder=""}') == 1
     assert one(port, 'apim_probe_tcp_packets_received_total{target="sql"}') == 0
     sent = one(port, 'apim_probe_tcp_packets_sent_total{target="sql"}')
     assert sent is not None and sent >= 1
     # failing DNS: the custom resolver REFUSES the blob zone that Azure DNS answers
     assert one(port, f'apim_probe_dns_success{{name="{BLOB}",resolver="{CUSTOM_DNS}"}}') == 0
-    assert one(port, f'apim_probe_dns_status{{name="{BLOB}",resolver="{CUSTOM_DNS}",'
+    assert one(port, f'apim_probe_dns_status_info{{name="{BLOB}",resolver="{CUSTOM_DNS}",'
                      f'status="refused"}}') == 1
     assert one(port, f'apim_probe_dns_success{{name="{BLOB}",resolver="{AZURE_DNS}"}}') == 1
     assert one(port, f'apim_probe_finding{{id="dns-resolver-fails",subject="{BLOB}"}}') == 1
     # failing DNS on the primary: unresolved, address ""
-    assert one(port, 'apim_probe_tcp_state{target="missing",address="",state="unresolved"}') == 1
-    assert one(port, 'apim_probe_tcp_reason{target="missing",reason="nxdomain"}') == 1
-    assert one(port, 'apim_probe_dns_status{name="missing.lab.test",status="nxdomain",'
+    assert one(port, 'apim_probe_tcp_verdict_info{target="missing",address="",'
+                     'state="unresolved",reason="nxdomain"}') == 1
+    assert one(port, 'apim_probe_dns_status_info{name="missing.lab.test",status="nxdomain",'
                      f'resolver="{AZURE_DNS}"}}') == 1
     # the agent's own series
     assert one(port, "apim_probe_config_last_reload_successful") == 1

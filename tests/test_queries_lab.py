@@ -28,8 +28,7 @@ import pytest
 
 from tests.conftest import in_client
 from tests.helpers import promlab
-from tests.helpers.promlab import JOB
-from tests.test_alerting import (
+from tests.helpers.generated import (
     GRAFANA_ALERTS,
     RULES,
     dashboard,
@@ -38,6 +37,7 @@ from tests.test_alerting import (
     panels,
     yaml_rules,
 )
+from tests.helpers.promlab import JOB
 
 pytestmark = pytest.mark.lab
 
@@ -201,8 +201,8 @@ def check_required_split(table: list[dict[str, str]],
     """orders-backend is required = false: the table says so, and it raises the warning,
     never the critical alert; the other failing targets are required."""
     assert {s["target"]: s["required"] for s in table} == {
-        "management": "yes", "storage": "yes", "orders-backend": "no", "sql": "yes",
-        "sql-endpoint": "yes"}
+        "management": "true", "storage": "true", "orders-backend": "false", "sql": "true",
+        "sql-endpoint": "true"}
     assert {s["target"] for s in firing["ApimProbeRequiredDependencyUnreachable"]} == {
         "storage", "sql", "sql-endpoint"}
     assert {s["target"] for s in firing["ApimProbeOptionalDependencyUnreachable"]} == {

@@ -76,8 +76,7 @@ def syn_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     if os.environ.get("SYN_LAB") == "scratch":
         if os.geteuid() != 0:
             pytest.skip("the scratch lab needs root")
-        sys.path.insert(0, str(HELPERS))
-        import synlab
+        from tests.helpers import synlab
 
         with synlab.running():
             yield Lab(synlab.CLIENT, synlab.ROUTER, synlab.SERVICE, scratch=True)

@@ -41,7 +41,7 @@ def test_every_key() -> None:
         'sql = "s.database.windows.net"\nkeyvault = ["k.vault.azure.net"]\n'
         'monitor = ["gcs.prod.monitoring.core.windows.net"]\nazure_dns = ["198.18.2.53"]\n'
         'forbidden_hops = ["198.18.3.4", "198.18.8.0/24"]\nimport = ["ns.json"]\n'
-        'health_check = false\nverify_tls = false')).apim
+        'health_check = false\nverify_tls = false\nlocations = ["East US", "West US"]')).apim
     assert apim is not None
     assert apim.domain == "azure-api.test"
     assert apim.instance_addresses == ("198.18.2.10", "2001:db8::1")
@@ -50,6 +50,8 @@ def test_every_key() -> None:
     assert apim.forbidden_hops == ("198.18.3.4", "198.18.8.0/24")
     assert apim.imports == ("ns.json",)
     assert (apim.self_hosted_gateway, apim.health_check, apim.verify_tls) == (True, False, False)
+    assert apim.locations == ("East US", "West US")
+    assert apim.reports == ()  # filled by expand from the imports
 
 
 @pytest.mark.parametrize(("apim", "key", "line", "what"), [
@@ -74,6 +76,7 @@ def test_every_key() -> None:
     (BASIC + '\ndomain = "nodot"', "apim.domain", 6, "expected a DNS domain"),
     (BASIC + '\nimport = [""]', "apim.import", 6, "expected a file path"),
     (BASIC + '\nkeyvault = {x = 1}', "apim.keyvault", 6, "expected a list or a string"),
+    (BASIC + '\nlocations = [""]', "apim.locations", 6, "expected an Azure location name"),
 ])
 def test_invalid_apim_section(apim: str, key: str, line: int, what: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -143,15 +146,55 @@ def test_expand_reads_imports_relative_to_the_config(tmp_path: Path) -> None:
     shutil.copy(AZURE / "outbound-dependencies.json", tmp_path / "out.json")
     path = tmp_path / "probe.toml"
     path.write_text(cfg(BASIC + '\nstorage = ["apimst2f7a9c1e.blob.core.windows.net"]\n'
-                                'import = ["ns.json", "out.json"]'))
+                                'region = "eastus"\nimport = ["ns.json", "out.json"]'))
     config = expand(load(path))
     names = [t.name for t in config.targets]
     assert names[:4] == ["gateway", "management", "portal",
                          "storage:apimst2f7a9c1e.blob.core.windows.net:443"]
     assert len(names) == len(set(names))
     assert "sql:kdbwrtsqlprodeus1.database.windows.net:1433" in names
-    assert "other:ocsp.digicert.com:80" in names
-    assert len(names) == 15
+    assert "certificate:ocsp.digicert.com:80" in names
+    assert len(names) == 14  # no West Europe account, no cache, no second 3443
+    assert config.apim is not None
+    assert len(config.apim.reports) == 11  # every East US entry, as APIM's evidence
+    assert {c.location for c in config.apim.reports} == {"East US"}
+
+
+def test_required_wins_across_imports_whatever_their_order(tmp_path: Path) -> None:
+    # networkstatus says Monitor's gcs endpoint is optional; the outbound list
+    # (Azure Monitor: required) says it is needed. Needed wins, either way round.
+    shutil.copy(AZURE / "networkstatus.json", tmp_path / "ns.json")
+    shutil.copy(AZURE / "outbound-dependencies.json", tmp_path / "out.json")
+    gcs = "monitor:gcs.prod.monitoring.core.windows.net:443"
+    for order in ('"ns.json", "out.json"', '"out.json", "ns.json"'):
+        path = tmp_path / "probe.toml"
+        path.write_text(cfg(BASIC + f'\nregion = "East US"\nimport = [{order}]'))
+        targets = {t.name: t for t in expand(load(path)).targets}
+        assert targets[gcs].required, order
+        assert not targets["entra:login.windows.net:443"].required
+
+
+def test_optional_import_does_not_weaken_the_preset(tmp_path: Path) -> None:
+    shutil.copy(AZURE / "networkstatus.json", tmp_path / "ns.json")
+    path = tmp_path / "probe.toml"
+    path.write_text(cfg(BASIC + '\nregion = "East US"\nimport = ["ns.json"]\n'
+                                'monitor = ["gcs.prod.monitoring.core.windows.net"]'))
+    targets = {t.name: t for t in expand(load(path)).targets}
+    assert targets["monitor:gcs.prod.monitoring.core.windows.net:443"].required
+
+
+def test_unmatched_region_is_a_config_error(tmp_path: Path) -> None:
+    shutil.copy(AZURE / "networkstatus.json", tmp_path / "ns.json")
+    path = tmp_path / "probe.toml"
+    path.write_text(cfg(BASIC + '\nregion = "West US"\nimport = ["ns.json"]'))
+    with pytest.raises(ConfigError, match=r"no location 'West US'.*it holds: East US, "
+                                          "West Europe"):
+        expand(load(path))
+    path.write_text(cfg(BASIC + '\nregion = "West US"\nlocations = ["West Europe"]\n'
+                                'import = ["ns.json"]'))
+    config = expand(load(path))
+    assert config.apim is not None
+    assert {c.location for c in config.apim.reports} == {"West Europe"}
 
 
 def test_missing_import_is_a_config_error(tmp_path: Path) -> None:
@@ -181,9 +224,23 @@ def test_render_targets(tmp_path: Path) -> None:
     assert "instance contoso (internal mode, East US)" in text
     assert ("health check GET https://contoso.azure-api.net/status-0123456789abcdef "
             "(probe.probers.http; TCP 443 is the gateway target)") in text
-    assert "skipped from outboundNetworkDependenciesEndpoints: *.vault.azure.net (wildcard)" \
-        in text
+    assert ("not probed from outboundNetworkDependenciesEndpoints: *.vault.azure.net "
+            "(wildcard)") in text
     assert text.endswith("11 target(s)\n")
+
+
+def test_render_targets_names_apims_own_checks(tmp_path: Path) -> None:
+    shutil.copy(AZURE / "rest-examples" / "ApiManagementServiceGetNetworkStatus.2024-05-01.json",
+                tmp_path / "ns.json")
+    path = tmp_path / "probe.toml"
+    path.write_text(cfg(BASIC + '\nregion = "Central US EUAP"\nimport = ["ns.json"]'))
+    text = render_targets(load(path))
+    assert "networkstatus: location(s) read: Central US EUAP" in text
+    assert "not probed from networkstatus: LocalGatewayRedis (APIM's internal check, " \
+        "not a hostname)" in text
+    assert "not probed from networkstatus: Scm (APIM's internal check" in text
+    assert "(inbound control-plane check: Azure calling the instance, not a dependency)" in text
+    assert "localgatewayredis:" not in text and "scm:443" not in text
 
 
 def test_render_targets_without_apim() -> None:

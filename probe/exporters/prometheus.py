@@ -1,64 +1,81 @@
-"""The round as Prometheus metrics, built from snapshots at scrape time.
+"""The round as Prometheus metrics: the text exposition, rendered once per round.
 
-A custom collector holds one immutable ``Snapshot`` (the latest round, its
-host context, the totals accumulated over rounds, the reload status) and
-builds fresh metric families from it at every scrape, so a target removed
-from the config disappears from /metrics with the next round. The daemon
-swaps in a new snapshot after each round; a scrape reads whichever one is
-current (one reference read, no lock).
+An ``Exposition`` holds one immutable ``Snapshot`` (the latest round, its host
+context, the counters accumulated over rounds, the reload status) and the
+bytes rendered from it. The daemon records a round (or a reload), which
+renders the body once; every scrape then serves those bytes as they are, so
+a scrape costs a copy, not a render. ``--format prom`` and ``--textfile``
+use the same ``render``.
 
-``docs/metrics.md`` is the catalogue of every family built here; a test
+The body is written by hand rather than through prometheus-client's
+registry: with a thousand target addresses that registry spent most of a
+second per render. It stays the text format 0.0.4 (``promtool check
+metrics`` clean; the tests read it back with prometheus-client's parser,
+label escaping included). Numbers are formatted by prometheus-client's own
+``floatToGoString``.
+
+The default exposition is sized for a fleet (issue 13): per target address
+one verdict info series, success, the round's RTT, packets sent and
+received; what is static per target (dependency, host, port, expected,
+required) is on one ``apim_probe_target_info`` series per target, joined in
+PromQL. The RTT histogram is opt-in (``[metrics] rtt_histogram = true``).
+
+``docs/metrics.md`` is the catalogue of every family written here; a test
 holds the two together.
 """
 
 from __future__ import annotations
 
+import os
 import platform
-import threading
+import statistics
+import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
-from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.utils import floatToGoString
 
 from probe import __version__
 from probe.hostinfo import HostInfo
-from probe.results import DnsStatus, PortState, RoundResult, TcpResult
+from probe.results import RoundResult, TcpResult
 
 PREFIX = "apim_probe"
-# 50 us (loopback, the same host) to 5 s (well past any sane timeout).
-RTT_BUCKETS: tuple[float, ...] = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                  0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-TCP_LABELS = ("target", "dependency", "host", "address", "port")
-DNS_LABELS = ("name", "resolver")
+# Opt-in histogram of every attempt's RTT, for Azure: 0.5 ms and 1 ms (the same
+# VNet, the same region), 2 ms (across availability zones), 5-10 ms (a nearby
+# region), 30 ms (the same geography), 100-300 ms (across continents), 1 s (a
+# path in trouble). Nine bounds and +Inf: ten buckets.
+RTT_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.03, 0.1, 0.3, 1.0)
+# prometheus-client's own number format (Go's), typed for mypy.
+_num = cast(Callable[[float], str], floatToGoString)
+_LE = tuple(_num(b) for b in RTT_BUCKETS)
 
-TcpKey = tuple[str, str, str, str, str]
+TcpKey = tuple[str, str]  # (target, address); an unresolved target has address ""
 
 
 @dataclass(frozen=True, slots=True)
 class TcpTotals:
     """What one target address has accumulated over the rounds so far."""
 
-    buckets: tuple[int, ...] = (0,) * len(RTT_BUCKETS)  # non-cumulative, +Inf excluded
-    overflow: int = 0  # RTTs above the last bucket
-    rtt_sum: float = 0.0
     sent: int = 0
     received: int = 0
+    # The opt-in histogram: non-cumulative counts per bucket, +Inf excluded
+    # (empty while the histogram is off).
+    buckets: tuple[int, ...] = ()
+    overflow: int = 0
+    rtt_sum: float = 0.0
 
     @property
     def rtt_count(self) -> int:
         return sum(self.buckets) + self.overflow
 
-    def add(self, row: TcpResult) -> TcpTotals:
-        buckets = list(self.buckets)
+    def add(self, row: TcpResult, histogram: bool) -> TcpTotals:
+        if not histogram:
+            return TcpTotals(self.sent + row.sent, self.received + row.received)
+        buckets = list(self.buckets or (0,) * len(RTT_BUCKETS))
         overflow = self.overflow
         for rtt in row.rtt_seconds:
             for i, bound in enumerate(RTT_BUCKETS):
@@ -67,30 +84,30 @@ class TcpTotals:
                     break
             else:
                 overflow += 1
-        return TcpTotals(tuple(buckets), overflow, self.rtt_sum + sum(row.rtt_seconds),
-                         self.sent + row.sent, self.received + row.received)
+        return TcpTotals(self.sent + row.sent, self.received + row.received, tuple(buckets),
+                         overflow, self.rtt_sum + sum(row.rtt_seconds))
 
 
 def tcp_key(row: TcpResult) -> TcpKey:
-    """Label values of a TCP row; an unresolved target has address ""."""
-    return (row.target, row.dependency, row.host, row.address or "", str(row.port))
+    return (row.target, row.address or "")
 
 
 def accumulate(previous: Mapping[TcpKey, TcpTotals], result: RoundResult,
-               ) -> dict[TcpKey, TcpTotals]:
+               histogram: bool = False) -> dict[TcpKey, TcpTotals]:
     """Totals after one more round. Keys absent from the round are dropped
     (a target removed from the config, an address DNS no longer returns), so
     the state stays as large as the config, however long the agent runs."""
     totals: dict[TcpKey, TcpTotals] = {}
     for row in result.tcp:
         key = tcp_key(row)
-        totals[key] = totals.get(key, previous.get(key, TcpTotals())).add(row)
+        if key not in totals:  # the same target address twice: the first row counts
+            totals[key] = previous.get(key, TcpTotals()).add(row, histogram)
     return totals
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything one scrape shows. Immutable: the daemon replaces it whole."""
+    """Everything one exposition shows. Immutable: replaced whole."""
 
     result: RoundResult | None = None
     host: HostInfo | None = None
@@ -100,13 +117,17 @@ class Snapshot:
     reload_ok: bool = True
     reload_success_time: float | None = None  # unix time of the last good (re)load
     method: str | None = None
+    rtt_histogram: bool = False
 
     def with_round(self, result: RoundResult, host: HostInfo | None,
-                   finished: float | None = None) -> Snapshot:
+                   finished: float | None = None, rtt_histogram: bool | None = None,
+                   ) -> Snapshot:
+        histogram = self.rtt_histogram if rtt_histogram is None else rtt_histogram
         end = finished if finished is not None else (result.started.timestamp()
                                                      + result.duration_seconds)
-        return replace(self, result=result, host=host, totals=accumulate(self.totals, result),
-                       rounds=self.rounds + 1, round_finished=end,
+        return replace(self, result=result, host=host,
+                       totals=accumulate(self.totals, result, histogram),
+                       rounds=self.rounds + 1, round_finished=end, rtt_histogram=histogram,
                        method=result.tcp[0].method if result.tcp else self.method)
 
     def with_reload(self, ok: bool, when: float) -> Snapshot:
@@ -114,294 +135,326 @@ class Snapshot:
                        reload_success_time=when if ok else self.reload_success_time)
 
 
-def _name(short: str) -> str:
-    return f"{PREFIX}_{short}"
+# --------------------------------------------------------------------------
+# the text format
 
 
-def _dns_families(result: RoundResult) -> list[Metric]:
-    success = GaugeMetricFamily(_name("dns_success"),
-                                "1 when the name resolved on the resolver, else 0",
-                                labels=DNS_LABELS)
-    duration = GaugeMetricFamily(_name("dns_duration_seconds"),
-                                 "Time the resolver took to answer (or to time out)",
-                                 labels=DNS_LABELS)
-    status = GaugeMetricFamily(_name("dns_status"),
-                               "1 for the current outcome of the query, 0 for the others",
-                               labels=(*DNS_LABELS, "status"))
+def escape(value: str) -> str:
+    """A label value as the text format wants it: backslash, quote, newline escaped."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def labels(**pairs: str) -> str:
+    """``{a="1",b="2"}`` in the order given; ``""`` for none."""
+    if not pairs:
+        return ""
+    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in pairs.items()) + "}"
+
+
+
+class Family:
+    """One family's HELP, TYPE and sample lines; written only when it has samples."""
+
+    __slots__ = ("help", "kind", "lines", "name")
+
+    def __init__(self, short: str, kind: str, help_text: str) -> None:
+        self.name = f"{PREFIX}_{short}{'_total' if kind == 'counter' else ''}"
+        self.kind = kind
+        self.help = help_text.replace("\\", "\\\\").replace("\n", "\\n")
+        self.lines: list[str] = []
+
+    def add(self, label_text: str, value: float, suffix: str = "") -> None:
+        self.lines.append(f"{self.name}{suffix}{label_text} {_num(value)}\n")
+
+    def text(self) -> str:
+        if not self.lines:
+            return ""
+        return (f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.kind}\n"
+                + "".join(self.lines))
+
+
+def _agent_families(snapshot: Snapshot) -> list[Family]:
+    build = Family("build_info", "gauge", "Always 1; the version of apim-probe")
+    build.add(labels(version=__version__, python=platform.python_version()), 1)
+    reload_ok = Family("config_last_reload_successful", "gauge",
+                       "1 when the last config (re)load succeeded, 0 when it was rejected and "
+                       "the previous config kept running")
+    reload_ok.add("", 1 if snapshot.reload_ok else 0)
+    reload_time = Family("config_last_reload_success_timestamp_seconds", "gauge",
+                         "Unix time of the last successful config (re)load")
+    if snapshot.reload_success_time is not None:
+        reload_time.add("", snapshot.reload_success_time)
+    rounds = Family("rounds", "counter", "Rounds completed since start")
+    rounds.add("", snapshot.rounds)
+    method = Family("tcp_probe_method", "gauge",
+                    "1 for the TCP probe method in use (syn or connect)")
+    if snapshot.method:
+        method.add(labels(method=snapshot.method), 1)
+    out = [build, reload_ok, reload_time, rounds, method]
+    result = snapshot.result
+    if result is not None:
+        duration = Family("round_duration_seconds", "gauge", "How long the last round took")
+        duration.add("", result.duration_seconds)
+        out.append(duration)
+        if snapshot.round_finished is not None:
+            last = Family("last_round_timestamp_seconds", "gauge",
+                          "Unix time the last round finished")
+            last.add("", snapshot.round_finished)
+            out.append(last)
+    return out
+
+
+def _dns_families(result: RoundResult) -> list[Family]:
+    success = Family("dns_success", "gauge", "1 when the name resolved on the resolver, else 0")
+    duration = Family("dns_duration_seconds", "gauge",
+                      "Time the resolver took to answer (or to time out)")
+    status = Family("dns_status_info", "gauge",
+                    "Always 1: the current outcome of the query (ok, nxdomain, nodata, "
+                    "servfail, refused, timeout, error)")
     for r in result.dns:
-        labels = [r.name, r.resolver]
-        success.add_metric(labels, 1.0 if r.ok else 0.0)
-        duration.add_metric(labels, r.duration_seconds)
-        for s in DnsStatus:
-            status.add_metric([*labels, s.value], 1.0 if r.status is s else 0.0)
+        name_resolver = f'name="{escape(r.name)}",resolver="{escape(r.resolver)}"'
+        success.add("{" + name_resolver + "}", 1 if r.ok else 0)
+        duration.add("{" + name_resolver + "}", r.duration_seconds)
+        status.add("{" + name_resolver + f',status="{r.status.value}"' + "}", 1)
     return [success, duration, status]
 
 
-def _tcp_families(result: RoundResult, totals: Mapping[TcpKey, TcpTotals]) -> list[Metric]:
-    success = GaugeMetricFamily(_name("tcp_success"),
-                                "1 when the target address is in the expected state, else 0",
-                                labels=TCP_LABELS)
-    required = GaugeMetricFamily(_name("tcp_required"),
-                                 "1 when the target is required (required = true in the "
-                                 "config), 0 when optional", labels=TCP_LABELS)
-    expected = GaugeMetricFamily(_name("tcp_expected_state"),
-                                 "1 for the state the target is expected to be in",
-                                 labels=(*TCP_LABELS, "state"))
-    state = GaugeMetricFamily(_name("tcp_state"),
-                              "1 for the current port state, 0 for the other states",
-                              labels=(*TCP_LABELS, "state"))
-    reason = GaugeMetricFamily(_name("tcp_reason"),
-                               "1 for the reason of the current state (nmap --reason "
-                               "vocabulary); only the current reason is exposed",
-                               labels=(*TCP_LABELS, "reason"))
-    rtt = HistogramMetricFamily(_name("tcp_rtt_seconds"),
-                                "Round-trip time of answered probes, accumulated over rounds",
-                                labels=TCP_LABELS)
-    sent = CounterMetricFamily(_name("tcp_packets_sent"),
-                               "Probes sent to the target address, accumulated over rounds",
-                               labels=TCP_LABELS)
-    received = CounterMetricFamily(_name("tcp_packets_received"),
-                                   "Probes that got an answer, accumulated over rounds",
-                                   labels=TCP_LABELS)
+def _target_family(result: RoundResult) -> Family:
+    info = Family("target_info", "gauge",
+                  "Always 1 per configured target: what is static about it (dependency, host, "
+                  "port, expected state, required), to join on target")
+    seen: set[str] = set()
+    for row in result.tcp:
+        if row.target in seen:
+            continue
+        seen.add(row.target)
+        info.add(labels(target=row.target, dependency=row.dependency, host=row.host,
+                        port=str(row.port), expected=row.expected.value,
+                        required="true" if row.required else "false"), 1)
+    return info
+
+
+def _tcp_families(result: RoundResult, totals: Mapping[TcpKey, TcpTotals],
+                  histogram: bool) -> list[Family]:
+    verdict = Family("tcp_verdict_info", "gauge",
+                     "Always 1 per target address: its state, the reason (nmap --reason "
+                     "vocabulary) and who answered (responder, \"\" for silence)")
+    success = Family("tcp_success", "gauge",
+                     "1 when the target address is in the expected state, else 0")
+    rtt = Family("tcp_rtt_seconds", "gauge",
+                 "Median round-trip time of the answered attempts of the last round")
+    sent = Family("tcp_packets_sent", "counter",
+                  "Probes sent to the target address, accumulated over rounds")
+    received = Family("tcp_packets_received", "counter",
+                      "Probes that got an answer, accumulated over rounds")
+    hist = Family("tcp_attempt_rtt_seconds", "histogram",
+                  "Round-trip time of every answered attempt, accumulated over rounds "
+                  "(opt-in: [metrics] rtt_histogram)")
     seen: set[TcpKey] = set()
     for row in result.tcp:
         key = tcp_key(row)
-        if key in seen:  # the same name listed twice: one series, first row wins
+        if key in seen:
             continue
         seen.add(key)
-        labels = list(key)
-        success.add_metric(labels, 1.0 if row.ok else 0.0)
-        required.add_metric(labels, 1.0 if row.required else 0.0)
-        expected.add_metric([*labels, row.expected.value], 1.0)
-        for s in PortState:
-            state.add_metric([*labels, s.value], 1.0 if row.state is s else 0.0)
-        reason.add_metric([*labels, row.reason], 1.0)
+        ident = f'target="{escape(key[0])}",address="{escape(key[1])}"'
+        plain = "{" + ident + "}"
+        verdict.add("{" + ident + f',state="{row.state.value}",reason="{escape(row.reason)}"'
+                    f',responder="{escape(row.responder or "")}"' + "}", 1)
+        success.add(plain, 1 if row.ok else 0)
+        rtts = row.rtt_seconds
+        if rtts:
+            rtt.add(plain, statistics.median(rtts))
         t = totals.get(key, TcpTotals())
-        cumulative, running = [], 0
-        for bound, n in zip(RTT_BUCKETS, t.buckets, strict=True):
-            running += n
-            cumulative.append((_bound(bound), float(running)))
-        cumulative.append(("+Inf", float(t.rtt_count)))
-        rtt.add_metric(labels, cumulative, t.rtt_sum)
-        sent.add_metric(labels, float(t.sent))
-        received.add_metric(labels, float(t.received))
-    return [success, required, expected, state, reason, rtt, sent, received]
+        sent.add(plain, t.sent)
+        received.add(plain, t.received)
+        if histogram:
+            _histogram_lines(hist, ident, t)
+    return [verdict, success, rtt, sent, received, hist]
 
 
-def _bound(value: float) -> str:
-    return repr(value)
+def _histogram_lines(family: Family, ident: str, totals: TcpTotals) -> None:
+    running = 0
+    for le, n in zip(_LE, totals.buckets or (0,) * len(RTT_BUCKETS), strict=True):
+        running += n
+        family.add("{" + ident + f',le="{le}"' + "}", running, "_bucket")
+    family.add("{" + ident + ',le="+Inf"}', totals.rtt_count, "_bucket")
+    family.add("{" + ident + "}", totals.rtt_sum, "_sum")
+    family.add("{" + ident + "}", totals.rtt_count, "_count")
 
 
-def _health_families(result: RoundResult) -> list[Metric]:
+def _finding_family(result: RoundResult) -> Family:
+    finding = Family("finding", "gauge", "1 per active finding of the last round")
+    for f in dict.fromkeys((f.id, f.severity.value, f.subject) for f in result.findings):
+        finding.add(labels(id=f[0], severity=f[1], subject=f[2]), 1)
+    return finding
+
+
+def _health_families(result: RoundResult) -> list[Family]:
     """The HTTPS checks of the gateway's status path, and the TCP traceroutes."""
-    labels = ("url", "address")
-    success = GaugeMetricFamily(_name("http_success"),
-                                "1 when the health check answered 200, else 0", labels=labels)
-    status = GaugeMetricFamily(_name("http_status_code"),
-                               "HTTP status of the health check (absent when none came)",
-                               labels=labels)
-    duration = GaugeMetricFamily(_name("http_duration_seconds"),
-                                 "Time the health check took", labels=labels)
+    success = Family("http_success", "gauge", "1 when the health check answered 200, else 0")
+    status = Family("http_status_code", "gauge",
+                    "HTTP status of the health check (absent when none came)")
+    duration = Family("http_duration_seconds", "gauge", "Time the health check took")
     seen: set[tuple[str, str]] = set()
     for h in result.health:
         key = (h.url, h.address or "")
         if key in seen:
             continue
         seen.add(key)
-        success.add_metric(list(key), 1.0 if h.ok else 0.0)
+        text = labels(url=key[0], address=key[1])
+        success.add(text, 1 if h.ok else 0)
         if h.status is not None:
-            status.add_metric(list(key), float(h.status))
-        duration.add_metric(list(key), h.duration_seconds)
-    trace_labels = ("target", "dependency", "address", "port")
-    reached = GaugeMetricFamily(_name("trace_reached"),
-                                "1 when the TCP traceroute of a traced target address reached "
-                                "it, else 0", labels=trace_labels)
-    stopped = GaugeMetricFamily(_name("trace_stopped_after_info"),
-                                "1 per trace that did not reach its target: hop is the last "
-                                "device that answered (\"\" when none did)",
-                                labels=(*trace_labels, "hop"))
-    traced: set[tuple[str, str, str, str]] = set()
+            status.add(text, h.status)
+        duration.add(text, h.duration_seconds)
+    reached = Family("trace_reached", "gauge",
+                     "1 when the TCP traceroute of a traced target address reached it, else 0")
+    stopped = Family("trace_stopped_after_info", "gauge",
+                     "1 per trace that did not reach its target: hop is the last device that "
+                     "answered (\"\" when none did)")
+    traced: set[tuple[str, str]] = set()
     for t in result.traces:
-        labels4 = (t.target, t.dependency, t.address, str(t.port))
-        if labels4 in traced:
+        if (t.target, t.address) in traced:
             continue
-        traced.add(labels4)
-        reached.add_metric(list(labels4), 1.0 if t.reached else 0.0)
+        traced.add((t.target, t.address))
+        reached.add(labels(target=t.target, address=t.address), 1 if t.reached else 0)
         if not t.reached:
             last = t.last_answering
             hop = (last.address or "") if last is not None else ""
-            stopped.add_metric([*labels4, hop], 1.0)
+            stopped.add(labels(target=t.target, address=t.address, hop=hop), 1)
     return [success, status, duration, reached, stopped]
 
 
-def _host_families(host: HostInfo | None) -> list[Metric]:
-    route = GaugeMetricFamily(_name("host_route_info"),
-                              "1 per target address: the source address and interface the "
-                              "kernel routes probes from", labels=("address", "source",
-                                                                   "interface"))
-    up = GaugeMetricFamily(_name("host_interface_up"),
-                           "1 when an interface the probes leave from is up",
-                           labels=("interface",))
-    mtu = GaugeMetricFamily(_name("host_interface_mtu_bytes"),
-                            "MTU of an interface the probes leave from", labels=("interface",))
-    speed = GaugeMetricFamily(_name("host_interface_speed_bytes"),
-                              "Link speed of an interface the probes leave from, in bytes per "
-                              "second, when known",
-                              labels=("interface",))
-    errors = CounterMetricFamily(_name("host_interface_errors"),
-                                 "Receive (in) and transmit (out) errors of an interface the "
-                                 "probes leave from", labels=("interface", "direction"))
-    drops = CounterMetricFamily(_name("host_interface_drops"),
-                                "Dropped packets, in and out, of an interface the probes "
-                                "leave from", labels=("interface", "direction"))
-    established = GaugeMetricFamily(_name("host_established_connections"),
-                                    "ESTABLISHED TCP connections from this host to the target "
-                                    "address:port (any process)",
-                                    labels=("target", "address", "port"))
+def _host_families(host: HostInfo | None) -> list[Family]:
+    routed = Family("host_routed_addresses", "gauge",
+                    "Target addresses the kernel routes the probes to from this source address "
+                    "and interface")
+    up = Family("host_interface_up", "gauge", "1 when an interface the probes leave from is up")
+    mtu = Family("host_interface_mtu_bytes", "gauge", "MTU of an interface the probes leave from")
+    speed = Family("host_interface_speed_bytes", "gauge",
+                   "Link speed of an interface the probes leave from, in bytes per second, "
+                   "when known")
+    errors = Family("host_interface_errors", "counter",
+                    "Receive (in) and transmit (out) errors of an interface the probes leave "
+                    "from")
+    drops = Family("host_interface_drops", "counter",
+                   "Dropped packets, in and out, of an interface the probes leave from")
+    established = Family("host_established_connections", "gauge",
+                         "ESTABLISHED TCP connections from this host to the target address "
+                         "(any process); absent when there are none")
     if host is not None:
-        for r in host.routes:
+        counts: dict[tuple[str, str], int] = {}
+        for r in dict.fromkeys(host.routes):
             if r.source is not None:
-                route.add_metric([r.address, r.source, r.interface or ""], 1.0)
+                counts[(r.source, r.interface or "")] = counts.get(
+                    (r.source, r.interface or ""), 0) + 1
+        for (source, interface), n in counts.items():
+            routed.add(labels(source=source, interface=interface), n)
         for i in host.interfaces:
-            up.add_metric([i.name], 1.0 if i.up else 0.0)
-            mtu.add_metric([i.name], float(i.mtu))
+            name = labels(interface=i.name)
+            up.add(name, 1 if i.up else 0)
+            mtu.add(name, i.mtu)
             if i.speed_bits_per_second:
-                speed.add_metric([i.name], i.speed_bits_per_second / 8)
-            errors.add_metric([i.name, "in"], float(i.errors_in))
-            errors.add_metric([i.name, "out"], float(i.errors_out))
-            drops.add_metric([i.name, "in"], float(i.drops_in))
-            drops.add_metric([i.name, "out"], float(i.drops_out))
+                speed.add(name, i.speed_bits_per_second / 8)
+            for direction, e, d in (("in", i.errors_in, i.drops_in),
+                                    ("out", i.errors_out, i.drops_out)):
+                errors.add(labels(interface=i.name, direction=direction), e)
+                drops.add(labels(interface=i.name, direction=direction), d)
         for c in host.connections:
-            if c.established is not None:
-                established.add_metric([c.target, c.address, str(c.port)], float(c.established))
-    return [route, up, mtu, speed, errors, drops, established]
+            if c.established:  # none (or unknown): no series, not a made-up zero
+                established.add(labels(target=c.target, address=c.address), c.established)
+    return [routed, up, mtu, speed, errors, drops, established]
 
 
-def families(snapshot: Snapshot) -> list[Metric]:
+def families(snapshot: Snapshot) -> list[Family]:
     """Every apim_probe_ family for one snapshot (pure: no clock, no I/O)."""
-    out: list[Metric] = []
-    info = GaugeMetricFamily(_name("build_info"), "Always 1; the version of apim-probe",
-                             labels=("version", "python"))
-    info.add_metric([__version__, platform.python_version()], 1.0)
-    out.append(info)
-    reload_ok = GaugeMetricFamily(_name("config_last_reload_successful"),
-                                  "1 when the last config (re)load succeeded, 0 when it was "
-                                  "rejected and the previous config kept running")
-    reload_ok.add_metric([], 1.0 if snapshot.reload_ok else 0.0)
-    out.append(reload_ok)
-    if snapshot.reload_success_time is not None:
-        out.append(GaugeMetricFamily(_name("config_last_reload_success_timestamp_seconds"),
-                                     "Unix time of the last successful config (re)load",
-                                     value=snapshot.reload_success_time))
-    rounds = CounterMetricFamily(_name("rounds"), "Rounds completed since start")
-    rounds.add_metric([], float(snapshot.rounds))
-    out.append(rounds)
-    method = GaugeMetricFamily(_name("tcp_probe_method"),
-                               "1 for the TCP probe method in use (syn or connect)",
-                               labels=("method",))
-    if snapshot.method:
-        method.add_metric([snapshot.method], 1.0)
-    out.append(method)
-
+    out = _agent_families(snapshot)
     result = snapshot.result
-    if result is None:
-        return out
-    out.append(GaugeMetricFamily(_name("round_duration_seconds"),
-                                 "How long the last round took", value=result.duration_seconds))
-    if snapshot.round_finished is not None:
-        out.append(GaugeMetricFamily(_name("last_round_timestamp_seconds"),
-                                     "Unix time the last round finished",
-                                     value=snapshot.round_finished))
-    out.extend(_dns_families(result))
-    out.extend(_tcp_families(result, snapshot.totals))
-    finding = GaugeMetricFamily(_name("finding"), "1 per active finding of the last round",
-                                labels=("id", "severity", "subject"))
-    for f in dict.fromkeys((f.id, f.severity.value, f.subject) for f in result.findings):
-        finding.add_metric(list(f), 1.0)
-    out.append(finding)
-    out.extend(_health_families(result))
-    out.extend(_host_families(snapshot.host))
+    if result is not None:
+        out.extend(_dns_families(result))
+        out.append(_target_family(result))
+        out.extend(_tcp_families(result, snapshot.totals, snapshot.rtt_histogram))
+        out.append(_finding_family(result))
+        out.extend(_health_families(result))
+        out.extend(_host_families(snapshot.host))
     return out
 
 
-class ProbeCollector(Collector):
-    """Yields the families of the current snapshot at every scrape."""
+def render(snapshot: Snapshot) -> bytes:
+    """The text exposition (format 0.0.4) of one snapshot."""
+    return "".join(f.text() for f in families(snapshot)).encode("utf-8")
+
+
+class Exposition:
+    """The latest snapshot and its rendered body; the daemon's /metrics serves ``body``.
+
+    Rendering happens when a round or a reload is recorded, in the thread
+    that records it; a scrape reads ``body`` (one reference) from any thread.
+    """
 
     def __init__(self, snapshot: Snapshot | None = None) -> None:
         self.snapshot = snapshot or Snapshot()
+        self.body = render(self.snapshot)
 
-    def collect(self) -> Iterator[Metric]:
-        yield from families(self.snapshot)
-
-    def describe(self) -> Iterable[Metric]:
-        return ()  # families come and go with the config: checked at scrape time
+    def _set(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.body = render(snapshot)
 
     def record_round(self, result: RoundResult, host: HostInfo | None = None,
-                     finished: float | None = None) -> None:
-        self.snapshot = self.snapshot.with_round(result, host, finished)
+                     finished: float | None = None, rtt_histogram: bool | None = None,
+                     ) -> None:
+        self._set(self.snapshot.with_round(result, host, finished, rtt_histogram))
 
     def record_reload(self, ok: bool, when: float | None = None) -> None:
-        self.snapshot = self.snapshot.with_reload(ok, time.time() if when is None else when)
+        self._set(self.snapshot.with_reload(ok, time.time() if when is None else when))
 
 
-def register(registry: CollectorRegistry, snapshot: Snapshot | None = None) -> ProbeCollector:
-    collector = ProbeCollector(snapshot)
-    registry.register(collector)
-    return collector
-
-
-def one_round(result: RoundResult, host: HostInfo | None = None,
-              loaded: float | None = None) -> CollectorRegistry:
-    """A private registry holding one round (``--once --format prom``, textfile)."""
-    registry = CollectorRegistry(auto_describe=False)
-    collector = register(registry)
-    collector.record_reload(True, loaded)
-    collector.record_round(result, host)
-    return registry
+def one_round(result: RoundResult, host: HostInfo | None = None, loaded: float | None = None,
+              rtt_histogram: bool = False) -> bytes:
+    """The exposition of one round (``--once --format prom``, textfile)."""
+    snapshot = Snapshot(reload_success_time=time.time() if loaded is None else loaded)
+    return render(snapshot.with_round(result, host, rtt_histogram=rtt_histogram))
 
 
 class CachedExposition:
-    """The probe families rendered once per snapshot.
+    """What /metrics serves: the probe body as rendered after the last round
+    (shared, never copied or re-rendered) and ``extra`` (the process metrics,
+    which do change), rendered at every scrape."""
 
-    With a thousand targets the text format costs a few hundred milliseconds
-    of pure Python; between two rounds nothing changes, so every scrape after
-    the first (a second Prometheus, a person with curl) gets the same bytes.
-    ``extra`` (process metrics, which do change) is rendered at every scrape.
-    """
-
-    def __init__(self, collector: ProbeCollector, registry: CollectorRegistry,
-                 extra: CollectorRegistry | None = None) -> None:
-        self.collector = collector
-        self.registry = registry
+    def __init__(self, exposition: Exposition, extra: CollectorRegistry | None = None) -> None:
+        self.exposition = exposition
         self.extra = extra
-        self._lock = threading.Lock()
-        self._snapshot: Snapshot | None = None
-        self._text = b""
 
     def chunks(self) -> list[bytes]:
-        """The exposition in pieces (the cached part is shared, never copied)."""
-        snapshot = self.collector.snapshot
-        with self._lock:
-            if snapshot is not self._snapshot:
-                self._text = b""  # let the old text go before the new one is built
-                self._text = generate_latest(self.registry)
-                self._snapshot = snapshot
-            cached = self._text
-        return [cached, generate_latest(self.extra) if self.extra is not None else b""]
+        return [self.exposition.body,
+                generate_latest(self.extra) if self.extra is not None else b""]
 
     def text(self) -> bytes:
         return b"".join(self.chunks())
 
 
-def render(registry: CollectorRegistry) -> str:
-    return generate_latest(registry).decode("utf-8")
+def write_textfile(path: Path, body: bytes) -> None:
+    """Atomically (a temporary file beside it, then rename) for node_exporter's
+    textfile collector, which must never read half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(body)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def write_textfile(path: Path, registry: CollectorRegistry) -> None:
-    """Atomically (temporary file, then rename) for node_exporter's textfile collector."""
-    write_to_textfile(str(path), registry)
+def family_names(body: bytes | str) -> list[str]:
+    """The family names a body declares (``# TYPE`` lines), in order."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    return [line.split(" ")[2] for line in text.splitlines() if line.startswith("# TYPE ")]
 
 
-def series_names(metrics: Sequence[Metric]) -> list[str]:
-    """Family names as exposed (counters with their _total)."""
-    return [f"{m.name}_total" if m.type == "counter" else m.name for m in metrics]
+def series_count(body: bytes) -> int:
+    """Samples in a body: lines that are not comments."""
+    return sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+

@@ -82,6 +82,26 @@ def _trim(hops: Sequence[Hop]) -> Sequence[Hop]:
     return hops[: (answered[-1] + 2) if answered else 1]
 
 
+def _dns_section(result: RoundResult, paint: Painter) -> list[str]:
+    """Names down, resolvers across, and where the resolvers disagree."""
+    if not result.dns:
+        return []
+    out = ["", paint("DNS (name x resolver; the first resolver is the primary)", "bold")]
+    grouped = by_name(result.dns)
+    rows: list[list[tuple[str, str | None]]] = [
+        [("NAME", "dim"), *((label, "dim") for label in result.resolvers), ("", None)]]
+    for name, answers in grouped.items():
+        per = {a.resolver: a for a in answers}
+        outcomes = {(a.status, frozenset(a.addresses)) for a in answers}
+        differ = len(outcomes) > 1
+        chain = next((a.cname_chain for a in answers if a.cname_chain), ())
+        label = name + (f" -> {' -> '.join(chain)}" if chain else "")
+        rows.append([(label, None), *(_dns_cell(per.get(r)) for r in result.resolvers),
+                     ("<- resolvers disagree" if differ else "", "yellow")])
+    out.extend(_grid(rows, paint))
+    return out
+
+
 def render(result: RoundResult, *, colour: bool = False, exit_status: int | None = None) -> str:
     paint = Painter(colour)
     out: list[str] = []
@@ -95,23 +115,7 @@ def render(result: RoundResult, *, colour: bool = False, exit_status: int | None
     else:
         out.append("  no targets")
 
-    if result.dns:
-        out.append("")
-        out.append(paint("DNS (name x resolver; the first resolver is the primary)", "bold"))
-        grouped = by_name(result.dns)
-        rows: list[list[tuple[str, str | None]]] = [
-            [("NAME", "dim"), *((label, "dim") for label in result.resolvers), ("", None)]]
-        disagreements = 0
-        for name, answers in grouped.items():
-            per = {a.resolver: a for a in answers}
-            outcomes = {(a.status, frozenset(a.addresses)) for a in answers}
-            differ = len(outcomes) > 1
-            disagreements += differ
-            chain = next((a.cname_chain for a in answers if a.cname_chain), ())
-            label = name + (f" -> {' -> '.join(chain)}" if chain else "")
-            rows.append([(label, None), *(_dns_cell(per.get(r)) for r in result.resolvers),
-                         ("<- resolvers disagree" if differ else "", "yellow")])
-        out.extend(_grid(rows, paint))
+    out.extend(_dns_section(result, paint))
 
     if result.traces:
         out.append("")

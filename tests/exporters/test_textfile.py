@@ -1,4 +1,4 @@
-"""The textfile: atomic replacement, and retries on a full or read-only disk.
+"""The agent's textfile writer: retries on a full or read-only disk.
 
 The disk faults themselves are real in tests/exporters/test_textfile_lab.py
 (a full tmpfs); here the writer's decisions, with the write replaced.
@@ -17,22 +17,8 @@ from probe.exporters import textfile
 from tests.helpers.events import Events
 
 
-def test_write_atomic_replaces_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    path = tmp_path / "apim_probe.prom"
-    textfile.write_atomic(path, b"a 1\n")
-    textfile.write_atomic(path, b"a 2\n")
-    assert path.read_bytes() == b"a 2\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["apim_probe.prom"]
-
-
-def test_write_atomic_into_a_missing_directory_raises_and_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        textfile.write_atomic(tmp_path / "gone" / "x.prom", b"a 1\n")
-    assert list(tmp_path.iterdir()) == []
-
-
 def failing(monkeypatch: pytest.MonkeyPatch, errors: list[int]) -> list[bytes]:
-    """write_atomic fails with these errnos first, then writes; returns what landed."""
+    """write_textfile fails with these errnos first, then writes; returns what landed."""
     landed: list[bytes] = []
 
     def write(path: Path, data: bytes) -> None:
@@ -41,12 +27,12 @@ def failing(monkeypatch: pytest.MonkeyPatch, errors: list[int]) -> list[bytes]:
             raise OSError(code, f"{errno.errorcode[code]} (test)")
         landed.append(data)
 
-    monkeypatch.setattr(textfile, "write_atomic", write)
+    monkeypatch.setattr(textfile, "write_textfile", write)
     return landed
 
 
 async def _submit(writer: textfile.TextfileWriter, data: bytes) -> None:
-    writer.submit(lambda: data)
+    writer.submit(data)
     await writer.wait_written()
 
 
@@ -87,7 +73,7 @@ def test_the_backoff_doubles_up_to_30_s(monkeypatch: pytest.MonkeyPatch, tmp_pat
             slept.append(delay)
 
         writer = textfile.TextfileWriter(tmp_path / "x.prom", log)
-        writer.submit(lambda: b"a 1\n")
+        writer.submit(b"a 1\n")
         await asyncio.sleep(0)
         monkeypatch.setattr(asyncio, "sleep", no_sleep)
         await writer.wait_written()
@@ -104,10 +90,10 @@ def test_a_newer_round_replaces_the_text_of_a_write_still_retrying(monkeypatch: 
 
     async def run() -> None:
         writer = textfile.TextfileWriter(tmp_path / "x.prom", log, wait=wait_fixed(0.5))
-        writer.submit(lambda: b"old\n")
+        writer.submit(b"old\n")
         while "textfile_retry" not in log.names():
             await asyncio.sleep(0.01)
-        writer.submit(lambda: b"new\n")  # the retry, 0.5 s later, writes this
+        writer.submit(b"new\n")  # the retry, 0.5 s later, writes this
         await asyncio.wait_for(writer.wait_written(), timeout=30)
 
     asyncio.run(run())

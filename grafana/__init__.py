@@ -1,0 +1,1 @@
+"""The Grafana dashboard generator (python -m grafana.dashboard) and its panel builders."""

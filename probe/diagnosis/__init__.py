@@ -1,0 +1,72 @@
+"""Diagnosis: turn a round's raw answers into findings, in APIM terms.
+
+Every rule is a pure function of the round and a small ``Context`` (what the
+round alone cannot say: the instance's mode and address, the reference
+resolvers, the hops traffic must not cross, path traces). No sockets, no
+clock: each rule can be tested exhaustively with hand-built rounds.
+
+    context.py    Context, the Rule signature
+    evidence.py   evidence lines and subjects the rules share
+    dns.py        dns-custom-not-forwarding, dns-resolver-fails, dns-answers-differ
+    outbound.py   outbound-dropped, -rejected-path, -rejected-host, -blocked-locally,
+                  outbound-refused, backend-refused
+    apim.py       management-unresolved, management-unreachable, apim-address-public,
+                  apim-address-mismatch, configuration-unreachable, gateway-unhealthy,
+                  gateway-certificate-untrusted
+    path.py       path-forbidden-hop (forced tunnelling)
+    apim_view.py  apim-view-*: APIM's own networkstatus beside the round
+
+What each finding id means (severities, remedy, what to check) is in the
+catalogue, ``probe.findings.FINDINGS`` (re-exported here); a rule module adds
+its ids there and its function to ``RULES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from probe.diagnosis.apim import apim_addresses, configuration, gateway_health, management
+from probe.diagnosis.apim_view import apim_view
+from probe.diagnosis.context import DEFAULT_CONTEXT, Context, Rule
+from probe.diagnosis.dns import dns_disagreement
+from probe.diagnosis.evidence import by_name, describe_dns, describe_tcp
+from probe.diagnosis.outbound import AZURE_DEPENDENCIES, SERVICE_TAGS, outbound_blocked, refused
+from probe.diagnosis.path import forbidden_path
+from probe.findings import FINDINGS
+from probe.results import Finding, HttpResult, RoundResult, TraceResult
+
+if TYPE_CHECKING:
+    from probe.config import Config
+
+__all__ = [
+    "AZURE_DEPENDENCIES", "DEFAULT_CONTEXT", "FINDINGS", "RULES", "SERVICE_TAGS", "Context",
+    "Rule", "apim_addresses", "apim_view", "by_name", "configuration", "context_from",
+    "describe_dns", "describe_tcp", "diagnose", "dns_disagreement", "forbidden_path",
+    "gateway_health", "management", "outbound_blocked", "refused",
+]
+
+RULES: tuple[Rule, ...] = (dns_disagreement, outbound_blocked, refused, management,
+                           apim_addresses, configuration, forbidden_path, gateway_health,
+                           apim_view)
+
+
+def diagnose(round_: RoundResult, context: Context | None = None,
+             rules: Sequence[Rule] = RULES) -> tuple[Finding, ...]:
+    """Every rule's findings, most severe first; no context means a bare round."""
+    ctx = context if context is not None else DEFAULT_CONTEXT
+    findings = [f for rule in rules for f in rule(round_, ctx)]
+    return tuple(sorted(findings, key=lambda f: f.sort_key))
+
+
+def context_from(config: Config, traces: Sequence[TraceResult] = (),
+                 health: Sequence[HttpResult] = ()) -> Context:
+    """The context a config implies (mode, addresses, references, forbidden hops),
+    with the traces and health checks taken alongside the round."""
+    apim = config.apim
+    if apim is None:
+        return Context(traces=tuple(traces), health=tuple(health))
+    return Context(mode=apim.mode, instance=apim.name,
+                   instance_addresses=apim.instance_addresses,
+                   reference_resolvers=apim.azure_dns, forbidden_hops=apim.forbidden_hops,
+                   traces=tuple(traces), health=tuple(health), reports=apim.reports)

@@ -1,0 +1,40 @@
+"""What the rules need beyond the round, and the shape every rule has."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from probe.apim import AZURE_DNS
+from probe.results import ApimCheck, Finding, HttpResult, RoundResult, TraceResult
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the rules need beyond the round; the defaults suit a bare round.
+
+    ``mode``: "internal", "external" or None (unknown: no mode-specific rule).
+    ``instance_addresses``: the addresses APIM's own names must resolve to.
+    ``reference_resolvers``: resolvers taken as Azure DNS (answers there and
+    failure elsewhere means a custom DNS server does not forward).
+    ``forbidden_hops``: addresses or CIDR prefixes traffic to Azure must not
+    cross (a firewall, an on-premises gateway).
+    ``traces``: path traces taken alongside the round.
+    ``health``: gateway health checks (GET /status-0123456789abcdef) of the round.
+    ``reports``: APIM's own networkstatus checks, from an ``[apim] import``.
+    """
+
+    mode: str | None = None
+    instance: str | None = None
+    instance_addresses: tuple[str, ...] = ()
+    reference_resolvers: tuple[str, ...] = (AZURE_DNS,)
+    forbidden_hops: tuple[str, ...] = ()
+    traces: tuple[TraceResult, ...] = ()
+    health: tuple[HttpResult, ...] = ()
+    reports: tuple[ApimCheck, ...] = ()  # APIM's own networkstatus checks (apim_view)
+
+
+DEFAULT_CONTEXT = Context()
+
+# Every rule: a pure function of the round and the context.
+Rule = Callable[[RoundResult, Context], Iterable[Finding]]

@@ -1,0 +1,68 @@
+"""DNS: resolvers that fail where another answers, or answer differently."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from probe.apim import AZURE_DNS
+from probe.diagnosis.context import DEFAULT_CONTEXT, Context
+from probe.diagnosis.evidence import by_name, describe_dns
+from probe.findings import finding
+from probe.results import DnsResult, Finding, RoundResult, Severity
+
+
+def dns_disagreement(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
+                     ) -> Iterable[Finding]:
+    """Resolvers that fail where another answers, or answer differently.
+
+    When the one that answers is a reference resolver (Azure DNS) and the one
+    that fails is not, the story is a custom DNS server without a forwarder
+    (dns-custom-not-forwarding); otherwise the generic dns-resolver-fails.
+    """
+    primary = round_.resolvers[0] if round_.resolvers else None
+    references = set(context.reference_resolvers)
+    for name, answers in by_name(round_.dns).items():
+        if len(answers) < 2:
+            continue
+        good = [a for a in answers if a.ok]
+        bad = [a for a in answers if not a.ok]
+        evidence = tuple(describe_dns(a) for a in answers)
+        if good and bad:
+            yield _fails(name, good, bad, evidence, primary, references)
+        if len(good) > 1 and len({frozenset(a.addresses) for a in good}) > 1:
+            yield finding(
+                id="dns-answers-differ",
+                severity=Severity.WARNING,
+                subject=name,
+                summary=f"{name} resolves to different addresses on different resolvers",
+                evidence=evidence,
+            )
+
+
+def _fails(name: str, good: Sequence[DnsResult], bad: Sequence[DnsResult],
+           evidence: tuple[str, ...], primary: str | None, references: set[str]) -> Finding:
+    """Some resolvers fail ``name``, others answer: which story is it?"""
+    primary_fails = any(a.resolver == primary for a in bad)
+    severity = Severity.CRITICAL if primary_fails else Severity.WARNING
+    failing = ", ".join(f"{a.resolver} ({a.status.value})" for a in bad)
+    answering = ", ".join(a.resolver for a in good)
+    custom = [a for a in bad if a.resolver not in references]
+    if custom and any(a.resolver in references for a in good):
+        return finding(
+            id="dns-custom-not-forwarding",
+            severity=severity,
+            subject=name,
+            summary=(f"{name} fails on custom DNS {failing} but Azure DNS "
+                     f"({answering}) resolves it: no forwarder to Azure DNS"),
+            evidence=evidence,
+            failing=", ".join(a.resolver for a in custom),
+            azure_dns=AZURE_DNS,
+        )
+    return finding(
+        id="dns-resolver-fails",
+        severity=severity,
+        subject=name,
+        summary=f"{name} fails on {failing} but resolves on {answering}",
+        evidence=evidence,
+        azure_dns=AZURE_DNS,
+    )

@@ -1,0 +1,68 @@
+"""Evidence lines and subjects shared by the rules (and the table exporter)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from probe.results import DnsResult, RoundResult, TcpResult
+
+
+def describe_dns(result: DnsResult) -> str:
+    """One line of evidence for a DNS answer."""
+    timing = f"{result.duration_seconds * 1000:.1f} ms"
+    if result.ok:
+        return f"{result.resolver}: {', '.join(result.addresses)} ({timing})"
+    rcode = f" ({result.rcode})" if result.rcode and result.rcode != "NOERROR" else ""
+    detail = f": {result.detail}" if result.detail else ""
+    return f"{result.resolver}: {result.status.value}{rcode}{detail} ({timing})"
+
+
+def by_name(results: Sequence[DnsResult]) -> dict[str, list[DnsResult]]:
+    grouped: dict[str, list[DnsResult]] = defaultdict(list)
+    for result in results:
+        grouped[result.name].append(result)
+    return grouped
+
+
+def where(result: TcpResult) -> str:
+    """address:port, IPv6 in brackets (the host name when nothing resolved)."""
+    address = result.address or result.host
+    host = f"[{address}]" if ":" in address else address
+    return f"{host}:{result.port}"
+
+
+def describe_tcp(result: TcpResult) -> str:
+    """One line of evidence for a probed address: what, how, what answered, who."""
+    name = f"{result.target} ({result.host} -> {where(result)})" if result.address else \
+        f"{result.target} ({where(result)})"
+    line = f"{name}: {result.state.value}/{result.reason} by {result.method}"
+    if result.attempts:
+        line += f", {result.received}/{result.sent} attempts answered"
+    if result.responder:
+        if result.address and result.responder != result.address:
+            line += f", answered by {result.responder} (in the path, not the target)"
+        else:
+            line += f", answered by {result.responder} (the target itself)"
+    return line
+
+
+def primary_dns(round_: RoundResult, host: str) -> DnsResult | None:
+    """The primary resolver's answer for ``host``, if it was asked."""
+    primary = round_.resolvers[0] if round_.resolvers else None
+    name = host.rstrip(".").lower()
+    return next((d for d in round_.dns if d.name == name and d.resolver == primary), None)
+
+
+def dns_evidence(round_: RoundResult, host: str) -> tuple[str, ...]:
+    name = host.rstrip(".").lower()
+    return tuple(f"DNS {name} via {describe_dns(d)}" for d in round_.dns if d.name == name)
+
+
+def subject(result: TcpResult) -> str:
+    return f"{result.target} {result.host}:{result.port}"
+
+
+def tcp_evidence(round_: RoundResult, result: TcpResult) -> tuple[str, ...]:
+    """The probe, then every resolver's answer for its host."""
+    return (describe_tcp(result), *dns_evidence(round_, result.host))

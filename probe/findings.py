@@ -1,0 +1,401 @@
+"""The finding catalogue: every finding id apim-probe can report, defined once.
+
+A ``FindingKind`` says what a finding id means: the severities it can take,
+a one-line title, the remedy template the finding carries (``str.format``
+fields filled with the values of the subject at hand) and what to check in
+general (the text of the dashboard's 'Finding remedies' panel and of
+docs/findings.md). Two sources report findings:
+
+    diagnosis   the agent, from each probe round (probe.diagnosis)
+    lint        ``probe lint``, from saved Azure NSG / route exports
+
+The diagnosis and the lint build their findings with ``finding()``, which
+refuses an id that is not here and takes the remedy from here (a kind whose
+remedy differs by case names the other cases' templates as variants); tests
+walk probe/ for every ``Finding(`` and ``finding(`` and check their ids
+against ``FINDINGS``; the dashboard, the alerts and the docs are generated
+from or checked against it.
+
+This module is a bottom layer (it imports only probe.results), so the
+diagnosis and the lint can both use it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from probe.results import Finding, Severity
+
+DIAGNOSIS = "diagnosis"
+LINT = "lint"
+
+CRIT = (Severity.CRITICAL,)
+WARN = (Severity.WARNING,)
+INFO = (Severity.INFO,)
+CRIT_WARN = (Severity.CRITICAL, Severity.WARNING)
+ANY = (Severity.CRITICAL, Severity.WARNING, Severity.INFO)
+
+# The forced-tunnelling advice, as the diagnosis (path traces) and the lint
+# (route exports) give it: the lint can name the route-table setting.
+_TUNNEL = (
+    "A 0.0.0.0/0 route (yours, BGP from an on-premises gateway, or from a peered VNet) "
+    "sends APIM's traffic to a virtual appliance or gateway, and a stateful firewall "
+    "drops the replies of management traffic that arrived directly. In the APIM "
+    "subnet's route table add a route for service tag ApiManagement with next hop "
+    "Internet, service tag routes or service endpoints for Storage, Sql, AzureKeyVault "
+    "and AzureMonitor, or allow this traffic on the appliance.")
+_ROUTE_TUNNEL = (
+    "Add a route for service tag ApiManagement with next hop Internet to the APIM "
+    "subnet's route table (control-plane replies must not go through the firewall), "
+    "and route or allow Storage, Sql, AzureKeyVault and AzureMonitor (service tag "
+    "routes to Internet or service endpoints). If the default route is learnt over BGP "
+    "or from a peered hub, set disableBgpRoutePropagation or override 0.0.0.0/0 here.")
+_ROUTE_CHECK = (
+    "Forced tunnelling in the route export: route service tag ApiManagement to Internet, "
+    "route or allow Storage, Sql, AzureKeyVault and AzureMonitor; for a BGP or hub default "
+    "route set disableBgpRoutePropagation or override 0.0.0.0/0 in the APIM subnet's table.")
+
+
+@dataclass(frozen=True, slots=True)
+class FindingKind:
+    """What one finding id means, whoever reports it."""
+
+    id: str
+    source: str  # DIAGNOSIS or LINT
+    severities: tuple[Severity, ...]
+    title: str
+    remedy: str  # a str.format template; the fields are the subject's own values
+    check: str  # what to check in general (no fields): dashboard and docs
+    # (name, template): the remedy for a named case of the id the general one does
+    # not fit, chosen with ``finding(..., variant=name)``.
+    variants: tuple[tuple[str, str], ...] = ()
+
+    def template(self, variant: str | None = None) -> str:
+        """The remedy template, or a variant's (KeyError for one the kind lacks)."""
+        return self.remedy if variant is None else dict(self.variants)[variant]
+
+    @property
+    def severity(self) -> str:
+        """'critical / warning': the severities as the docs and the dashboard list them."""
+        return " / ".join(s.value for s in self.severities)
+
+
+def _kind(id: str, source: str, severities: tuple[Severity, ...], title: str, remedy: str,
+          check: str, **variants: str) -> tuple[str, FindingKind]:
+    return id, FindingKind(id, source, severities, title, remedy, check, tuple(variants.items()))
+
+
+FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
+    # ---- diagnosis: DNS -------------------------------------------------
+    _kind("dns-custom-not-forwarding", DIAGNOSIS, CRIT_WARN,
+          "a custom DNS server fails an Azure name that Azure DNS resolves",
+          "The VNet's DNS server {failing} does not resolve this Azure name while Azure DNS "
+          "does: it does not forward. Add a conditional forwarder for the zone (azure-api.net, "
+          "core.windows.net, database.windows.net, vault.azure.net, the privatelink zones) or a "
+          "default forwarder to Azure DNS {azure_dns} (reachable only from inside Azure) or to "
+          "an Azure DNS Private Resolver inbound endpoint. APIM resolves every dependency "
+          "through the VNet's DNS, so a name it cannot resolve is a dependency it cannot reach.",
+          "The VNet's custom DNS server fails an Azure name that Azure DNS resolves: add a "
+          "conditional forwarder (azure-api.net, core.windows.net, database.windows.net, "
+          "vault.azure.net, the privatelink zones) or a default forwarder to 168.63.129.16 or "
+          "an Azure DNS Private Resolver inbound endpoint."),
+    _kind("dns-resolver-fails", DIAGNOSIS, CRIT_WARN,
+          "a resolver fails a name another one resolves",
+          "The failing DNS server does not resolve this name while another one "
+          "does. If it is the VNet's custom DNS server, add a conditional "
+          "forwarder for the zone (or a default forwarder) to Azure DNS "
+          "{azure_dns} or an Azure DNS Private Resolver; APIM uses the VNet's DNS "
+          "for every dependency, so a name it cannot resolve is a dependency it "
+          "cannot reach.",
+          "One resolver fails a name another resolves. If it is the VNet's DNS server, forward "
+          "the zone to Azure DNS 168.63.129.16 (or a Private Resolver); check the DNS server "
+          "runs and UDP/TCP 53 to it is allowed."),
+    _kind("dns-answers-differ", DIAGNOSIS, WARN,
+          "resolvers answer a name with different addresses",
+          "Resolvers disagree on this name: a stale A record or a private DNS zone "
+          "linked to one resolver's network only. Traffic follows the primary "
+          "resolver's answer; make the records agree (in internal mode APIM names must "
+          "resolve to the instance's private address).",
+          "Resolvers give different addresses: a stale A record or a private DNS zone linked "
+          "to one network only. Make the records agree (internal mode: APIM names resolve to "
+          "the instance's private VIP)."),
+    # ---- diagnosis: outbound dependencies -------------------------------
+    _kind("outbound-dropped", DIAGNOSIS, CRIT_WARN,
+          "a dependency is silently dropped (required: critical)",
+          "Add {advice} above any deny (DenyAllOutBound is 65500), and check that "
+          "no user-defined route sends this traffic to a virtual appliance that "
+          "drops it (Network Watcher 'connection troubleshoot': "
+          "NetworkSecurityRule / UserDefinedRoute).",
+          "Silence: an NSG deny, a firewall or a route to nowhere. Add an outbound NSG rule "
+          "from VirtualNetwork to the service tag (Storage 443, Sql 1433, AzureKeyVault 443, "
+          "AzureMonitor 1886/443) above DenyAllOutBound (65500); check user-defined routes do "
+          "not send it to an appliance that drops it."),
+    _kind("outbound-rejected-path", DIAGNOSIS, CRIT_WARN,
+          "ICMP reject from a device in the path",
+          "{responder} (a firewall, virtual appliance or router) "
+          "rejects this traffic: allow it there, or add {advice} and a "
+          "route whose next hop is not that device (for Azure services: "
+          "service tag route with next hop Internet, or a service endpoint).",
+          "A firewall, virtual appliance or router in the path answers with ICMP: allow the "
+          "traffic there, or route the service tag with next hop Internet / use a service "
+          "endpoint."),
+    _kind("outbound-rejected-host", DIAGNOSIS, CRIT_WARN,
+          "ICMP reject from the target itself",
+          "The packet reached the destination and its own firewall answered: "
+          "allow the APIM subnet on the destination (service firewall, "
+          "'Selected networks' / service endpoint for the subnet, the host's "
+          "firewall) or check the port is the documented one.",
+          "The destination's own firewall rejects: allow the APIM subnet on the service "
+          "('Selected networks', service endpoint) or check the port."),
+    _kind("outbound-blocked-locally", DIAGNOSIS, CRIT_WARN,
+          "this host's own firewall or routes refuse to send",
+          "No packet left this machine: check its local firewall (iptables/nft "
+          "OUTPUT) and routes; this says nothing yet about the VNet's NSG.",
+          "No packet left the probing host: its own firewall (nft/iptables OUTPUT) or routes "
+          "refuse. Says nothing yet about the VNet's NSG."),
+    _kind("outbound-refused", DIAGNOSIS, WARN,
+          "an Azure dependency answers with a reset",
+          "An Azure endpoint should accept this port: check that the name "
+          "resolves to the right address (a stale private endpoint record?) and "
+          "that no firewall in the path resets the connection.",
+          "An Azure endpoint answers with a reset: the name may resolve to a stale private "
+          "endpoint address, or a firewall in the path resets the connection."),
+    _kind("backend-refused", DIAGNOSIS, CRIT_WARN,
+          "a backend refuses connections: 'transportErrorCode 111'",
+          "Nothing listens on this address and port (or a firewall resets): start "
+          "the service or fix the backend URL's port in APIM; the NSG is not the "
+          "cause, the packet got an answer.",
+          "Nothing listens on the backend's port ('transportErrorCode 111'): start the service "
+          "or fix the backend URL's port in APIM. The NSG is not the cause; the packet got an "
+          "answer."),
+    # ---- diagnosis: APIM's own endpoints --------------------------------
+    _kind("management-unresolved", DIAGNOSIS, CRIT,
+          "the management endpoint does not resolve",
+          "Create the record: in internal mode an A record for "
+          "<name>.management.azure-api.net pointing at the instance's private "
+          "address, in a private DNS zone linked to the VNet or on the custom DNS "
+          "server; in external mode forward azure-api.net to Azure DNS.",
+          "<name>.management.azure-api.net does not resolve: create the A record for the "
+          "instance's private address (private DNS zone azure-api.net linked to the VNet, or "
+          "the custom DNS server); in external mode forward azure-api.net to Azure DNS."),
+    _kind("management-unreachable", DIAGNOSIS, CRIT,
+          "the management endpoint (3443) is unreachable",
+          "Allow inbound TCP 3443 from service tag ApiManagement to VirtualNetwork "
+          "in the APIM subnet's NSG, and add a user-defined route for service tag "
+          "ApiManagement with next hop Internet when a 0.0.0.0/0 route sends traffic "
+          "to a firewall (its replies are otherwise dropped: asymmetric routing).",
+          "Port 3443 unreachable ('APIs keep loading'): allow inbound TCP 3443 from service "
+          "tag ApiManagement to VirtualNetwork in the APIM subnet's NSG; with a 0.0.0.0/0 "
+          "route to a firewall add a route for service tag ApiManagement with next hop "
+          "Internet (asymmetric routing drops the replies)."),
+    _kind("apim-address-public", DIAGNOSIS, CRIT,
+          "an APIM name is public in internal mode",
+          "In internal mode APIM's names must resolve to the instance's private "
+          "VIP: create a private DNS zone azure-api.net (A records for the "
+          "gateway, portal, management and scm names) linked to the VNet, or the "
+          "same records on the custom DNS server.",
+          "An APIM name resolves to a public address in internal mode: create the private DNS "
+          "zone azure-api.net (gateway, portal, management, scm records) linked to the VNet, "
+          "or the same records on the custom DNS server."),
+    _kind("apim-address-mismatch", DIAGNOSIS, CRIT,
+          "an APIM name is not the instance's address",
+          "A stale or hand-written record: point the A record at the instance's "
+          "address (portal: the API Management instance's Overview, private or "
+          "public VIP) in the private DNS zone or on the custom DNS server.",
+          "An APIM name resolves to an address that is not the instance's: fix the A record "
+          "(the instance's Overview shows its private / public VIP)."),
+    _kind("configuration-unreachable", DIAGNOSIS, CRIT,
+          "a self-hosted gateway is cut off from Azure",
+          "Allow outbound HTTPS 443 from the gateway to "
+          "<name>.configuration.azure-api.net (and <name>.management.azure-api.net "
+          "for v1 tokens) through the firewall or proxy, make the name resolvable, "
+          "and check the gateway token has not expired.",
+          "A self-hosted gateway cannot reach <name>.configuration.azure-api.net:443: allow "
+          "outbound HTTPS through the firewall or proxy, make the name resolvable, check the "
+          "gateway token. It runs on its last cached configuration meanwhile."),
+    _kind("path-forbidden-hop", DIAGNOSIS, CRIT_WARN,
+          "traffic crosses a forbidden hop (Azure dependency: critical)",
+          _TUNNEL,
+          "Forced tunnelling: a 0.0.0.0/0 route (yours, BGP from on-premises, or from a peered "
+          "VNet) sends APIM's traffic through an appliance or gateway. Add a route for service "
+          "tag ApiManagement with next hop Internet, service-tag routes or service endpoints "
+          "for Storage, Sql, AzureKeyVault and AzureMonitor, or allow the traffic on the "
+          "appliance."),
+    _kind("gateway-unhealthy", DIAGNOSIS, CRIT,
+          "GET /status-0123456789abcdef failed",
+          "The gateway does not serve /status-0123456789abcdef: if TCP 443 is open, "
+          "the instance is unhealthy (check the Azure portal's Network status and "
+          "Resource health, Storage and SQL reachability); if it is not, see the TCP "
+          "findings for the gateway.",
+          "GET /status-0123456789abcdef on the gateway failed. With TCP 443 open the instance "
+          "itself is unhealthy: check the portal's Network status and Resource health, and "
+          "Storage / SQL reachability above; with 443 not open, see the gateway's TCP "
+          "findings."),
+    _kind("gateway-certificate-untrusted", DIAGNOSIS, WARN,
+          "the gateway's certificate is not trusted here",
+          "Clients in the VNet will refuse it too: give the custom domain a "
+          "certificate with its full chain (Key Vault certificate), install the "
+          "private CA on the clients, or set [apim] verify_tls = false if this "
+          "host is not meant to trust it.",
+          "The gateway's TLS certificate is not trusted from the VNet: give the custom domain "
+          "a certificate with its full chain (Key Vault), install the private CA on the "
+          "clients, or set [apim] verify_tls = false if this host is not meant to trust it."),
+    # ---- diagnosis: APIM's own networkstatus beside the round -----------
+    _kind("apim-view-differs", DIAGNOSIS, CRIT_WARN,
+          "APIM fails a dependency this agent reaches (required: critical)",
+          "Look at what only the APIM subnet has: its NSG (an outbound rule to this "
+          "dependency's service tag on port {port}), its route table (0.0.0.0/0 "
+          "or a service-tag route to a virtual appliance that drops it), a service "
+          "endpoint or private endpoint the service's firewall admits for one subnet "
+          "and not the other, and its DNS{dns}. `probe lint` on the APIM subnet's "
+          "effective NSG and routes shows which rule decides. If APIM's report predates "
+          "a fix (see 'last checked'), save networkstatus again.",
+          "APIM's networkstatus fails an endpoint this agent reaches: the difference lies "
+          "between the APIM subnet and this host's subnet (NSG, route table, service or "
+          "private endpoint, DNS). Lint the APIM subnet's effective NSG and routes."),
+    _kind("apim-view-corroborated", DIAGNOSIS, CRIT_WARN,
+          "APIM and this agent both fail a dependency (required: critical)",
+          "Both vantage points fail, so the block is common to both paths: an NSG or "
+          "route table both subnets share, a firewall or virtual appliance both cross, "
+          "the service's own firewall, or DNS. This agent's own finding for the same "
+          "endpoint says where its probe stopped (silence, a reject and from whom, a "
+          "reset); fix that and APIM's next check (every 15 minutes) should agree.",
+          "APIM and this agent both fail the endpoint: the block is common to both paths; "
+          "this agent's own finding for it says where the probe stopped."),
+    _kind("apim-view-failure", DIAGNOSIS, CRIT_WARN,
+          "APIM fails a check this agent cannot repeat (required: critical)",
+          "{detail}",
+          "APIM reports a failing internal check or an endpoint not probed this round: read "
+          "APIM's error; probe the endpoint too where it is a name."),
+    _kind("apim-view-inbound", DIAGNOSIS, CRIT,
+          "Azure's control plane cannot reach the instance (inbound 3443)",
+          "Allow inbound TCP 3443 from service tag ApiManagement to VirtualNetwork in "
+          "the APIM subnet's NSG, and add a route for service tag ApiManagement with "
+          "next hop Internet when a 0.0.0.0/0 route sends the replies to a firewall. "
+          "This agent's own probe of 3443 (if any) comes from inside the VNet: another "
+          "path, which neither confirms nor rules this out.",
+          "Inbound 3443 from ApiManagement fails: allow it in the APIM subnet's NSG and route "
+          "service tag ApiManagement to Internet when forced tunnelling is on."),
+    _kind("apim-view-agent-only", DIAGNOSIS, INFO,
+          "APIM reaches a dependency this agent does not",
+          "APIM's own check succeeds from the APIM subnet, so APIM is not affected (as "
+          "of 'last checked'). Look at this host's subnet (its NSG, its routes) and its "
+          "own firewall before touching the APIM subnet's rules.",
+          "Information: the block is on this host's side, not on APIM's path."),
+    # ---- lint: NSG exports ----------------------------------------------
+    _kind("nsg-rule-missing", LINT, ANY,
+          "no NSG rule allows a flow APIM needs",
+          "Add {rule}, with a priority number lower than {priority}.",
+          "A flow APIM needs (3443 from ApiManagement, 6390 from AzureLoadBalancer, Storage "
+          "443, Sql 1433, AzureKeyVault 443, AzureMonitor 1886/443, ...) meets a deny first: "
+          "add an Allow rule for it with a lower priority number than that deny."),
+    _kind("nsg-rule-shadowed", LINT, ANY,
+          "an NSG allow rule sits below a deny that wins",
+          "Give {allow!r} a priority number lower than {priority} or narrow {decider!r} so it "
+          "does not hold {remote} ({direction} rules are evaluated lowest number first).",
+          "The allow rule exists but a deny with a lower priority number decides first: "
+          "renumber the allow below the deny, or narrow the deny."),
+    _kind("nsg-rule-not-judged", LINT, INFO,
+          "an NSG verdict depends on rules offline lint cannot expand",
+          "Check these rules by hand, or ask Azure, which expands them: 'az network "
+          "watcher test-ip-flow' or 'az network nic list-effective-nsg'.",
+          "Rules naming application security groups or service tags lint cannot expand "
+          "offline decide this verdict: check them with Azure's IP flow verify."),
+    _kind("nsg-default-rules-added", LINT, INFO,
+          "a rule list was judged with Azure's default rules added",
+          "Nothing to change; lint 'az network nsg show' output to judge the NSG as "
+          "exported.",
+          "Information: a bare rule list was judged with Azure's default rules added."),
+    # ---- lint: route exports --------------------------------------------
+    # The route-destination kinds' general remedy is for a --control-plane
+    # address; variant "backend" is for a --destination one (a backend, on-premises).
+    _kind("route-control-plane-via-appliance", LINT, CRIT,
+          "service tag ApiManagement is routed to a virtual appliance or gateway",
+          "Set the ApiManagement route's next hop type to Internet.",
+          "The ApiManagement route must have next hop Internet: the control plane's replies "
+          "through a firewall are dropped (asymmetric routing)."),
+    _kind("route-control-plane-not-internet", LINT, CRIT,
+          "service tag ApiManagement is routed somewhere other than Internet",
+          "Set the ApiManagement route's next hop type to Internet.",
+          "The ApiManagement route must have next hop Internet."),
+    _kind("route-default-via-appliance", LINT, CRIT_WARN,
+          "0.0.0.0/0 goes to a virtual appliance or gateway (forced tunnelling)",
+          _ROUTE_TUNNEL, _ROUTE_CHECK),
+    _kind("route-default-none", LINT, CRIT,
+          "0.0.0.0/0 is routed to None",
+          _ROUTE_TUNNEL, _ROUTE_CHECK),
+    _kind("route-destination-via-appliance", LINT, CRIT_WARN,
+          "a destination's winning route goes to a virtual appliance or gateway",
+          "Add a route for {destination}/32 (or service tag ApiManagement) with next "
+          "hop Internet to the APIM subnet's route table; the longest prefix wins.",
+          "APIM's control plane and Azure dependencies must not pass a virtual appliance or "
+          "gateway: add a more specific route with next hop Internet (the longest prefix "
+          "wins)."),
+    _kind("route-destination-none", LINT, CRIT_WARN,
+          "a destination's winning route drops it (next hop None)",
+          "Add a route for {destination}/32 (or service tag ApiManagement) with next "
+          "hop Internet to the APIM subnet's route table; the longest prefix wins.",
+          "Traffic to the destination is dropped by its winning route: add a more specific "
+          "route with next hop Internet (the longest prefix wins).",
+          backend="Add a route for {destination}'s prefix with the next hop that reaches it "
+                  "(VirtualNetworkGateway, VirtualAppliance or Internet); the longest prefix "
+                  "wins."),
+    _kind("route-destination", LINT, INFO,
+          "which route a destination takes",
+          "Nothing to change for APIM.",
+          "Information: the route that wins for a destination, by longest prefix.",
+          backend="Nothing to change for APIM if that is the way to it; a control-plane "
+                  "address is checked with --control-plane."),
+)))
+
+
+def finding(id: str, severity: Severity, subject: str, summary: str,
+            evidence: tuple[str, ...], *, variant: str | None = None,
+            **remedy: object) -> Finding:
+    """A Finding of a catalogued kind, its remedy (``variant``'s, if given) filled
+    from ``remedy``'s values.
+
+    Raises KeyError for an id not in FINDINGS, a variant the kind lacks or a
+    remedy field left unfilled, and ValueError for a severity the kind does not
+    take: a programming error, caught by the rules' and the lint's tests.
+    """
+    kind = FINDINGS[id]
+    if severity not in kind.severities:
+        raise ValueError(f"{id} is {kind.severity}, not {severity.value}")
+    return Finding(id=id, severity=severity, subject=subject, summary=summary,
+                   evidence=evidence, remedy=kind.template(variant).format(**remedy))
+
+
+def of(source: str) -> tuple[FindingKind, ...]:
+    """The kinds one source reports, in catalogue order."""
+    return tuple(k for k in FINDINGS.values() if k.source == source)
+
+
+def markdown_rows(kinds: tuple[FindingKind, ...]) -> list[str]:
+    """The '| id | severity | what to check |' table of the dashboard's remedy panel."""
+    return ["| id | severity | what to check |", "|---|---|---|",
+            *(f"| `{k.id}` | {k.severity} | {k.check.replace('|', '/')} |" for k in kinds)]
+
+
+def markdown() -> str:
+    """docs/findings.md: ``python -m probe.findings > docs/findings.md``."""
+    out = ["# Findings", "",
+           "Every finding apim-probe reports, generated from the catalogue in",
+           "`probe/findings.py` (`python -m probe.findings > docs/findings.md`). A finding",
+           "carries an id, a severity, a subject, the evidence and a remedy for that",
+           "subject; this is the general advice per id.", ""]
+    for source, heading in ((DIAGNOSIS, "The agent's diagnosis of each round"),
+                            (LINT, "`probe lint` of saved Azure exports")):
+        out += [f"## {heading}", "", "| id | severity | what it says | what to check |",
+                "|---|---|---|---|"]
+        out += [f"| `{k.id}` | {k.severity} | {k.title} | {k.check.replace('|', '/')} |"
+                for k in of(source)]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())

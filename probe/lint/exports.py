@@ -1,0 +1,149 @@
+"""Read a saved export and lint every document in it.
+
+Files come from ``az`` (UTF-8), from PowerShell 5's ``>`` (UTF-16 with a byte
+order mark) or from an editor (UTF-8 with a BOM); only regular files of a
+sane size are read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from probe.errors import ExportError
+from probe.lint import shapes
+from probe.lint.nsg import Network, Nsg
+from probe.lint.nsg_lint import lint_nsg
+from probe.lint.parse import (
+    parse_effective_nsg,
+    parse_effective_routes,
+    parse_nsg,
+    parse_route_table,
+    parse_rule_list,
+    user_route,
+)
+from probe.lint.routes import RouteEntry, lint_routes
+from probe.lint.shapes import EFFECTIVE_ROUTES, NSG, ROUTE_TABLE
+from probe.results import Finding
+
+__all__ = ["EFFECTIVE_ROUTES", "NSG", "ROUTE_TABLE", "Checked", "kind_of", "lint_any",
+           "lint_document", "read"]
+
+# The largest export lint reads: an NSG with 1,000 rules is ~1 MB of az JSON.
+MAX_BYTES = 32 * 1024 * 1024
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    source: str
+    kind: str
+    label: str
+    findings: tuple[Finding, ...]
+
+
+def kind_of(raw: Any) -> str | None:
+    """The kind of a file's single document, None when it holds none or several."""
+    try:
+        docs = shapes.documents(raw, "-")
+    except ExportError:
+        return None
+    return docs[0].kind if len(docs) == 1 else None
+
+
+def _nsg(doc: shapes.Document) -> Nsg:
+    if doc.kind == shapes.NSG_RULES:
+        return parse_rule_list(doc.nodes)
+    if doc.kind == shapes.EFFECTIVE_NSG:
+        return parse_effective_nsg(doc.nodes[0])
+    return parse_nsg(doc.nodes[0])
+
+
+def _routes(doc: shapes.Document) -> tuple[str, list[RouteEntry]]:
+    first = doc.nodes[0]
+    if doc.kind == ROUTE_TABLE:
+        name, routes = parse_route_table(first)
+        return f"route table {name}", routes
+    if doc.kind == shapes.ROUTE_LIST:
+        parts = str(first.get("id") or "").split("/")
+        name = (parts[parts.index("routeTables") + 1] if "routeTables" in parts[:-1]
+                else Path(first.source).stem)
+        return f"route table {name}", [user_route(n) for n in doc.nodes]
+    return f"effective routes {Path(first.source).stem}", parse_effective_routes(doc.nodes)
+
+
+def lint_document(raw: Any, source: str, mode: str, destinations: Sequence[str] = (),
+                  subnet: Network | None = None, control_plane: Sequence[str] = ()) -> Checked:
+    """Pure: one parsed export holding one document -> its findings."""
+    docs = shapes.documents(raw, source)
+    if len(docs) != 1:
+        raise ExportError(f"expected one document, found {len(docs)}", source=source)
+    return check(docs[0], mode, destinations, subnet, control_plane)
+
+
+def check(doc: shapes.Document, mode: str, destinations: Sequence[str] = (),
+          subnet: Network | None = None, control_plane: Sequence[str] = ()) -> Checked:
+    where = doc.label_source
+    if doc.kind in (NSG, shapes.NSG_RULES, shapes.EFFECTIVE_NSG):
+        nsg = _nsg(doc)
+        label = f"{'effective nsg' if doc.kind == shapes.EFFECTIVE_NSG else 'nsg'} {nsg.name}"
+        return Checked(where, doc.kind, label, tuple(lint_nsg(nsg, mode, where, subnet)))
+    label, routes = _routes(doc)
+    return Checked(where, doc.kind, label, tuple(
+        lint_routes(routes, mode, where, label, destinations, control_plane)))
+
+
+def lint_any(raw: Any, source: str, mode: str, destinations: Sequence[str] = (),
+             subnet: Network | None = None, control_plane: Sequence[str] = ()) -> list[Checked]:
+    """Every document of one file (a list body or bare list holds several)."""
+    return [check(doc, mode, destinations, subnet, control_plane)
+            for doc in shapes.documents(raw, source)]
+
+
+def decode(data: bytes, source: Path | str) -> str:
+    """UTF-8, or UTF-16/32 with a byte order mark, or UTF-16 without one."""
+    codec = next((c for bom, c in _BOMS if data.startswith(bom)), None)
+    if codec is None:
+        # UTF-16 without a BOM still writes '{' or '[' as two bytes, one of them NUL.
+        codec = ("utf-16-le" if data[1:2] == b"\0" and data[:1] != b"\0" else
+                 "utf-16-be" if data[:1] == b"\0" and data[1:2] != b"\0" else "utf-8")
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise ExportError(f"not UTF-8 text (nor UTF-16 with a byte order mark): cannot decode "
+                          f"byte {exc.start} as {codec}; expected az's JSON output",
+                          source=source) from None
+
+
+def read(path: Path) -> Any:
+    """The JSON of a saved export; only a regular file of at most MAX_BYTES."""
+    # A local check until the project has one shared safe reader for user files.
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ExportError("not a regular file; expected a saved JSON export", source=path)
+        if info.st_size > MAX_BYTES:
+            raise ExportError(f"{info.st_size} bytes, more than the {MAX_BYTES} an export "
+                              "can be; expected a saved JSON export", source=path)
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ExportError(f"cannot read: {exc.strerror}", source=path) from None
+    text = decode(data, path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}; "
+                          "expected az's JSON output", source=path) from None
+    except RecursionError:
+        raise ExportError("JSON nested too deeply; expected az's JSON output",
+                          source=path) from None
+

@@ -1,0 +1,235 @@
+"""Saved exports -> the NSG and route models.
+
+Every problem is an ExportError naming the file and the path inside the JSON
+document (``value[0].properties.securityRules[3].destinationPortRange``).
+Keys are looked up flattened (az), nested under ``properties`` (REST) and in
+PascalCase (PowerShell), see ``probe.lint.node``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from probe.addresses import is_prefix
+from probe.errors import ExportError
+from probe.lint.node import Node, join
+from probe.lint.nsg import DEFAULT_RULES, Nsg, SecurityRule
+from probe.lint.routes import RouteEntry
+
+# Effective security rules name their origin: "securityRules/x", "defaultSecurityRules/y".
+_DEFAULT_PREFIX = "defaultsecurityrules/"
+_PROTOCOLS = frozenset({"*", "any", "all", "tcp", "udp", "icmp", "esp", "ah"})
+_HOPS = {"internet", "virtualappliance", "virtualnetworkgateway", "vnetlocal", "none",
+         "vnetpeering", "vnetglobalpeering", "virtualnetworkserviceendpoint"}
+
+
+class _Doc:
+    """The file an error belongs to (kept for parse_ports' callers)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> ExportError:
+        return ExportError(message, source=self.source, key=where or None)
+
+
+def parse_ports(doc: _Doc, where: str, values: Sequence[Any]) -> tuple[tuple[int, int], ...]:
+    """'*', '443', '6381-6383' (also as lists) -> inclusive ranges."""
+    ranges: list[tuple[int, int]] = []
+    for value in values:
+        text = str(value).strip() if isinstance(value, (str, int)) and \
+            not isinstance(value, bool) else None
+        if text is None:
+            raise doc.fail(where, f"expected a port, a range 'a-b' or '*', got {value!r}")
+        if text in ("*", "Any", "any"):
+            ranges.append((0, 65535))
+            continue
+        low, dash, high = text.partition("-")
+        if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+            raise doc.fail(where, f"expected a port, a range 'a-b' or '*', got {value!r}")
+        a, b = int(low), int(high) if high else int(low)
+        if not (0 <= a <= b <= 65535):
+            raise doc.fail(where, f"expected ports from 0 to 65535 with a <= b, got {value!r}")
+        ranges.append((a, b))
+    return tuple(ranges)
+
+
+def _plural(node: Node, singular: str, plural: str) -> list[Any]:
+    """``x`` and ``xs`` together; PowerShell writes lists under the singular key."""
+    one = node.get(singular)
+    many = node.get(plural)
+    if many is not None and not isinstance(many, list):
+        raise node.fail(plural, f"expected a list, got {many!r}")
+    values: list[Any] = [*(many or [])]
+    if isinstance(one, list):
+        values[:0] = one
+    elif one not in (None, ""):
+        values.insert(0, one)
+    return values
+
+
+def _asg_names(node: Node, key: str) -> tuple[str, ...]:
+    groups = node.get(key) or []
+    if not isinstance(groups, list):
+        raise node.fail(key, f"expected a list of application security groups, got {groups!r}")
+    names = []
+    for group in groups:
+        ident = group.get("id") or group.get("Id") if isinstance(group, Mapping) else None
+        names.append(str(ident).rstrip("/").rsplit("/", 1)[-1] if ident else "?")
+    return tuple(names)
+
+
+def _choice(node: Node, key: str, allowed: Sequence[str], expected: str) -> str:
+    value = str(node.field(key, str))
+    if value.lower() not in allowed:
+        raise node.fail(key, f"expected {expected}, got {value!r}")
+    return value.lower()
+
+
+def security_rule(node: Node, default: bool) -> SecurityRule:
+    name = str(node.field("name", str))
+    default = default or name.lower().startswith(_DEFAULT_PREFIX)
+    priority = node.field("priority", int)
+    low, high = (65000, 65500) if default else (100, 4096)
+    if not low <= priority <= high:
+        raise node.fail("priority", f"expected {low} to {high}, got {priority}")
+    direction = _choice(node, "direction", ("inbound", "outbound"), "Inbound or Outbound")
+    access = _choice(node, "access", ("allow", "deny"), "Allow or Deny")
+    protocol = _choice(node, "protocol", tuple(_PROTOCOLS), "Tcp, Udp, Icmp, Esp, Ah or *")
+    ports_raw = _plural(node, "destinationPortRange", "destinationPortRanges")
+    if not ports_raw:
+        raise node.fail("destinationPortRange",
+                        "missing; expected destinationPortRange or destinationPortRanges")
+    sides = []
+    for key in ("sourceAddressPrefix", "destinationAddressPrefix"):
+        values = _plural(node, key, key + "es")
+        if not all(isinstance(v, str) for v in values):
+            raise node.fail(key, f"expected prefixes or service tags, got {values!r}")
+        sides.append(tuple(values))
+    ports = parse_ports(_Doc(node.source), node.at("destinationPortRange"), ports_raw)
+    return SecurityRule(name, priority, direction, access, "*" if protocol == "all" else protocol,
+                        sides[0], sides[1], ports, default,
+                        _asg_names(node, "sourceApplicationSecurityGroups"),
+                        _asg_names(node, "destinationApplicationSecurityGroups"))
+
+
+def _with_defaults(rules: list[SecurityRule]) -> tuple[tuple[SecurityRule, ...], bool]:
+    """Azure's default rules that the export lacks, added; True when none was lacking."""
+    have = {r.name.lower().removeprefix(_DEFAULT_PREFIX) for r in rules if r.default}
+    missing = [d for d in DEFAULT_RULES if d.name.lower() not in have]
+    return (*rules, *missing), not missing
+
+
+def _name(node: Node, fallback: str) -> str:
+    name = node.get("name")
+    return name if isinstance(name, str) and name else fallback
+
+
+def parse_nsg(node: Node) -> Nsg:
+    """``az network nsg show``, its REST body, or ``Get-AzNetworkSecurityGroup``."""
+    source = node.source
+    rules = [security_rule(n, False) for n in node.children("securityRules", "security rule",
+                                                            "rules")]
+    defaults = [security_rule(n, True) for n in node.children(
+        "defaultSecurityRules", "security rule", "rules")]
+    if defaults:
+        return Nsg(_name(node, Path(source).stem), (*rules, *defaults), True)
+    return Nsg(_name(node, Path(source).stem), (*rules, *DEFAULT_RULES), False)
+
+
+def parse_rule_list(nodes: Sequence[Node]) -> Nsg:
+    """``az network nsg rule list`` / ``rule show``: rules without their NSG."""
+    rules = [security_rule(n, False) for n in nodes]
+    ident = str(nodes[0].get("id") or "")
+    parts = ident.split("/")
+    name = (parts[parts.index("networkSecurityGroups") + 1]
+            if "networkSecurityGroups" in parts[:-1] else Path(nodes[0].source).stem)
+    with_defaults, complete = _with_defaults(rules)
+    return Nsg(name, with_defaults, complete, rule_list=True)
+
+
+def parse_effective_nsg(node: Node) -> Nsg:
+    """One association of ``az network nic list-effective-nsg``."""
+    rules = [security_rule(n, False) for n in node.children(
+        "effectiveSecurityRules", "security rule", "rules")]
+    with_defaults, complete = _with_defaults(rules)
+    return Nsg(_association(node, Path(node.source).stem), with_defaults, complete)
+
+
+def _association(node: Node, fallback: str) -> str:
+    """'nsg-a (subnet default)' from the ids an effective NSG entry carries."""
+    def last(obj: Any) -> str:
+        ident = obj.get("id") or obj.get("Id") if isinstance(obj, Mapping) else None
+        return str(ident).rstrip("/").rsplit("/", 1)[-1] if ident else ""
+
+    nsg = last(node.get("networkSecurityGroup")) or fallback
+    association = node.get("association")
+    where = []
+    if isinstance(association, Mapping):
+        for key in ("subnet", "networkInterface"):
+            name = last(association.get(key) or association.get(key[:1].upper() + key[1:]))
+            if name:
+                where.append(f"{'subnet' if key == 'subnet' else 'nic'} {name}")
+    return f"{nsg} ({', '.join(where)})" if where else nsg
+
+
+def _next_hop(node: Node) -> str:
+    hop = str(node.field("nextHopType", str))
+    if hop.lower() not in _HOPS:
+        raise node.fail("nextHopType", f"expected one of Internet, VirtualAppliance, "
+                                       f"VirtualNetworkGateway, VnetLocal, None, got {hop!r}")
+    return hop
+
+
+def _check_prefix(node: Node, where: str, prefix: Any, tags_allowed: bool) -> str:
+    if not isinstance(prefix, str) or not prefix.strip():
+        raise ExportError(f"expected an address prefix, got {prefix!r}", source=node.source,
+                          key=where)
+    if is_prefix(prefix):
+        return prefix
+    if tags_allowed and prefix.replace(".", "").isalnum() and prefix[0].isalpha():
+        return prefix  # a service tag (route tables accept them)
+    raise ExportError(f"expected a CIDR prefix{' or a service tag' if tags_allowed else ''}, "
+                      f"got {prefix!r}", source=node.source, key=where)
+
+
+def user_route(node: Node) -> RouteEntry:
+    prefix = _check_prefix(node, node.at("addressPrefix"), node.field("addressPrefix", str), True)
+    hop = _next_hop(node)
+    ip = node.get("nextHopIpAddress")
+    if hop.lower() == "virtualappliance" and not ip:
+        raise node.fail("nextHopIpAddress",
+                        "missing; a VirtualAppliance next hop needs the appliance's address")
+    if ip is not None and not (isinstance(ip, str) and (not ip or is_prefix(ip))):
+        raise node.fail("nextHopIpAddress", f"expected an IP address, got {ip!r}")
+    return RouteEntry(str(node.get("name") or ""), (prefix,), hop, (ip,) if ip else ())
+
+
+def parse_route_table(node: Node) -> tuple[str, list[RouteEntry]]:
+    """``az network route-table show``, its REST body, or ``Get-AzRouteTable``."""
+    if not isinstance(node.get("routes"), list):
+        raise node.fail("routes", "expected a list of routes")
+    routes = [user_route(n) for n in node.children("routes", "route", "routes")]
+    return _name(node, Path(node.source).stem), routes
+
+
+def effective_route(node: Node) -> RouteEntry:
+    prefixes = node.field("addressPrefix", list)
+    base = node.at("addressPrefix")
+    checked = tuple(_check_prefix(node, join(base, j), p, False) for j, p in enumerate(prefixes))
+    hop = _next_hop(node)
+    ips = node.get("nextHopIpAddress") or []
+    if not isinstance(ips, list) or not all(isinstance(a, str) for a in ips):
+        raise node.fail("nextHopIpAddress", f"expected a list of addresses, got {ips!r}")
+    state = _choice(node, "state", ("active", "invalid"), "Active or Invalid")
+    source_kind = node.field("source", str)
+    return RouteEntry(str(node.get("name") or ""), checked, hop, tuple(ips), source_kind,
+                      state == "active")
+
+
+def parse_effective_routes(nodes: Sequence[Node]) -> list[RouteEntry]:
+    """``az network nic show-effective-route-table`` (value[]) or
+    ``Get-AzEffectiveRouteTable`` (a bare list)."""
+    return [effective_route(n) for n in nodes]

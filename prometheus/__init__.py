@@ -1,0 +1,1 @@
+"""The alerting rules, their promtool tests and Grafana twin (python -m prometheus.alerts)."""
