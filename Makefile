@@ -9,16 +9,31 @@ PY := $(VENV)/bin/python
 # What the lab, the tests and the benchmarks need from Debian.
 APT_PACKAGES := iproute2 nftables dnsmasq-base procps python3 python3-venv python3-pip \
 	prometheus systemd nmap hping3 tcpdump util-linux openssl
+# The deploy tests (tests/deploy/): the OCI image built and run with podman
+# (runc: crun refuses this machine class's hybrid cgroups; catatonit for kube
+# play's pause image), and systemd booted in systemd-nspawn on a debootstrap'd
+# Debian rootfs (cached under /var/cache/apim-probe, keyed by its package list).
+DEPLOY_APT_PACKAGES := debootstrap podman runc catatonit systemd-container util-linux
 # Only the benchmarks need these (peers measured side by side); `make test` does not.
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
-.PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench soak lab-up lab-down clean
+.PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench soak lab-up \
+	lab-down clean image deploy-deps
 
 all: test
 
 # apt-get only when something is missing, so repeated runs stay fast.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
+	fi
+
+deploy-deps:
+	@missing=$$(for p in $(DEPLOY_APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 		| grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
@@ -43,10 +58,10 @@ typecheck: venv
 unit: venv
 	$(PY) -m pytest -q -m 'not lab'
 
-lab-test: deps venv
+lab-test: deps deploy-deps venv
 	$(PY) -m pytest -q -m lab
 
-test: deps venv lint typecheck
+test: deps deploy-deps venv lint typecheck
 	$(PY) -m pytest -q
 
 # Files generated from code: the alerting rules, their promtool tests and Grafana
@@ -90,6 +105,22 @@ soak: deps venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The OCI image (Containerfile): the wheels are built here, on the host, and the
+# image installs them with --no-index. podman, or docker where podman is absent.
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' probe/__init__.py)
+IMAGE ?= localhost/apim-probe
+CONTAINER_ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+# e.g. IMAGE_BUILD_ARGS='--build-arg BASE=docker.io/library/debian:trixie-slim --pull=never'
+IMAGE_BUILD_ARGS ?=
+
+image: venv
+	rm -rf build/image-wheels
+	$(PY) -m pip wheel -q --wheel-dir build/image-wheels . pip
+	$(CONTAINER_ENGINE) build -f Containerfile --build-arg VERSION=$(VERSION) $(IMAGE_BUILD_ARGS) \
+		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+	@$(CONTAINER_ENGINE) image inspect --format '{{.Size}}' $(IMAGE):$(VERSION) \
+		| awk '{ printf "image $(IMAGE):$(VERSION): %.1f MB\n", $$1 / 1e6 }'
 
 -include lab/lab.mk
 -include systemd/install.mk

@@ -7,9 +7,10 @@ import re
 
 __all__ = ["is_hostname", "is_ip", "is_prefix", "split_host_port"]
 
+# \Z, not $: '$' also matches before a final newline, and "host\n" is no hostname.
 _HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)"
-    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
+    r"\A(?=.{1,253}\.?\Z)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?\Z"
 )
 
 

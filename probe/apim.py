@@ -1,30 +1,18 @@
 """The ``[apim]`` config section: one API Management instance, described once.
 
-From it ``probe.targets`` generates the instance's endpoints and dependency
+    [apim]
+    name = "contoso"          # required: <name>.azure-api.net
+    mode = "internal"         # required: internal | external
+    storage = ["contosost.blob.core.windows.net"]
+
+Every key, its default and what it accepts is declared once, on
+``ApimConfig``'s fields (README's table is generated from them). From the
+section ``probe.targets`` generates the instance's endpoints and dependency
 targets, and ``probe.diagnosis.context_from`` the diagnosis context (mode,
 instance address, reference resolvers, forbidden hops).
 
-    [apim]
-    name = "contoso"                      # required: <name>.azure-api.net
-    mode = "internal"                     # required: internal | external
-    region = "East US"                    # the location whose networkstatus is read
-    locations = ["East US", "West US"]    # multi-region: the locations to read (default: region)
-    self_hosted_gateway = false           # adds the configuration endpoint
-    domain = "azure-api.net"              # the lab uses a test domain
-    instance_address = ["10.0.1.5"]       # what APIM's names must resolve to
-    storage = ["contosost.blob.core.windows.net"]
-    sql = ["contoso-sql.database.windows.net"]
-    keyvault = ["contoso-kv.vault.azure.net"]
-    monitor = ["gcs.prod.monitoring.core.windows.net"]
-    azure_dns = ["168.63.129.16"]         # resolvers taken as Azure DNS
-    forbidden_hops = ["10.0.100.4", "10.10.0.0/16"]
-    import = ["networkstatus.json"]       # saved Azure JSON, relative to this file
-    health_check = true                   # gateway /status-0123456789abcdef
-    verify_tls = true                     # certificate check of the health probe
-    ca_file = "corp-ca.pem"               # CA of the gateway's certificate, if private
-
 This module belongs to the config layer: it parses and validates, it
-generates nothing.
+generates nothing. ``MODES`` is defined here, once.
 """
 
 from __future__ import annotations
@@ -33,46 +21,131 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from probe.addresses import is_hostname, is_ip, is_prefix
-from probe.errors import ConfigError
+from probe.errors import InputError
+from probe.files import CONFIG_LIMIT, read_regular_file
 from probe.results import ApimCheck
-
-if TYPE_CHECKING:
-    from probe.config import _Reader
+from probe.schema import OneOf, key, read_section
+from probe.tomldoc import TomlDoc, show
 
 MODES = ("internal", "external")
 DEFAULT_DOMAIN = "azure-api.net"
 AZURE_DNS = "168.63.129.16"
 HEALTH_PATH = "/status-0123456789abcdef"
 
-APIM_KEYS = ("name", "mode", "region", "self_hosted_gateway", "domain", "instance_address",
-             "storage", "sql", "keyvault", "monitor", "azure_dns", "forbidden_hops", "import",
-             "health_check", "verify_tls", "ca_file", "locations")
+
+def _instance_name(value: Any) -> str | None:
+    # An APIM service name: letters, digits, hyphens; starts with a letter.
+    ok = (value[:1].isalpha() and value.isascii() and len(value) <= 50
+          and all(c.isalnum() or c == "-" for c in value))
+    return None if ok else "expected an API Management instance name (letters, digits, '-')"
+
+
+def _domain(value: Any) -> str | None:
+    return None if is_hostname(value) and "." in value else "expected a DNS domain"
+
+
+def _is_host(text: str) -> bool:
+    return is_hostname(text) or is_ip(text)
+
+
+def _is_path(text: str) -> bool:
+    return bool(text.strip())
+
+
+def _canonical_ip(text: str) -> str:
+    return str(ipaddress.ip_address(text))
+
+
+def _strings(check: Callable[[str], bool], expected: str,
+             canonical: Callable[[str], str] = str) -> Callable[..., tuple[str, ...] | None]:
+    """A reader for a string or a list of strings, each passing ``check``; duplicates collapse."""
+    def read(doc: TomlDoc, table: Mapping[str, Any], where: str,
+             name: str) -> tuple[str, ...] | None:
+        if name not in table:
+            return None
+        value: list[Any] | str = doc.get(table, where, name, (list, str), [])
+        items = [value] if isinstance(value, str) else value
+        out: list[str] = []
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not check(item):
+                raise doc.fail(f"{where}.{name}", f"expected {expected}, got {show(item)}"
+                                                  + (f" (item {i})" if len(items) > 1 else ""))
+            doc.check_text(f"{where}.{name}", item)
+            out.append(canonical(item))
+        return tuple(dict.fromkeys(out))
+    return read
+
+
+def _ca_file(doc: TomlDoc, table: Mapping[str, Any], where: str, name: str) -> str | None:
+    """A readable PEM file, relative to the config file like the imports."""
+    value = doc.get(table, where, name, str, "")
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_absolute() and doc.source and not doc.source.startswith("<"):
+        path = Path(doc.source).parent / path
+    try:
+        read_regular_file(path, CONFIG_LIMIT)
+    except InputError as exc:
+        raise doc.fail(f"{where}.{name}", f"expected a readable PEM file, got {show(value)} "
+                                          f"({exc.message.removeprefix('cannot read: ')})"
+                       ) from None
+    return str(path)
+
+
+_HOSTS = "hostnames (or one)"
 
 
 @dataclass(frozen=True, slots=True)
 class ApimConfig:
-    name: str
-    mode: str
-    region: str = ""
-    self_hosted_gateway: bool = False
-    domain: str = DEFAULT_DOMAIN
-    instance_addresses: tuple[str, ...] = ()
-    storage: tuple[str, ...] = ()
-    sql: tuple[str, ...] = ()
-    keyvault: tuple[str, ...] = ()
-    monitor: tuple[str, ...] = ()
-    azure_dns: tuple[str, ...] = (AZURE_DNS,)
-    forbidden_hops: tuple[str, ...] = ()
-    imports: tuple[str, ...] = ()
-    health_check: bool = True
-    verify_tls: bool = True
-    ca_file: str | None = None  # CA bundle that signs the gateway's certificate (private CA)
-    # --- reports (probe.apim_reports): `locations` is a key; `reports` is no key,
-    # probe.targets.expand fills it with the imported networkstatus checks.
-    locations: tuple[str, ...] = ()
+    name: str = key(help="the instance: `<name>.azure-api.net`", check=_instance_name,
+                    expected="an instance name (letters, digits, '-')")
+    mode: str = key(help="the VNet mode", check=OneOf(MODES))
+    region: str = key("", str, "the location whose networkstatus is read (informational "
+                      "otherwise)")
+    self_hosted_gateway: bool = key(False, bool, "adds the configuration endpoint (443)")
+    domain: str = key(DEFAULT_DOMAIN, str, "the instance's DNS suffix (the lab uses a test "
+                      "domain)", check=_domain, expected="a DNS domain",
+                      convert=lambda v: v.rstrip("."))
+    instance_addresses: tuple[str, ...] = key(
+        (), (list, str), "what APIM's names must resolve to (its private address in internal "
+        "mode)", toml="instance_address", expected="IP addresses (or one)",
+        read=_strings(is_ip, "an IP address", _canonical_ip))
+    storage: tuple[str, ...] = key((), (list, str), "Storage accounts (443)", expected=_HOSTS,
+                                   read=_strings(_is_host, "a hostname"))
+    sql: tuple[str, ...] = key((), (list, str), "Azure SQL servers (1433)", expected=_HOSTS,
+                               read=_strings(_is_host, "a hostname"))
+    keyvault: tuple[str, ...] = key((), (list, str), "Key Vaults (443)", expected=_HOSTS,
+                                    read=_strings(_is_host, "a hostname"))
+    monitor: tuple[str, ...] = key((), (list, str), "Azure Monitor endpoints (1886 and 443)",
+                                   expected=_HOSTS, read=_strings(_is_host, "a hostname"))
+    azure_dns: tuple[str, ...] = key(
+        (AZURE_DNS,), (list, str), "resolvers taken as Azure DNS (the reference for DNS "
+        "findings)", expected="IP addresses (or one)",
+        read=_strings(is_ip, "an IP address (a resolver taken as Azure DNS)"))
+    forbidden_hops: tuple[str, ...] = key(
+        (), (list, str), "addresses or prefixes Azure traffic must not cross (a firewall, "
+        "on-premises)", expected="IP addresses or CIDR prefixes",
+        read=_strings(is_prefix, "an IP address or CIDR prefix"))
+    imports: tuple[str, ...] = key(
+        (), (list, str), "saved `az rest` JSON (networkstatus, outbound dependencies), "
+        "relative to the config file; never fetched", toml="import",
+        expected="file paths (or one)", read=_strings(_is_path, "a file path"))
+    health_check: bool = key(True, bool, "HTTPS GET of the gateway's status path, per "
+                             "gateway address")
+    verify_tls: bool = key(True, bool, "verify the gateway's certificate in that check")
+    ca_file: str | None = key(None, str, "CA bundle (PEM) of the gateway's certificate, for a "
+                              "private CA; relative to the config file",
+                              expected="the path of a readable file", read=_ca_file)
+    locations: tuple[str, ...] = key(
+        (), (list, str), "multi-region: the Azure locations whose networkstatus is read "
+        "(default: `region`)", expected="location names (or one)",
+        read=_strings(_is_path, "an Azure location name"))
+    # Not a key: probe.targets.expand fills it with the imported networkstatus checks
+    # (probe.apim_reports), for the diagnosis.
     reports: tuple[ApimCheck, ...] = ()
 
     def host(self, label: str = "") -> str:
@@ -85,90 +158,8 @@ class ApimConfig:
         return f"https://{self.host()}{HEALTH_PATH}"
 
 
-def _instance_name(value: Any) -> str | None:
-    # An APIM service name: letters, digits, hyphens; starts with a letter.
-    ok = (value[:1].isalpha() and value.isascii() and len(value) <= 50
-          and all(c.isalnum() or c == "-" for c in value))
-    return None if ok else "expected an API Management instance name (letters, digits, '-')"
-
-
-def _domain(value: Any) -> str | None:
-
-    return None if is_hostname(value) and "." in value else "expected a DNS domain"
-
-
-def _string_list(reader: _Reader, table: Mapping[str, Any], key: str,
-                 check: Callable[[str], bool], expected: str,
-                 default: tuple[str, ...] = ()) -> tuple[str, ...]:
-    value = reader.get(table, "apim", key, (list, str), list(default))
-    items = [value] if isinstance(value, str) else value
-    out: list[str] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, str) or not check(item):
-            raise reader.fail(f"apim.{key}", f"expected {expected}, got {item!r}"
-                                             + (f" (item {i})" if len(items) > 1 else ""))
-        out.append(item)
-    return tuple(dict.fromkeys(out))
-
-
-def _is_host(text: str) -> bool:
-
-    return is_hostname(text) or is_ip(text)
-
-
-def _is_path(text: str) -> bool:
-    return bool(text.strip())
-
-
-def parse_apim(reader: _Reader, table: Mapping[str, Any]) -> ApimConfig:
+def parse_apim(doc: TomlDoc, table: Mapping[str, Any]) -> ApimConfig:
     """Validate the ``[apim]`` table; every problem names the key and line."""
-    reader.check_keys(table, "apim", APIM_KEYS)
-    for required in ("name", "mode"):
-        if required not in table:
-            # _Reader.locate finds keys, not table headers: point at "[apim]" ourselves.
-            header = next((n for n, line in enumerate(reader.lines, start=1)
-                           if line.strip().replace(" ", "") == "[apim]"), None)
-            raise ConfigError(f"missing required key {required!r} in [apim]",
-                              source=reader.source, key="apim", line=header)
-
-    def mode_check(value: Any) -> str | None:
-        return None if value in MODES else "expected one of: " + ", ".join(MODES)
-
-    return ApimConfig(
-        name=reader.get(table, "apim", "name", str, "", _instance_name),
-        mode=reader.get(table, "apim", "mode", str, "", mode_check),
-        region=reader.get(table, "apim", "region", str, ""),
-        self_hosted_gateway=reader.get(table, "apim", "self_hosted_gateway", bool, False),
-        domain=reader.get(table, "apim", "domain", str, DEFAULT_DOMAIN, _domain).rstrip("."),
-        instance_addresses=tuple(str(ipaddress.ip_address(a)) for a in _string_list(
-            reader, table, "instance_address", is_ip, "an IP address")),
-        storage=_string_list(reader, table, "storage", _is_host, "a hostname"),
-        sql=_string_list(reader, table, "sql", _is_host, "a hostname"),
-        keyvault=_string_list(reader, table, "keyvault", _is_host, "a hostname"),
-        monitor=_string_list(reader, table, "monitor", _is_host, "a hostname"),
-        azure_dns=_string_list(reader, table, "azure_dns", is_ip,
-                               "an IP address (a resolver taken as Azure DNS)", (AZURE_DNS,)),
-        forbidden_hops=_string_list(reader, table, "forbidden_hops", is_prefix,
-                                    "an IP address or CIDR prefix"),
-        imports=_string_list(reader, table, "import", _is_path, "a file path"),
-        health_check=reader.get(table, "apim", "health_check", bool, True),
-        verify_tls=reader.get(table, "apim", "verify_tls", bool, True),
-        ca_file=_ca_file(reader, table),
-        locations=_string_list(reader, table, "locations", _is_path, "an Azure location name"),
-    )
-
-
-def _ca_file(reader: _Reader, table: Mapping[str, Any]) -> str | None:
-    """A readable PEM file, relative to the config file like the imports."""
-    value = reader.get(table, "apim", "ca_file", str, "")
-    if not value:
-        return None
-    path = Path(value)
-    if not path.is_absolute() and reader.source and not reader.source.startswith("<"):
-        path = Path(reader.source).parent / path
-    try:
-        path.read_bytes()
-    except OSError as exc:
-        raise reader.fail("apim.ca_file", f"expected a readable PEM file, got {value!r} "
-                                          f"({exc.strerror or exc})") from None
-    return str(path)
+    values = read_section(doc, table, "apim", ApimConfig, header=lambda: doc.header_line("apim"))
+    # Readers of list keys say None when the key is absent: the field's default applies.
+    return ApimConfig(**{k: v for k, v in values.items() if v is not None})

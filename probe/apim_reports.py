@@ -39,6 +39,7 @@ from probe.addresses import is_hostname, is_ip, split_host_port
 from probe.apim_dependencies import classify, resource_dependency
 from probe.config import Target, infer_dependency
 from probe.errors import ConfigError
+from probe.files import EXPORT_LIMIT, read_utf8
 from probe.results import ApimCheck
 
 NETWORKSTATUS = "networkstatus"
@@ -368,12 +369,8 @@ def targets_from(doc: Any, source: str, locations: Sequence[str] = ()) -> Import
 
 def load(path: Path, locations: Sequence[str] = ()) -> Imported:
     """Read one saved document; every problem is a ConfigError naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", source=path) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", source=path) from None
+    # A regular file of sane size only: a FIFO named in [apim] import must not hang a reload.
+    text = read_utf8(path, EXPORT_LIMIT, error=ConfigError, encoding="utf-8-sig")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

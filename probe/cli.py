@@ -13,6 +13,7 @@ from pathlib import Path
 from probe import __version__, hostinfo
 from probe.config import (
     METHODS,
+    AgentConfig,
     Config,
     Resolver,
     Target,
@@ -26,13 +27,19 @@ from probe.exporters import jsonreport, prometheus, table
 from probe.fullround import complete_round
 from probe.probers import make_prober, raw_allowed
 from probe.round import exit_status
+from probe.schema import Between, check_of
 from probe.targets import expand, render_targets
 
 FORMATS = ("table", "json", "prom")
 
 
-def _bounded(kind: Callable[[str], float], low: float, high: float,
-             what: str) -> Callable[[str], float]:
+def _bounded(kind: Callable[[str], float], section: type, key: str) -> Callable[[str], float]:
+    """A flag's converter with the range of the config key it overrides (one place)."""
+    check = check_of(section, key)
+    if not isinstance(check, Between):
+        raise TypeError(f"{section.__name__}.{key} has no range")
+    low, high, what = check.low, check.high, check.what
+
     def convert(text: str) -> float:
         try:
             value = kind(text)
@@ -59,18 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--once", action="store_true", help="run one round, report, exit")
     parser.add_argument("-c", "--config", type=Path, metavar="PATH", help="TOML config file")
     parser.add_argument("--check-config", action="store_true",
-                        help="validate the config and exit (0 valid, 2 invalid)")
+                        help="check the config as the agent does at start-up, short of "
+                             "binding the port, and exit (0 valid, 2 invalid)")
     parser.add_argument("--target", action="append", metavar="[NAME=]HOST:PORT", default=None,
                         help="probe this target (repeatable; replaces the file's targets)")
     parser.add_argument("--resolver", action="append", metavar="IP[:PORT]|system", default=None,
                         help="DNS server to query directly (repeatable; the first is the "
                              "primary; replaces the file's list)")
-    parser.add_argument("--timeout", type=_bounded(float, 0.01, 60, "seconds"), metavar="S",
+    parser.add_argument("--timeout", type=_bounded(float, AgentConfig, "timeout"), metavar="S",
                         help="seconds one attempt may take")
-    parser.add_argument("--count", type=_bounded(int, 1, 100, "an integer"), metavar="N",
+    parser.add_argument("--count", type=_bounded(int, Target, "count"), metavar="N",
                         help="attempts per address")
     parser.add_argument("--method", choices=METHODS, help="TCP probe method (default auto)")
-    parser.add_argument("--rate", type=_bounded(float, 1, 1_000_000, "packets per second"),
+    parser.add_argument("--rate", type=_bounded(float, AgentConfig, "rate"),
                         metavar="PPS", help="cap on SYN probes per second")
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="report format (prom: Prometheus exposition format)")
@@ -180,6 +188,23 @@ def run_daemon(args: argparse.Namespace) -> int:
                                              textfile=args.textfile))
 
 
+def check_config(config: Config, args: argparse.Namespace) -> int:
+    """Every check the agent makes at start-up (``probe.preflight``) but binding the port."""
+    from probe.preflight import preflight
+
+    if args.listen is not None:
+        from probe import httpserver
+
+        httpserver.parse_listen(args.listen)
+    preflight(config)
+    if config.agent.method == "syn" and not raw_allowed():
+        _warn("method = 'syn' needs raw sockets (root or CAP_NET_RAW), which this process "
+              "may not open; the agent will refuse to start without them")
+    print(f"{args.config or '<command line>'}: valid, {len(config.targets)} target(s), "
+          f"resolvers {', '.join(r.label for r in config.dns.resolvers)}")
+    return 0
+
+
 def targets_main(argv: Sequence[str]) -> int:
     """`probe targets -c FILE`: the targets a config yields (preset, imports, explicit)."""
     parser = argparse.ArgumentParser(prog="probe targets",
@@ -208,9 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = build_config(args)
         if args.check_config:
-            print(f"{args.config or '<command line>'}: valid, {len(config.targets)} target(s), "
-                  f"resolvers {', '.join(r.label for r in config.dns.resolvers)}")
-            return 0
+            return check_config(config, args)
         if not config.targets:
             raise UsageError("no targets: give --target [NAME=]HOST:PORT or a config file "
                              "with [[target]] tables")

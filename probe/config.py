@@ -3,29 +3,39 @@
 Defaults first, then validation; unknown keys are rejected (a typo must not
 silently become a default). Every error names the file, the key, the line
 where it can be found, and what was expected.
+
+Each section is declared once, as a dataclass whose fields carry their key's
+type, check and help (``probe.schema.key``): ``AgentConfig``, ``DnsConfig``,
+``Target`` here, ``ApimConfig`` in ``probe.apim``. The accepted keys, the
+defaults, the checks and README's key tables all come from those fields.
+Files are read through ``probe.files`` (regular files of at most 1 MiB) and
+the TOML through ``probe.tomldoc`` (errors with file, line and key).
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import ipaddress
-import re
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from probe.addresses import is_hostname, is_ip, split_host_port
-from probe.errors import ConfigError
+from probe.apim import ApimConfig, parse_apim
+from probe.errors import ConfigError, InputError
+from probe.files import CONFIG_LIMIT, read_regular_file, read_utf8
 from probe.results import PortState
-
-if TYPE_CHECKING:
-    from probe.apim import ApimConfig
+from probe.schema import Between, OneOf, key, read_section
+from probe.tomldoc import TomlDoc, control_character, parse_toml, show
 
 SYSTEM_RESOLV_CONF = Path("/etc/resolv.conf")
 
 METHODS = ("auto", "syn", "connect")
 EXPECTATIONS = (PortState.OPEN, PortState.CLOSED, PortState.FILTERED)
+
 
 @dataclass(frozen=True, slots=True)
 class Resolver:
@@ -43,41 +53,122 @@ class Resolver:
         return f"{host}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    name: str
-    host: str
-    port: int
-    dependency: str = "other"
-    expect: PortState = PortState.OPEN
-    required: bool = True
-    count: int = 3
-    trace: bool = False
+# --------------------------------------------------------------------------
+# checks the schema below refers to
 
-    @property
-    def is_address(self) -> bool:
-        return is_ip(self.host)
+
+def _listen(value: Any) -> str | None:
+    try:
+        host, port = split_host_port(value)
+    except ValueError as exc:
+        return f"expected HOST:PORT ({exc})"
+    if port is None:
+        return "expected HOST:PORT (the port is missing)"
+    if host and not (is_ip(host) or is_hostname(host)):
+        return "expected HOST:PORT with an IP address or hostname"
+    return None
+
+
+def _readable_file(value: Any) -> str | None:
+    if not value.strip():
+        return "expected the path of a readable file"
+    try:
+        read_regular_file(value, CONFIG_LIMIT)
+    except InputError as exc:
+        return f"expected the path of a readable file ({exc.message.removeprefix('cannot read: ')})"
+    return None
+
+
+def _user(value: Any) -> str | None:
+    ok = value and ":" not in value and value.isprintable()
+    return None if ok else "expected a non-empty user name without ':'"
+
+
+def _host(value: Any) -> str | None:
+    if is_ip(value) or is_hostname(value):
+        return None
+    if not value.isascii():
+        return ("expected a hostname or an IP address (write an internationalized name in "
+                "its ASCII form, xn--...)")
+    return "expected a hostname or an IP address"
+
+
+def _label(value: Any) -> str | None:
+    return None if value.strip() else "expected a non-empty label"
+
+
+_FILE = "the path of a readable file"
+
+
+# --------------------------------------------------------------------------
+# the schema: one declaration per section (README tables are generated from it)
 
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
-    timeout: float = 2.0
-    interval: float = 30.0
-    listen: str = "127.0.0.1:9839"
-    method: str = "auto"
-    rate: float = 200.0
-    concurrency: int = 256
+    timeout: float = key(2.0, float, "seconds one attempt (a DNS question, a TCP probe) may take",
+                         check=Between(0.01, 60, "seconds"), convert=float)
+    interval: float = key(30.0, float, "seconds between rounds in daemon mode",
+                          check=Between(1, 86400, "seconds"), convert=float)
+    listen: str = key("127.0.0.1:9839", str, "where /metrics and /healthz are served in "
+                      "daemon mode", check=_listen, expected="HOST:PORT")
+    method: str = key("auto", str, "TCP probe method: raw SYN probes need CAP_NET_RAW; auto "
+                      "falls back to connect()", check=OneOf(METHODS))
+    rate: float = key(200.0, float, "cap on SYN probes per second across all targets",
+                      check=Between(1, 1_000_000, "packets per second"), convert=float)
+    concurrency: int = key(256, int, "probes (and DNS questions) in flight at once",
+                           check=Between(1, 10_000, "an integer"))
     # /metrics for remote scrapes: TLS (both or neither) and basic auth (both or neither)
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    basic_auth_user: str | None = None
-    basic_auth_password_file: str | None = None
+    tls_cert: str | None = key(None, str, "PEM certificate for HTTPS on /metrics (with "
+                               "`tls_key`)", check=_readable_file, expected=_FILE)
+    tls_key: str | None = key(None, str, "its PEM private key (with `tls_cert`)",
+                              check=_readable_file, expected=_FILE)
+    basic_auth_user: str | None = key(None, str, "basic auth user for /metrics (with "
+                                      "`basic_auth_password_file`)", check=_user,
+                                      expected="a user name without ':'")
+    basic_auth_password_file: str | None = key(None, str, "file holding its password (with "
+                                               "`basic_auth_user`)", check=_readable_file,
+                                               expected=_FILE)
+
+
+def _read_resolvers(doc: TomlDoc, table: Mapping[str, Any], where: str,
+                    name: str) -> tuple[Resolver, ...]:
+    resolv_conf = doc.resolv_conf if isinstance(doc, _ConfigDoc) else None
+    specs = doc.get(table, where, name, list, ["system"])
+    if not specs:
+        raise doc.fail(f"{where}.{name}", "expected at least one resolver, got []")
+    resolvers: list[Resolver] = []
+    for i, spec in enumerate(specs):
+        full = f"{where}.{name}[{i}]"
+        if not isinstance(spec, str):
+            raise doc.fail(full, f"expected a string ('system', an IP address or IP:PORT), "
+                                 f"got {show(spec)}")
+        doc.check_text(full, spec)
+        try:
+            resolvers.extend(parse_resolver(spec, resolv_conf=resolv_conf))
+        except ValueError as exc:
+            raise doc.fail(full, str(exc)) from None
+        except ConfigError as exc:
+            raise doc.fail(full, exc.message) from None
+    return _unique(resolvers)
+
+
+# A name may answer with thousands of addresses (a 64 KiB TCP answer holds
+# ~4,000): the round probes this many per name, the lowest in address order.
+DEFAULT_MAX_ADDRESSES = 16
 
 
 @dataclass(frozen=True, slots=True)
 class DnsConfig:
-    resolvers: tuple[Resolver, ...] = ()
-    aaaa: bool = False
+    resolvers: tuple[Resolver, ...] = key(
+        (), list, "DNS servers queried directly, side by side: `system` (the nameservers of "
+        "/etc/resolv.conf), an IP address or IP:PORT; the first is the primary",
+        read=_read_resolvers, default_text='`["system"]`',
+        expected="a list of 'system', IP or IP:PORT")
+    aaaa: bool = key(False, bool, "also ask for AAAA records and probe IPv6 addresses")
+    max_addresses: int = key(DEFAULT_MAX_ADDRESSES, int, "addresses probed per name, the "
+                             "lowest in address order (a name may answer with thousands)",
+                             check=Between(1, 4096, "an integer"))
 
     @property
     def primary(self) -> Resolver | None:
@@ -85,8 +176,33 @@ class DnsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    name: str = key(help="unique label", check=_label, expected="a non-empty label")
+    host: str = key(help="a name (resolved through every resolver; every address on the "
+                    "primary is probed) or an IP address", check=_host,
+                    expected="a hostname or an IP address")
+    port: int = key(kind=int, help="TCP port", check=Between(1, 65535, "a port"))
+    dependency: str = key("other", str, "group (management, storage, sql, keyvault, monitor, "
+                          "backend, ...)", check=_label, expected="a non-empty label",
+                          default_text="guessed from host and port")
+    expect: PortState = key(PortState.OPEN, str, "the state that counts as success",
+                            check=OneOf(EXPECTATIONS), convert=PortState)
+    required: bool = key(True, bool, "a failure fails the run (exit 1)")
+    count: int = key(3, int, "attempts per address per round",
+                     check=Between(1, 100, "an integer"))
+    trace: bool = key(False, bool, "TCP traceroute it every round (failing targets are "
+                      "traced anyway when raw sockets are allowed)")
+
+    @property
+    def is_address(self) -> bool:
+        return is_ip(self.host)
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsConfig:
-    rtt_histogram: bool = False  # the opt-in apim_probe_tcp_attempt_rtt_seconds histogram
+    rtt_histogram: bool = key(False, bool, "the opt-in RTT histogram "
+                              "`apim_probe_tcp_attempt_rtt_seconds` (10 buckets from 0.5 ms to "
+                              "1 s, 12 more series per target address)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,22 +215,51 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
+# The sections of a config file, for the README's key tables and the drift test.
+SECTIONS: dict[str, type] = {"agent": AgentConfig, "dns": DnsConfig, "target": Target,
+                             "apim": ApimConfig, "metrics": MetricsConfig}
+TOP_KEYS = tuple(SECTIONS)
+
+
 # --------------------------------------------------------------------------
 # small pure helpers
 
 
-def system_resolvers(path: Path = SYSTEM_RESOLV_CONF) -> list[str]:
-    """The nameservers of resolv.conf, through dnspython's own parser."""
+def system_resolvers(path: Path | None = None) -> list[str]:
+    """The nameservers of resolv.conf, through dnspython's own parser.
+
+    resolv.conf is read like a config file (a regular file of sane size); a
+    nameserver that is not an IP address is an error naming its line.
+    """
     import dns.resolver
 
+    path = SYSTEM_RESOLV_CONF if path is None else path  # looked up late: tests point it away
+
+    def refuse(reason: str) -> ConfigError:
+        return ConfigError(f"'system' needs nameservers in {path}, but: {reason}",
+                           key="dns.resolvers")
+
     try:
-        return [str(ns) for ns in dns.resolver.Resolver(filename=str(path)).nameservers]
-    except (dns.resolver.NoResolverConfiguration, OSError) as exc:
-        raise ConfigError(f"'system' needs nameservers in {path}, but: {exc}",
-                          key="dns.resolvers") from None
+        text = read_utf8(path, CONFIG_LIMIT, error=ConfigError)
+    except ConfigError as exc:
+        raise refuse(exc.message) from None
+    try:
+        found = [str(ns) for ns in dns.resolver.Resolver(filename=io.StringIO(text)).nameservers]
+    except dns.resolver.NoResolverConfiguration:
+        raise refuse("it lists none") from None
+    except ValueError:
+        found = []  # dnspython refused a nameserver line: find it below
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split()
+        if words[:1] == ["nameserver"] and len(words) > 1 and not is_ip(words[1]):
+            raise refuse(f"line {number} is not valid: nameserver {words[1]!r} is not an IP "
+                         "address")
+    if not found:
+        raise refuse("dnspython cannot read them")
+    return found
 
 
-def parse_resolver(text: str, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> list[Resolver]:
+def parse_resolver(text: str, *, resolv_conf: Path | None = None) -> list[Resolver]:
     """'system' expands to the nameservers of resolv.conf; else IP or IP:PORT."""
     if text == "system":
         return [Resolver(ns, 53, "system") for ns in system_resolvers(resolv_conf)]
@@ -173,6 +318,10 @@ def infer_dependency(host: str, port: int) -> str:
 
 def parse_target_spec(spec: str) -> Target:
     """'[NAME=]HOST:PORT' from the command line."""
+    char = control_character(spec)
+    if char is not None:
+        raise ValueError(f"--target {spec!r}: expected text without control characters "
+                         f"(U+{ord(char):04X})")
     name, sep, rest = spec.partition("=")
     if not sep:
         name, rest = "", spec
@@ -193,274 +342,72 @@ def parse_target_spec(spec: str) -> Target:
 # TOML loading and validation
 
 
-T = TypeVar("T")
+class _ConfigDoc(TomlDoc):
+    """The config file: ConfigErrors, and the resolv.conf that 'system' means."""
+
+    def __init__(self, source: str, text: str, resolv_conf: Path | None) -> None:
+        super().__init__(source, text, ConfigError)
+        self.resolv_conf = resolv_conf
 
 
-class _Reader:
-    """Validates one TOML document, remembering where each key stands."""
+def load(path: Path, *, resolv_conf: Path | None = None) -> Config:
+    """Read and validate a config file; every problem is a ConfigError.
 
-    def __init__(self, source: str, text: str) -> None:
-        self.source = source
-        self.lines = text.splitlines()
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        # 'dns.resolvers[2]' is an element of an inline array: fall back to the array's line.
-        line = self.locate(key) or self.locate(re.sub(r"\[\d+\]$", "", key))
-        return ConfigError(message, source=self.source, key=key, line=line)
-
-    def locate(self, key: str) -> int | None:
-        """Best-effort line of a dotted key like 'target[2].port' or 'agent.timeout'."""
-        parts = re.findall(r"[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]", key)
-        table: list[str] = []
-        leaf = parts[-1] if parts else ""
-        index = int(leaf[1:-1]) if leaf.startswith("[") else 0
-        for part in parts[:-1]:
-            if part.startswith("["):
-                index = int(part[1:-1])
-            else:
-                table.append(part)
-        header = ".".join(table)
-        seen = -1
-        inside = not header
-        for number, raw in enumerate(self.lines, start=1):
-            line = raw.strip()
-            if line.startswith("["):
-                name = line.split("#", 1)[0].strip().strip("[]").strip()
-                if name == ".".join([*table, leaf]):
-                    return number  # the key is a table of its own, e.g. an unknown [[tagret]]
-                if name == header:
-                    seen += 1
-                    inside = seen == index if line.startswith("[[") else True
-                else:
-                    inside = False
-                if inside and leaf.startswith("["):
-                    return number
-                continue
-            if inside and re.match(rf"{re.escape(leaf)}\s*=", line):
-                return number
-        return None
-
-    def check_keys(self, table: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
-        for key in table:
-            if key not in allowed:
-                full = f"{where}.{key}" if where else key
-                raise self.fail(full, f"unknown key {key!r}; expected one of: "
-                                      + ", ".join(allowed))
-
-    def get(self, table: Mapping[str, Any], where: str, key: str, kind: type[T] | tuple[type, ...],
-            default: T, check: Callable[[Any], str | None] | None = None) -> T:
-        full = f"{where}.{key}" if where else key
-        if key not in table:
-            return default
-        value = table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            raise self.fail(full, f"expected {_kind_name(kinds)}, got {value!r}")
-        if not isinstance(value, kinds):
-            raise self.fail(full, f"expected {_kind_name(kinds)}, got {type(value).__name__} "
-                                  f"{value!r}")
-        if check is not None:
-            problem = check(value)
-            if problem:
-                raise self.fail(full, f"{problem}, got {value!r}")
-        return value  # type: ignore[return-value]
-
-
-def _kind_name(kinds: tuple[type, ...]) -> str:
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-             list: "a list", dict: "a table"}
-    if set(kinds) == {int, float}:
-        return "a number"
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _between(low: float, high: float, what: str = "a number") -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return None if low <= value <= high else f"expected {what} from {low:g} to {high:g}"
-    return check
-
-
-def _one_of(choices: Sequence[str]) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return None if value in choices else "expected one of: " + ", ".join(choices)
-    return check
-
-
-def _listen(value: Any) -> str | None:
-    try:
-        host, port = split_host_port(value)
-    except ValueError as exc:
-        return f"expected HOST:PORT ({exc})"
-    if port is None:
-        return "expected HOST:PORT (the port is missing)"
-    if host and not (is_ip(host) or is_hostname(host)):
-        return "expected HOST:PORT with an IP address or hostname"
-    return None
-
-
-AGENT_KEYS = ("timeout", "interval", "listen", "method", "rate", "concurrency", "tls_cert",
-              "tls_key", "basic_auth_user", "basic_auth_password_file")
-DNS_KEYS = ("resolvers", "aaaa")
-TARGET_KEYS = ("name", "host", "port", "dependency", "expect", "required", "count", "trace")
-METRICS_KEYS = ("rtt_histogram",)
-TOP_KEYS = ("agent", "dns", "target", "apim", "metrics")
-
-
-def load(path: Path, *, resolv_conf: Path = SYSTEM_RESOLV_CONF) -> Config:
-    """Read and validate a config file; every problem is a ConfigError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", source=path) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", source=path) from None
+    Only a regular file of at most 1 MiB is read: a FIFO, a device or a
+    directory is refused at once (a SIGHUP reload must never hang on one).
+    """
+    text = read_utf8(path, CONFIG_LIMIT, error=ConfigError)
     return parse(text, source=str(path), resolv_conf=resolv_conf)
 
 
 def parse(text: str, *, source: str = "<config>",
-          resolv_conf: Path = SYSTEM_RESOLV_CONF) -> Config:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        raise ConfigError(f"not valid TOML: {exc}", source=source,
-                          line=int(match.group(1)) if match else None) from None
-    reader = _Reader(source, text)
-    reader.check_keys(raw, "", TOP_KEYS)
-
-    agent_raw = reader.get(raw, "", "agent", dict, {})
-    reader.check_keys(agent_raw, "agent", AGENT_KEYS)
-    defaults = AgentConfig()
-    agent = AgentConfig(
-        timeout=float(reader.get(agent_raw, "agent", "timeout", (int, float), defaults.timeout,
-                                 _between(0.01, 60, "seconds"))),
-        interval=float(reader.get(agent_raw, "agent", "interval", (int, float),
-                                  defaults.interval, _between(1, 86400, "seconds"))),
-        listen=reader.get(agent_raw, "agent", "listen", str, defaults.listen, _listen),
-        method=reader.get(agent_raw, "agent", "method", str, defaults.method, _one_of(METHODS)),
-        rate=float(reader.get(agent_raw, "agent", "rate", (int, float), defaults.rate,
-                              _between(1, 1_000_000, "packets per second"))),
-        concurrency=reader.get(agent_raw, "agent", "concurrency", int, defaults.concurrency,
-                               _between(1, 10_000, "an integer")),
-        **_agent_security(reader, agent_raw),
-    )
-
-    dns_raw = reader.get(raw, "", "dns", dict, {})
-    reader.check_keys(dns_raw, "dns", DNS_KEYS)
-    resolvers: list[Resolver] = []
-    resolver_specs = reader.get(dns_raw, "dns", "resolvers", list, ["system"])
-    if not resolver_specs:
-        raise reader.fail("dns.resolvers", "expected at least one resolver, got []")
-    for i, spec in enumerate(resolver_specs):
-        key = f"dns.resolvers[{i}]"
-        if not isinstance(spec, str):
-            raise reader.fail(key, f"expected a string ('system', an IP address or IP:PORT), "
-                                   f"got {spec!r}")
-        try:
-            resolvers.extend(parse_resolver(spec, resolv_conf=resolv_conf))
-        except ValueError as exc:
-            raise reader.fail(key, str(exc)) from None
-        except ConfigError as exc:
-            raise reader.fail(key, exc.message) from None
-    dns_config = DnsConfig(resolvers=_unique(resolvers),
-                           aaaa=reader.get(dns_raw, "dns", "aaaa", bool, False))
-
-    targets_raw = reader.get(raw, "", "target", list, [])
-    targets: list[Target] = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(targets_raw):
-        where = f"target[{i}]"
-        if not isinstance(entry, dict):
-            raise reader.fail(where, "expected a [[target]] table")
-        targets.append(_target(reader, entry, where))
-        name = targets[-1].name
-        if name in seen:
-            raise reader.fail(f"{where}.name", f"duplicate target name {name!r} (also "
-                                               f"target[{seen[name]}]); names must be unique")
-        seen[name] = i
-    # Lazy: probe.apim uses this module's _Reader (the [apim] section is config too).
-    from probe.apim import parse_apim
-
-    apim_raw = reader.get(raw, "", "apim", dict, None)
-    apim = parse_apim(reader, apim_raw) if apim_raw is not None else None
-    return Config(agent=agent, dns=dns_config, targets=tuple(targets), source=source,
-                  apim=apim, metrics=_metrics(reader, raw))
+          resolv_conf: Path | None = None) -> Config:
+    raw = parse_toml(text, source=source, error=ConfigError)
+    doc = _ConfigDoc(source, text, resolv_conf)
+    doc.check_keys(raw, "", TOP_KEYS)
+    agent_raw = doc.get(raw, "", "agent", dict, {})
+    agent = AgentConfig(**read_section(doc, agent_raw, "agent", AgentConfig))
+    _check_pairs(doc, agent)
+    dns_config = DnsConfig(**read_section(doc, doc.get(raw, "", "dns", dict, {}), "dns",
+                                          DnsConfig))
+    targets = _targets(doc, doc.get(raw, "", "target", list, []))
+    apim_raw = doc.get(raw, "", "apim", dict, None)
+    apim = parse_apim(doc, apim_raw) if apim_raw is not None else None
+    metrics = MetricsConfig(**read_section(doc, doc.get(raw, "", "metrics", dict, {}),
+                                           "metrics", MetricsConfig))
+    return Config(agent=agent, dns=dns_config, targets=targets, source=source, apim=apim,
+                  metrics=metrics)
 
 
-def _metrics(reader: _Reader, raw: Mapping[str, Any]) -> MetricsConfig:
-    """[metrics]: the opt-in RTT histogram."""
-    metrics_raw = reader.get(raw, "", "metrics", dict, {})
-    reader.check_keys(metrics_raw, "metrics", METRICS_KEYS)
-    return MetricsConfig(rtt_histogram=reader.get(metrics_raw, "metrics", "rtt_histogram",
-                                                  bool, False))
-
-
-def _readable_file(value: Any) -> str | None:
-    if not value.strip():
-        return "expected the path of a readable file"
-    path = Path(value)
-    if not path.is_file():
-        return "expected the path of a readable file (no such file)"
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as exc:
-        return f"expected the path of a readable file ({exc.strerror})"
-    return None
-
-
-def _agent_security(reader: _Reader, agent_raw: Mapping[str, Any]) -> dict[str, str | None]:
+def _check_pairs(doc: TomlDoc, agent: AgentConfig) -> None:
     """TLS and basic auth for /metrics: each a pair, both keys or neither."""
-    def user_check(value: Any) -> str | None:
-        ok = value and ":" not in value and value.isprintable()
-        return None if ok else "expected a non-empty user name without ':'"
-
-    values: dict[str, str | None] = {
-        "tls_cert": reader.get(agent_raw, "agent", "tls_cert", str, None, _readable_file),
-        "tls_key": reader.get(agent_raw, "agent", "tls_key", str, None, _readable_file),
-        "basic_auth_user": reader.get(agent_raw, "agent", "basic_auth_user", str, None,
-                                      user_check),
-        "basic_auth_password_file": reader.get(agent_raw, "agent", "basic_auth_password_file",
-                                               str, None, _readable_file),
-    }
     for first, second in (("tls_cert", "tls_key"), ("basic_auth_user",
                                                     "basic_auth_password_file")):
+        values = {first: getattr(agent, first), second: getattr(agent, second)}
         if (values[first] is None) != (values[second] is None):
             given, missing = (first, second) if values[first] is not None else (second, first)
-            raise reader.fail(f"agent.{given}", f"'{given}' needs 'agent.{missing}' as well "
-                                                "(both or neither)")
-    return values
+            raise doc.fail(f"agent.{given}", f"'{given}' needs 'agent.{missing}' as well "
+                                             "(both or neither)")
 
 
-def _target(reader: _Reader, entry: Mapping[str, Any], where: str) -> Target:
-    reader.check_keys(entry, where, TARGET_KEYS)
-    for required in ("name", "host", "port"):
-        if required not in entry:
-            raise reader.fail(f"{where}.{required}" if required != "name" else where,
-                              f"missing required key {required!r}")
-
-    def host_check(value: Any) -> str | None:
-        ok = is_ip(value) or is_hostname(value)
-        return None if ok else "expected a hostname or an IP address"
-
-    def name_check(value: Any) -> str | None:
-        return None if value.strip() else "expected a non-empty label"
-
-    name = reader.get(entry, where, "name", str, "", name_check)
-    host = reader.get(entry, where, "host", str, "", host_check)
-    port = reader.get(entry, where, "port", int, 0, _between(1, 65535, "a port"))
-    expect = reader.get(entry, where, "expect", str, "open", _one_of(EXPECTATIONS))
-    return Target(
-        name=name,
-        host=host,
-        port=port,
-        dependency=reader.get(entry, where, "dependency", str, infer_dependency(host, port),
-                              name_check),
-        expect=PortState(expect),
-        required=reader.get(entry, where, "required", bool, True),
-        count=reader.get(entry, where, "count", int, 3, _between(1, 100, "an integer")),
-        trace=reader.get(entry, where, "trace", bool, False),
-    )
+def _targets(doc: TomlDoc, entries: Sequence[Any]) -> tuple[Target, ...]:
+    targets: list[Target] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        where = f"target[{i}]"
+        if not isinstance(entry, dict):
+            raise doc.fail(where, "expected a [[target]] table")
+        values = read_section(doc, entry, where, Target,
+                              header=functools.partial(doc.header_line, "target", i))
+        if "dependency" not in values:
+            values["dependency"] = infer_dependency(values["host"], values["port"])
+        targets.append(Target(**values))
+        name = targets[-1].name
+        if name in seen:
+            raise doc.fail(f"{where}.name", f"duplicate target name {name!r} (also "
+                                            f"target[{seen[name]}]); names must be unique")
+        seen[name] = i
+    return tuple(targets)
 
 
 def _unique(resolvers: Sequence[Resolver]) -> tuple[Resolver, ...]:
@@ -491,8 +438,7 @@ def with_overrides(config: Config, *, targets: Sequence[Target] | None = None,
     chosen = tuple(targets) if targets is not None else config.targets
     if count is not None:
         chosen = tuple(replace(t, count=count) for t in chosen)
-    names = [t.name for t in chosen]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted(n for n, seen in Counter(t.name for t in chosen).items() if seen > 1)
     if duplicates:
         raise ConfigError(f"duplicate target names {duplicates}; give each --target a "
                           "unique NAME= prefix", key="--target")

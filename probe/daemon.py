@@ -37,7 +37,8 @@ from probe.events import EventLog, transitions
 from probe.exporters import prometheus
 from probe.exporters.textfile import TextfileWriter
 from probe.fullround import complete_round
-from probe.httpserver import Access, Routes, access_from, bind, is_loopback, metrics_app
+from probe.httpserver import Routes, bind, is_loopback, metrics_app
+from probe.preflight import Access, preflight
 from probe.probers import TcpProber, make_prober, raw_allowed
 from probe.probers.connect import ConnectProber
 from probe.rawfallback import RawFallback
@@ -63,7 +64,7 @@ class Agent:
         self.options = options
         self.log = log
         self.config = load()
-        self.access = access_from(self.config)
+        self.access = preflight(self.config)  # the checks --check-config makes
         self.prober = self._prober(self.config)
         self.collector = prometheus.Exposition()  # apim_probe_*, rendered once per round
         self.collector.record_reload(True)
@@ -107,7 +108,7 @@ class Agent:
         old = self.config
         try:
             config = self.load()
-            access = access_from(config)
+            access = preflight(config)
             prober = self.prober
             if (config.agent.method, config.agent.rate, config.agent.concurrency) != (
                     old.agent.method, old.agent.rate, old.agent.concurrency):
@@ -271,8 +272,6 @@ def serve(load: Callable[[], Config], options: Options) -> int:
 
 
 def _close(prober: TcpProber) -> None:
-    closer = getattr(prober, "close", None)  # the SYN engine holds sockets; connect() none
-    if callable(closer):
-        closer()
+    prober.close()  # the SYN engine holds sockets; connect() holds none (a no-op)
 
 

@@ -50,17 +50,22 @@ class InputError(ProbeError):
         self.key = key
         self.line = line
         self.message = message
-        where = self.source or "<command line>"
+        # A file name or TOML key with a newline in it must not split the one error line.
+        where = _printable(self.source or "<command line>")
         if line is not None:
             where += f":{line}"
         if key:
-            where += f": {key}"
+            where += f": {_printable(key)}"
         super().__init__(f"{where}: {message}")
 
     @property
     def key_or_path(self) -> str | None:
         """The TOML key, or the path inside a JSON document."""
         return self.key
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else repr(text)
 
 
 class ConfigError(InputError):

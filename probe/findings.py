@@ -122,6 +122,15 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "Resolvers give different addresses: a stale A record or a private DNS zone linked "
           "to one network only. Make the records agree (internal mode: APIM names resolve to "
           "the instance's private VIP)."),
+    _kind("dns-addresses-capped", DIAGNOSIS, WARN,
+          "a name answers with more addresses than the agent probes",
+          "{name} answers with {count} addresses; the agent probes the lowest {probed} in "
+          "address order ([dns] max_addresses) and tests none of the others. If every "
+          "address matters, raise [dns] max_addresses (up to 4096); otherwise find out why "
+          "the zone holds so many records (a wildcard, a misconfigured or hostile server).",
+          "A name answers with more addresses than [dns] max_addresses: only the lowest ones "
+          "are probed. Raise max_addresses if every address matters, or find out why the "
+          "zone holds so many records."),
     # ---- diagnosis: outbound dependencies -------------------------------
     _kind("outbound-dropped", DIAGNOSIS, CRIT_WARN,
           "a dependency is silently dropped (required: critical)",

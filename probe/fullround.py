@@ -17,6 +17,7 @@ from dataclasses import replace
 from probe.config import Config
 from probe.diagnosis import context_from, diagnose
 from probe.probers import TcpProber
+from probe.probers.dns import DnsProber, NameResolver
 from probe.probers.trace import trace_all, worth_tracing
 from probe.results import HttpResult, RoundResult, TcpResult, TraceResult
 from probe.round import run_round
@@ -66,9 +67,14 @@ async def _health(config: Config, result: RoundResult) -> tuple[HttpResult, ...]
                            verify=config.apim.verify_tls, cafile=config.apim.ca_file)
 
 
-async def complete_round(config: Config, prober: TcpProber, *, can_trace: bool) -> RoundResult:
-    """Probe, then trace and health-check side by side, then diagnose."""
-    result = await run_round(config, prober)
+async def complete_round(config: Config, prober: TcpProber, *, can_trace: bool,
+                         resolver: NameResolver | None = None) -> RoundResult:
+    """Probe, then trace and health-check side by side, then diagnose.
+
+    DNS goes through ``resolver``, by default the real one (``DnsProber``).
+    """
+    resolver = resolver or DnsProber(max_addresses=config.dns.max_addresses)
+    result = await run_round(config, prober, resolver)
     traces, health = await asyncio.gather(_traces(config, result, can_trace),
                                           _health(config, result))
     result = replace(result, traces=traces, health=health)

@@ -19,8 +19,6 @@ import ssl
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -36,9 +34,9 @@ from tenacity import (
 
 from probe import __version__
 from probe.addresses import is_ip, split_host_port
-from probe.config import Config
-from probe.errors import ConfigError, UsageError
+from probe.errors import UsageError
 from probe.exporters import prometheus
+from probe.preflight import Access
 
 HEALTH_PATHS = ("/healthz", "/-/healthy")
 HTTP_TIMEOUT = 10.0  # seconds a client has for its request head, TLS handshake, each write
@@ -79,41 +77,6 @@ def parse_listen(text: str) -> tuple[str, int]:
             raise UsageError(f"--listen {text!r}: expected HOST:PORT (the port is missing)")
         host, port = parsed_host, parsed_port
     return host, port
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """How /metrics is protected: TLS context, basic auth credentials."""
-
-    tls: ssl.SSLContext | None = None
-    user: str | None = None
-    password: bytes | None = None
-
-
-def access_from(config: Config) -> Access:
-    """Load the certificate and password the config names (ConfigError if unusable)."""
-    agent = config.agent
-    tls = None
-    if agent.tls_cert and agent.tls_key:
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.minimum_version = ssl.TLSVersion.TLSv1_2
-        try:
-            tls.load_cert_chain(agent.tls_cert, agent.tls_key)
-        except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(f"cannot load the certificate and key ({exc}); expected a PEM "
-                              "certificate and its private key", source=config.source,
-                              key="agent.tls_cert") from None
-    password = None
-    if agent.basic_auth_user and agent.basic_auth_password_file:
-        try:
-            password = Path(agent.basic_auth_password_file).read_bytes().rstrip(b"\r\n")
-        except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror}", source=config.source,
-                              key="agent.basic_auth_password_file") from None
-        if not password:
-            raise ConfigError("expected a file holding the password, got an empty file",
-                              source=config.source, key="agent.basic_auth_password_file")
-    return Access(tls, agent.basic_auth_user, password)
 
 
 StartResponse = Callable[..., Any]

@@ -43,10 +43,7 @@ class RawFallback:
 
     def method_for(self, address: str) -> str:
         """The method the latest batch used for this address (the round's report)."""
-        if self._last is self.fallback:
-            return self.fallback.method
-        chooser = getattr(self.raw, "method_for", None)
-        return str(chooser(address)) if callable(chooser) else self.raw.method
+        return self._last.method_for(address)
 
     async def probe(self, jobs: Sequence[TcpJob], timeout: float) -> list[tuple[Attempt, ...]]:
         if not self.down:
@@ -108,7 +105,5 @@ def _open(prober: TcpProber) -> None:
 
 
 def _close(prober: TcpProber) -> None:
-    closer = getattr(prober, "close", None)  # the SYN engine holds sockets; connect() none
-    if callable(closer):
-        with contextlib.suppress(OSError):
-            closer()
+    with contextlib.suppress(OSError):
+        prober.close()

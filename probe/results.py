@@ -68,6 +68,7 @@ class DnsResult:
     cname_chain: tuple[str, ...]
     duration_seconds: float
     detail: str = ""
+    addresses_dropped: int = 0  # beyond [dns] max_addresses: in the answer, not probed
 
     @property
     def ok(self) -> bool:

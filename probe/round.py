@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from probe.config import Config, Target
 from probe.probers import TcpProber
 from probe.probers.classify import aggregate
-from probe.probers.dns import resolve_all
+from probe.probers.dns import NameResolver
 from probe.results import Attempt, DnsResult, PortState, RoundResult, TcpJob, TcpResult
 
 
@@ -95,7 +95,9 @@ def exit_status(result: RoundResult) -> int:
     return 0 if all(r.ok for r in result.tcp if r.required) else 1
 
 
-async def run_round(config: Config, prober: TcpProber) -> RoundResult:
+async def run_round(config: Config, prober: TcpProber, resolver: NameResolver) -> RoundResult:
+    """Resolve through ``resolver``, probe with ``prober``; both are parameters
+    so that a test hands in its own, and the callers wire the real ones."""
     started = datetime.now(UTC)
     clock = time.perf_counter()
     timeout = config.agent.timeout
@@ -104,10 +106,11 @@ async def run_round(config: Config, prober: TcpProber) -> RoundResult:
     resolvers = config.dns.resolvers
     primary, others = resolvers[:1], resolvers[1:]
 
+    aaaa = config.dns.aaaa
     comparison = asyncio.ensure_future(
-        resolve_all(names, others, timeout, aaaa=config.dns.aaaa, limit=gate))
+        resolver.resolve_all(names, others, timeout, aaaa=aaaa, limit=gate))
     try:
-        first = await resolve_all(names, primary, timeout, aaaa=config.dns.aaaa, limit=gate)
+        first = await resolver.resolve_all(names, primary, timeout, aaaa=aaaa, limit=gate)
         rows = plan(config.targets, first, ipv6=config.dns.aaaa)
         probed = [row for row in rows if row.address is not None]
         jobs = [TcpJob(row.address, row.target.port, row.target.count)
@@ -119,10 +122,9 @@ async def run_round(config: Config, prober: TcpProber) -> RoundResult:
 
     attempts_of = {id(row): a for row, a in zip(probed, answers, strict=True)}
     # A composite prober (SYN for IPv4, connect() for IPv6) says which one probed what.
-    method_for = getattr(prober, "method_for", None)
 
     def method(row: Planned) -> str:
-        return str(method_for(row.address)) if method_for and row.address else prober.method
+        return prober.method_for(row.address) if row.address else prober.method
 
     tcp = tuple(judge(row, attempts_of.get(id(row), ()), method(row)) for row in rows)
     order = {r.label: i for i, r in enumerate(resolvers)}

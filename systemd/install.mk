@@ -5,19 +5,27 @@
 # or
 #   systemctl enable --now apim-probe-textfile.timer   (node_exporter textfile)
 # DESTDIR stages the files elsewhere (the venv then only runs from there).
+# APIM_WHEELS=DIR installs from wheels built elsewhere (`pip wheel -w DIR .` on a
+# host that reaches PyPI), with no index: for hosts without PyPI.
 
 APIM_PREFIX ?= /opt/apim-probe
 APIM_CONFDIR ?= /etc/apim-probe
 APIM_UNITDIR ?= /etc/systemd/system
 APIM_UNITS := apim-probe.service apim-probe-textfile.service apim-probe-textfile.timer
 APIM_PYTHON ?= python3
+APIM_WHEELS ?=
 
 .PHONY: install uninstall
 
 install:
 	$(APIM_PYTHON) -m venv $(DESTDIR)$(APIM_PREFIX)
+ifeq ($(APIM_WHEELS),)
 	$(DESTDIR)$(APIM_PREFIX)/bin/python -m pip install -q --upgrade pip
 	$(DESTDIR)$(APIM_PREFIX)/bin/python -m pip install -q .
+else
+	$(DESTDIR)$(APIM_PREFIX)/bin/python -m pip install -q --no-index --find-links $(APIM_WHEELS) \
+		apim-probe
+endif
 	install -d -m 0755 $(DESTDIR)$(APIM_CONFDIR)
 	@if [ -e $(DESTDIR)$(APIM_CONFDIR)/probe.toml ]; then \
 		echo "keeping $(DESTDIR)$(APIM_CONFDIR)/probe.toml"; \

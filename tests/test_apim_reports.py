@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -475,3 +476,20 @@ def test_a_wrong_shape_is_exit_2_with_file_path_and_command(
     assert f"{tmp_path / 'ns.json'}: [0].networkStatus.connectivityStatus[3].name: " \
            "expected a host, URL or host:port, got ['not', 'a', 'name']" in err
     assert COMMANDS[NETWORKSTATUS] in err
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "directory"])
+def test_an_import_that_is_no_regular_file_is_refused_at_once(tmp_path: Path,
+                                                              special: str) -> None:
+    # before: a FIFO named in [apim] import hung --check-config and a SIGHUP reload
+    path = tmp_path / "ns.json"
+    if special == "fifo":
+        os.mkfifo(path)
+    elif special == "directory":
+        path.mkdir()
+    else:
+        path.symlink_to(special)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value).startswith(f"{path}: cannot read: ")
+    assert info.value.message.endswith("not a regular file")

@@ -4,6 +4,7 @@ stops at validation (--check-config, or an error before the round)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -161,10 +162,71 @@ def test_no_targets(capsys: pytest.CaptureFixture[str]) -> None:
     assert_error(err, "no targets: give --target [NAME=]HOST:PORT")
 
 
-def test_check_config_without_targets_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(capsys, "--check-config", *RESOLVER)
+def test_check_config_without_targets_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # the agent would refuse to start: so does the check
+    status, out, err = run(capsys, "--check-config", *RESOLVER)
+    assert (status, out) == (2, "")
+    assert_error(err, "no targets: give --target [NAME=]HOST:PORT")
+
+
+def test_check_config_with_a_target_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "--check-config", *RESOLVER, "--target", "192.0.2.1:443")
     assert status == 0
-    assert out == "<command line>: valid, 0 target(s), resolvers 192.0.2.53\n"
+    assert out == "<command line>: valid, 1 target(s), resolvers 192.0.2.53\n"
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "[agent]\ntimeout = 1\n"])
+def test_check_config_refuses_a_file_without_targets(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # no [dns]: 'system' is implied; point it at a resolv.conf of our own
+    resolv_conf = tmp_path / "resolv.conf"
+    resolv_conf.write_text("nameserver 192.0.2.53\n")
+    monkeypatch.setattr("probe.config.SYSTEM_RESOLV_CONF", resolv_conf)
+    path = tmp_path / "probe.toml"
+    path.write_text(text)
+    status, out, err = run(capsys, "--check-config", "-c", str(path), *RESOLVER)
+    assert (status, out) == (2, "")
+    assert_error(err, f"{path}: no targets: give --target")
+
+
+def _agent_config(tmp_path: Path, agent: str) -> Path:
+    path = tmp_path / "probe.toml"
+    path.write_text(f"[agent]\n{agent}\n[dns]\nresolvers = ['192.0.2.53']\n"
+                    "[[target]]\nname = 'gw'\nhost = '192.0.2.1'\nport = 443\n")
+    return path
+
+
+def test_check_config_loads_the_certificate(capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("not a certificate\n")
+    key.write_text("not a key\n")
+    path = _agent_config(tmp_path, f"tls_cert = '{cert}'\ntls_key = '{key}'")
+    status, out, err = run(capsys, "--check-config", "-c", str(path))
+    assert (status, out) == (2, "")
+    assert_error(err, f"{path}: agent.tls_cert: cannot load the certificate and key")
+
+
+def test_check_config_reads_the_password_file(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("\n")
+    path = _agent_config(tmp_path, f"basic_auth_user = 'prom'\n"
+                                   f"basic_auth_password_file = '{secret}'")
+    status, out, err = run(capsys, "--check-config", "-c", str(path))
+    assert (status, out) == (2, "")
+    assert_error(err, f"{path}: agent.basic_auth_password_file: expected a file holding the "
+                      "password, got an empty file")
+    secret.write_text("s3cret\n")
+    assert run(capsys, "--check-config", "-c", str(path))[0] == 0
+
+
+def test_check_config_checks_listen(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = _agent_config(tmp_path, "")
+    status, _, err = run(capsys, "--check-config", "-c", str(path), "--listen", "nope")
+    assert status == 2
+    assert_error(err, "--listen 'nope': expected HOST:PORT")
 
 
 # --------------------------------------------------------------------------
@@ -227,3 +289,29 @@ def test_colour_choice(monkeypatch: pytest.MonkeyPatch, choice: str, tty: bool,
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
     assert cli._colour(choice) is expected
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/null", "fifo", "directory"])
+def test_check_config_refuses_special_files_at_once(capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path, special: str) -> None:
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)  # before: --check-config waited for a writer forever
+    elif special == "directory":
+        path = tmp_path
+    status, out, err = run(capsys, "--check-config", "-c", str(path))
+    assert (status, out) == (2, "")
+    assert_error(err, f"probe: error: {path}: cannot read: ")
+    assert "not a regular file" in err
+
+
+def test_check_config_warns_when_syn_cannot_be_used_here(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the check may run as another user than the agent: a warning, not a refusal
+    monkeypatch.setattr(cli, "raw_allowed", lambda: False)
+    path = _agent_config(tmp_path, "method = 'syn'")
+    status, out, err = run(capsys, "--check-config", "-c", str(path))
+    assert status == 0 and out.startswith(f"{path}: valid, 1 target(s)")
+    assert err.startswith("probe: warning: method = 'syn' needs raw sockets")

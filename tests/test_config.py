@@ -8,11 +8,25 @@ temporary file through ``resolv_conf=``.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from probe import config as config_module
+from probe.addresses import is_hostname, is_ip
+from probe.cli import main
 from probe.config import (
+    SECTIONS,
     AgentConfig,
     Config,
     Resolver,
@@ -26,7 +40,12 @@ from probe.config import (
     with_overrides,
 )
 from probe.errors import ConfigError
+from probe.files import CONFIG_LIMIT
 from probe.results import PortState
+from probe.schema import toml_names
+from probe.tomldoc import control_character
+from tests.helpers import configgen
+from tests.helpers.readme_keys import README, filled, sections_in
 
 DATA = Path(__file__).parent / "data"
 INVALID = DATA / "invalid"
@@ -61,6 +80,10 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
     ("concurrency-float.toml", "agent.concurrency", 2, "expected an integer, got float 2.5"),
     ("agent-not-table.toml", "agent", 1, "expected a table, got int 3"),
     ("aaaa-string.toml", "dns.aaaa", 3, "expected true or false, got str 'yes'"),
+    ("max-addresses-zero.toml", "dns.max_addresses", 3,
+     "expected an integer from 1 to 4096, got 0"),
+    ("max-addresses-float.toml", "dns.max_addresses", 3,
+     "expected an integer, got float 2.5"),
     ("metrics-histogram-string.toml", "metrics.rtt_histogram", 3,
      "expected true or false, got str 'yes'"),
     ("unknown-metrics-key.toml", "metrics.rtt_histograms", 3,
@@ -88,9 +111,9 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
     ("name-blank.toml", "target[0].name", 5, "expected a non-empty label"),
     ("duplicate-target-name.toml", "target[2].name", 15,
      "duplicate target name 'gateway' (also target[0])"),
-    # missing required keys
-    ("missing-host.toml", "target[0].host", None, "missing required key 'host'"),
-    ("missing-port.toml", "target[0].port", None, "missing required key 'port'"),
+    # missing required keys: the key is the table, the line its header
+    ("missing-host.toml", "target[0]", 4, "missing required key 'host'"),
+    ("missing-port.toml", "target[0]", 4, "missing required key 'port'"),
     ("missing-name-second-target.toml", "target[1]", 9, "missing required key 'name'"),
     # resolvers are IP addresses, queried directly, never names
     ("resolver-hostname.toml", "dns.resolvers[1]", 3, "'dns.google' is not an IP address"),
@@ -101,6 +124,34 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
     ("resolver-not-string.toml", "dns.resolvers[0]", 2,
      "expected a string ('system', an IP address or IP:PORT), got 53"),
     ("resolvers-empty.toml", "dns.resolvers", 2, "expected at least one resolver, got []"),
+    # control characters would forge a log line or a table row (C0, DEL, C1, U+2028)
+    ("host-newline.toml", "target[0].host", 6,
+     r"expected text without control characters, got 'contoso.azure-api.net\n' (U+000A)"),
+    ("name-newline.toml", "target[0].name", 5,
+     r"expected text without control characters, got 'a\nb' (U+000A)"),
+    ("name-c1-control.toml", "target[0].name", 5,
+     r"expected text without control characters, got 'gateway\x85' (U+0085)"),
+    ("name-del.toml", "target[0].name", 5,
+     r"expected text without control characters, got 'gateway\x7f' (U+007F)"),
+    ("dependency-line-separator.toml", "target[0].dependency", 8,
+     r"expected text without control characters, got 'gateway\u2028x' (U+2028)"),
+    ("listen-newline.toml", "agent.listen", 2,
+     r"expected text without control characters, got '127.0.0.1:9839\n' (U+000A)"),
+    ("resolver-newline.toml", "dns.resolvers[0]", 2,
+     r"expected text without control characters, got '192.0.2.53\n' (U+000A)"),
+    ("apim-region-tab.toml", "apim.region", 7,
+     r"expected text without control characters, got 'East\tUS' (U+0009)"),
+    ("apim-storage-cr.toml", "apim.storage", 7,
+     r"expected a hostname, got 'x\r.blob.core.windows.net' (item 1)"),
+    # internationalized names: refused, with the way out
+    ("host-idn.toml", "target[0].host", 6,
+     "expected a hostname or an IP address (write an internationalized name in its ASCII "
+     "form, xn--...), got 'bücher.example'"),
+    # hostile sizes: a short message, no RecursionError
+    ("nested-too-deep.toml", None, None, "arrays or inline tables nested too deeply to read"),
+    ("huge-string.toml", "agent.listen", 2,
+     "expected HOST:PORT (the port is missing), got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..."
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'"),
     # not TOML at all: the parser's line is passed on
     ("bad-syntax.toml", None, 4, "not valid TOML: Expected ']'"),
     ("bad-syntax-value.toml", None, 3, "not valid TOML: Invalid value"),
@@ -207,6 +258,8 @@ def test_shipped_example_is_valid_and_documents_the_defaults(resolv_conf: Path) 
     assert [r.label for r in config.dns.resolvers] == ["10.0.0.4", "10.0.0.5", "168.63.129.16"]
     assert [r.source for r in config.dns.resolvers] == ["system", "system", "168.63.129.16"]
     assert config.dns.aaaa is False
+    assert config.dns.max_addresses == 16
+    assert parse("[dns]\nresolvers = ['192.0.2.53']\nmax_addresses = 3\n").dns.max_addresses == 3
     names = [t.name for t in config.targets]
     assert len(names) == len(set(names)) > 0
     by_name = {t.name: t for t in config.targets}
@@ -477,3 +530,230 @@ def test_duplicate_command_line_targets_are_refused() -> None:
     with pytest.raises(ConfigError) as info:
         with_overrides(_config(), targets=[parse_target_spec(s) for s in specs])
     assert str(info.value).startswith("<command line>: --target: duplicate target names ['a']")
+
+
+# --------------------------------------------------------------------------
+# the schema is the one place: README and the example follow it
+
+
+def test_readme_key_tables_are_the_schemas() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert sorted(sections_in(text)) == sorted(SECTIONS)
+    assert text == filled(text), "README.md drifted: run python -m tests.helpers.readme_keys"
+
+
+def _example_keys(path: Path) -> dict[str, set[str]]:
+    """Section -> keys written in a TOML example, commented-out ones included."""
+    keys: dict[str, set[str]] = {}
+    section = ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip().lstrip("#").strip()
+        if header := re.fullmatch(r"\[\[?\s*(\w+)\s*\]\]?(\s*#.*)?", line):
+            section = header.group(1)
+            keys.setdefault(section, set())
+        elif (assignment := re.match(r"(\w+)\s*=", line)) and section:
+            keys[section].add(assignment.group(1))
+    return keys
+
+
+def test_example_documents_every_key_and_no_other() -> None:
+    written = _example_keys(EXAMPLE)
+    assert {section: sorted(keys) for section, keys in written.items()} == {
+        section: sorted(toml_names(cls)) for section, cls in SECTIONS.items()}
+
+
+# --------------------------------------------------------------------------
+# hostile input: special files, resolv.conf, control characters, IDN
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "directory", "huge"])
+def test_only_regular_files_of_sane_size_are_read(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "probe.toml"
+    if kind == "fifo":
+        os.mkfifo(path)  # load() must not wait for a writer (a SIGHUP reload would stall)
+        what = "a FIFO (named pipe), not a regular file"
+    elif kind == "directory":
+        path.mkdir()
+        what = "a directory, not a regular file"
+    elif kind == "huge":
+        path.write_bytes(b"#" * (CONFIG_LIMIT + 1))
+        what = f"{CONFIG_LIMIT + 1} bytes, over the limit of 1 MiB"
+    else:
+        path.symlink_to(kind)
+        what = "a character device, not a regular file"
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == f"{path}: cannot read: {what}"
+
+
+def test_files_the_config_names_are_read_safely(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    dns = "[dns]\nresolvers = ['192.0.2.53']\n"
+    with pytest.raises(ConfigError) as info:
+        parse(f"[agent]\ntls_cert = '{fifo}'\ntls_key = '{fifo}'\n" + dns, source="p.toml")
+    assert str(info.value) == (f"p.toml:2: agent.tls_cert: expected the path of a readable "
+                               f"file (a FIFO (named pipe), not a regular file), got '{fifo}'")
+    with pytest.raises(ConfigError) as info:
+        parse(dns + f"[apim]\nname = 'c'\nmode = 'internal'\nca_file = '{fifo}'\n",
+              source="p.toml")
+    assert str(info.value) == (f"p.toml:6: apim.ca_file: expected a readable PEM file, got "
+                               f"'{fifo}' (a FIFO (named pipe), not a regular file)")
+
+
+@pytest.mark.parametrize(("content", "line", "value"), [
+    ("nameserver garbage\n", 1, "garbage"),
+    ("search contoso.internal\nnameserver 10.0.0.4\nnameserver 10.0.0.999\n", 3,
+     "10.0.0.999"),
+    ("nameserver https://dns.example/dns-query\n", 1, "https://dns.example/dns-query"),
+])
+def test_malformed_resolv_conf_names_its_line(tmp_path: Path, content: str, line: int,
+                                              value: str) -> None:
+    path = tmp_path / "resolv.conf"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        parse("[dns]\nresolvers = ['system']\n", source="p.toml", resolv_conf=path)
+    assert str(info.value) == (f"p.toml:2: dns.resolvers[0]: 'system' needs nameservers in "
+                               f"{path}, but: line {line} is not valid: nameserver {value!r} "
+                               "is not an IP address")
+
+
+def test_malformed_resolv_conf_on_the_default_path(tmp_path: Path) -> None:
+    # no [dns] at all: 'system' is implied, and the error still names resolv.conf's line
+    path = tmp_path / "resolv.conf"
+    path.write_text("nameserver garbage\n")
+    with pytest.raises(ConfigError, match=f"{path}, but: line 1 is not valid"):
+        parse("", resolv_conf=path)
+
+
+def test_resolv_conf_that_is_a_fifo(tmp_path: Path) -> None:
+    path = tmp_path / "resolv.conf"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match="but: cannot read: a FIFO"):
+        parse_resolver("system", resolv_conf=path)
+
+
+def test_idn_written_as_a_labels_is_a_hostname() -> None:
+    config = parse("[dns]\nresolvers = ['192.0.2.53']\n[[target]]\nname = 'bücher'\n"
+                   "host = 'xn--bcher-kva.example'\nport = 443\n")
+    # a unicode label is fine in a name (it is not a control character)
+    assert [(t.name, t.host) for t in config.targets] == [("bücher", "xn--bcher-kva.example")]
+
+
+@pytest.mark.parametrize("spec", ["a\nb=192.0.2.1:443", "gw=192.0.2.1:443\n",
+                                  "gw\u2028=192.0.2.1:443", "gw\x1b[31m=192.0.2.1:443"])
+def test_command_line_target_with_control_characters(spec: str) -> None:
+    with pytest.raises(ValueError, match="expected text without control characters"):
+        parse_target_spec(spec)
+
+
+# --------------------------------------------------------------------------
+# config fuzz: generated from the schema; the oracle is "a Config or one clear
+# ConfigError line", and for the command line "exit 0/1/2, never a traceback"
+
+
+@pytest.fixture(scope="module")
+def fuzz_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files a generated config may name: regular, empty, a FIFO, a directory, /dev/zero."""
+    base = tmp_path_factory.mktemp("fuzz")
+    files = {"resolv.conf": base / "resolv.conf", "pem": base / "not.pem",
+             "empty": base / "empty", "fifo": base / "fifo", "dir": base / "dir",
+             "zero": base / "zero", "config": base / "probe.toml"}
+    files["resolv.conf"].write_text("nameserver 192.0.2.53\n")
+    files["pem"].write_text("not a certificate\n")
+    files["empty"].write_text("")
+    os.mkfifo(files["fifo"])
+    files["dir"].mkdir()
+    files["zero"].symlink_to("/dev/zero")
+    return files
+
+
+def _no_control_characters(value: object) -> bool:
+    if isinstance(value, str):
+        return control_character(value) is None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return all(_no_control_characters(getattr(value, f.name))
+                   for f in dataclasses.fields(value))
+    if isinstance(value, tuple):
+        return all(_no_control_characters(v) for v in value)
+    return True
+
+
+_FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@_FUZZ
+@given(data=st.data(), headers=st.booleans())
+def test_fuzz_parse(fuzz_files: dict[str, Path], data: st.DataObject, headers: bool) -> None:
+    paths = [str(p) for name, p in fuzz_files.items() if name != "config"]
+    text = configgen.dump(data.draw(configgen.configs(paths)), headers=headers)
+    try:
+        config = parse(text, source="fuzz.toml", resolv_conf=fuzz_files["resolv.conf"])
+    except ConfigError as exc:
+        message = str(exc)
+        assert message.startswith("fuzz.toml")
+        assert "\n" not in message and len(message) < 2000, "one short line"
+        assert exc.exit_status == 2
+        return
+    # accepted: then nothing that reaches a label, a log line or a table is forged
+    assert _no_control_characters(config)
+    assert all(is_ip(t.host) or is_hostname(t.host) for t in config.targets)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_fuzz_check_config(fuzz_files: dict[str, Path], data: st.DataObject) -> None:
+    paths = [str(p) for name, p in fuzz_files.items() if name != "config"]
+    path = fuzz_files["config"]
+    path.write_text(configgen.dump(data.draw(configgen.configs(paths))), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    with (mock.patch.object(config_module, "SYSTEM_RESOLV_CONF", fuzz_files["resolv.conf"]),
+          contextlib.redirect_stdout(out), contextlib.redirect_stderr(err)):
+        status = main(["--check-config", "-c", str(path)])
+    assert status in (0, 1, 2)
+    errors = [line for line in err.getvalue().splitlines() if "warning" not in line]
+    if status == 0:
+        assert out.getvalue().startswith(f"{path}: valid, ") and not errors
+    else:
+        assert len(errors) == 1 and errors[0].startswith("probe: error: "), err.getvalue()
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/null", "fifo", "dir", "zero",
+                                     "symlink-to-fifo", "deep", "huge"])
+def test_check_config_on_hostile_files_exits_2_at_once(fuzz_files: dict[str, Path],
+                                                       tmp_path: Path, special: str) -> None:
+    """A sample through the real process: exit 2 and one line, no traceback, no hang."""
+    path = fuzz_files.get(special, Path(special))
+    if special == "symlink-to-fifo":
+        path = tmp_path / "probe.toml"
+        path.symlink_to(fuzz_files["fifo"])
+    elif special == "deep":
+        path = tmp_path / "deep.toml"
+        path.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    elif special == "huge":
+        path = tmp_path / "huge.toml"
+        with path.open("wb") as handle:
+            handle.truncate(1 << 34)  # 16 GiB, sparse
+    done = subprocess.run([sys.executable, "-m", "probe", "--check-config", "-c", str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"probe: error: {path}") and done.stderr.count("\n") == 1
+
+
+def test_check_config_of_a_full_size_config_finishes(tmp_path: Path) -> None:
+    """1 MiB of [[target]] tables (21k targets): it took minutes when every table
+    scanned the whole file for its header line; the timeout is a hang guard."""
+    parts = ["[dns]\nresolvers = ['192.0.2.53']\n"]
+    size, i = len(parts[0]), 0
+    while size < CONFIG_LIMIT - 100:
+        parts.append(f"[[target]]\nname='t{i}'\nhost='192.0.2.1'\nport=1\n")
+        size, i = size + len(parts[-1]), i + 1
+    path = tmp_path / "many.toml"
+    path.write_text("".join(parts))
+    done = subprocess.run([sys.executable, "-m", "probe", "--check-config", "-c", str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(f"{path}: valid, {i} target(s)")

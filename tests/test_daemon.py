@@ -154,6 +154,22 @@ def test_sighup_bad_config_keeps_the_old_one(tmp_path: Path, listener: int,
     assert d.proc.poll() is None
 
 
+def test_sighup_with_the_config_replaced_by_a_fifo_keeps_probing(
+        tmp_path: Path, listener: int, run_daemon: type[Daemon]) -> None:
+    # Before: the reload opened the FIFO and waited for a writer, and rounds stalled.
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    d.wait_for("event=round ")
+    config.unlink()
+    os.mkfifo(config)
+    d.proc.send_signal(signal.SIGHUP)
+    line = d.wait_for("event=reload_rejected")
+    assert "not a regular file" in line and str(config) in line
+    mark = len(d.lines)
+    d.wait_for("event=round ", after=mark)  # still probing, with the old config
+    assert d.proc.poll() is None
+
+
 def test_sighup_good_config_replaces_targets(tmp_path: Path, listener: int,
                                              run_daemon: type[Daemon]) -> None:
     d, config = open_and_closed_after_a_round(tmp_path, listener, run_daemon)

@@ -48,6 +48,9 @@ class Fake:
     def close(self) -> None:
         self.closed += 1
 
+    def method_for(self, address: str) -> str:
+        return self.method
+
 
 def guard(raw: Fake, log: Events) -> tuple[RawFallback, Fake]:
     connect = Fake("connect", PortState.CLOSED)

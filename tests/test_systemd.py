@@ -71,7 +71,7 @@ def test_runs_unprivileged_with_cap_net_raw_only() -> None:
 
 def test_agent_unit_reloads_with_sighup_and_restarts_on_failure() -> None:
     s = settings("apim-probe.service")
-    assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert s["ExecReload"] == ["/bin/sh -c 'kill -HUP \"$MAINPID\"'"]
     assert s["Restart"] == ["on-failure"]
     assert s["RestartPreventExitStatus"] == ["2"]
     assert "--once" not in s["ExecStart"][0]

@@ -1,4 +1,5 @@
-"""DNS: resolvers that fail where another answers, or answer differently."""
+"""DNS: resolvers that fail where another answers, or answer differently;
+names answering with more addresses than the agent probes."""
 
 from __future__ import annotations
 
@@ -66,3 +67,24 @@ def _fails(name: str, good: Sequence[DnsResult], bad: Sequence[DnsResult],
         evidence=evidence,
         azure_dns=AZURE_DNS,
     )
+
+
+def dns_addresses_capped(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
+                         ) -> Iterable[Finding]:
+    """Names whose answer held more addresses than ``[dns] max_addresses``: the
+    addresses beyond the cap were not probed, which the user must know."""
+    for name, answers in by_name(round_.dns).items():
+        capped = [a for a in answers if a.addresses_dropped]
+        if not capped:
+            continue
+        count = max(len(a.addresses) + a.addresses_dropped for a in capped)
+        probed = max(len(a.addresses) for a in capped)
+        on = ", ".join(a.resolver for a in capped)
+        yield finding(
+            id="dns-addresses-capped",
+            severity=Severity.WARNING,
+            subject=name,
+            summary=f"{name} answers with {count} addresses on {on}; {probed} are probed",
+            evidence=tuple(f"{a.resolver}: {a.detail}" for a in capped),
+            name=name, count=count, probed=probed,
+        )

@@ -72,7 +72,8 @@ def _dns_cell(result: DnsResult | None) -> tuple[str, str | None]:
     if result is None:
         return "", None
     if result.ok:
-        return " ".join(result.addresses), "green"
+        dropped = f" (+{result.addresses_dropped} not probed)" if result.addresses_dropped else ""
+        return " ".join(result.addresses) + dropped, "green"
     return result.status.value.upper() if result.rcode else result.status.value, "red"
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import codecs
 import json
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from probe.errors import ExportError
+from probe.files import EXPORT_LIMIT, read_regular_file
 from probe.lint import shapes
 from probe.lint.nsg import Network, Nsg
 from probe.lint.nsg_lint import lint_nsg
@@ -35,7 +35,7 @@ __all__ = ["EFFECTIVE_ROUTES", "NSG", "ROUTE_TABLE", "Checked", "kind_of", "lint
            "lint_document", "read"]
 
 # The largest export lint reads: an NSG with 1,000 rules is ~1 MB of az JSON.
-MAX_BYTES = 32 * 1024 * 1024
+MAX_BYTES = EXPORT_LIMIT
 
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -125,18 +125,7 @@ def decode(data: bytes, source: Path | str) -> str:
 
 def read(path: Path) -> Any:
     """The JSON of a saved export; only a regular file of at most MAX_BYTES."""
-    # A local check until the project has one shared safe reader for user files.
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise ExportError("not a regular file; expected a saved JSON export", source=path)
-        if info.st_size > MAX_BYTES:
-            raise ExportError(f"{info.st_size} bytes, more than the {MAX_BYTES} an export "
-                              "can be; expected a saved JSON export", source=path)
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise ExportError(f"cannot read: {exc.strerror}", source=path) from None
+    data = read_regular_file(path, MAX_BYTES, error=ExportError)
     text = decode(data, path)
     try:
         return json.loads(text)

@@ -18,7 +18,13 @@ from probe.results import Attempt, TcpJob
 
 
 class TcpProber(Protocol):
-    """The shape shared by the connect() prober and the raw SYN engine."""
+    """The shape shared by the connect() prober and the raw SYN engine.
+
+    Every member is part of the contract: callers never look one up with
+    ``getattr``. A prober that holds nothing between batches still has a
+    ``close`` (a no-op), and one that uses a single method answers
+    ``method_for`` with it.
+    """
 
     method: str
 
@@ -28,6 +34,14 @@ class TcpProber(Protocol):
         ``timeout`` bounds how long one attempt waits for its answer. The
         whole batch takes about the slowest job, not the sum.
         """
+        ...
+
+    def method_for(self, address: str) -> str:
+        """Which method probes ``address`` (a composite prober uses two)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the prober holds across batches (raw sockets, ports)."""
         ...
 
 
@@ -49,13 +63,12 @@ class SynFirst:
 
     def close(self) -> None:
         """Release the engine's raw sockets and reserved ports (daemon reloads)."""
-        for prober in (self.syn, self.fallback):
-            closer = getattr(prober, "close", None)
-            if closer is not None:
-                closer()
+        self.syn.close()
+        self.fallback.close()
 
     def method_for(self, address: str) -> str:
-        return self.syn.method if self.syn.supports(address) else self.fallback.method
+        prober = self.syn if self.syn.supports(address) else self.fallback
+        return prober.method_for(address)
 
     async def probe(self, jobs: Sequence[TcpJob], timeout: float) -> list[tuple[Attempt, ...]]:
         raw = [i for i, job in enumerate(jobs) if self.syn.supports(job.address)]

@@ -105,6 +105,12 @@ class ConnectProber:
         self.concurrency = concurrency
         self.spacing = spacing
 
+    def method_for(self, address: str) -> str:
+        return self.method
+
+    def close(self) -> None:
+        """Nothing to release: every attempt opens and closes its own socket."""
+
     async def probe(self, jobs: Sequence[TcpJob], timeout: float) -> list[tuple[Attempt, ...]]:
         gate = asyncio.Semaphore(self.concurrency)
 

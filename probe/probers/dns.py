@@ -7,14 +7,30 @@ one lost datagram does not read as a dead resolver, and a slow recursive
 answer to the first query still counts. dnspython builds and parses the
 messages; the UDP exchange is ours only to time it on the wire (kernel
 receive timestamps), as the TCP probes are.
+
+A resolver may be hostile or broken, and nothing it sends ends a round:
+
+* whatever an exchange raises (a TCP answer cut short after TC, garbage, a
+  mismatched reply, ICMP errors) becomes a status and a detail in one place,
+  ``translate``; datagrams that answer nothing are ignored (``timeout`` if
+  nothing better comes);
+* the CNAME chain is followed by ``read_response``, only from the question's
+  name: up to ``MAX_CNAME_CHAIN`` links resolve, a longer chain or a loop is
+  ``error`` with the chain so far as evidence;
+* ``DnsProber(max_addresses=...)`` keeps at most that many addresses per name
+  (the lowest in address order), so thousands of A records do not become
+  thousands of probes; the result says how many it dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import dns.asyncquery
 import dns.exception
@@ -26,7 +42,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from probe.config import Resolver
+from probe.config import DEFAULT_MAX_ADDRESSES, Resolver
 from probe.probers.kerneltime import SO_TIMESTAMPNS, received_ns
 from probe.results import DnsResult, DnsStatus
 
@@ -43,6 +59,10 @@ _RCODE_STATUS: dict[int, DnsStatus] = {
 }
 
 
+MAX_CNAME_CHAIN = 16  # links; 16 is legal and seen with private endpoints and CDNs
+REFERRAL = "a referral (NS records only): the server does not resolve recursively"
+
+
 class _NoAnswer(Exception):
     """No usable answer before the deadline (our own, never shown)."""
 
@@ -54,21 +74,53 @@ def status_of(rcode: int | dns.rcode.Rcode, addresses: Sequence[str]) -> DnsStat
     return _RCODE_STATUS.get(rcode, DnsStatus.ERROR)
 
 
-def read_response(response: dns.message.Message, rdtype: int) -> tuple[list[str], list[str]]:
-    """Pure: (addresses of rdtype, CNAME chain) from one response."""
-    addresses: list[str] = []
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one response says about one question: addresses, CNAME chain, and
+    what is wrong with it (a loop, a chain too long) when something is."""
+
+    addresses: tuple[str, ...] = ()
+    chain: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+def read_response(response: dns.message.Message, rdtype: int) -> Reading:
+    """Pure: follow the CNAME chain from the question's name to its rdtype records.
+
+    Only records on the chain count: an answer for another name is no answer.
+    Chains up to ``MAX_CNAME_CHAIN`` links resolve; a longer one, or a name met
+    twice, is a problem, with the chain so far kept as evidence.
+    """
+    if not isinstance(response, dns.message.QueryMessage) or len(response.question) != 1:
+        return Reading()
+    name = response.question[0].name
+    seen = {name}
     chain: list[str] = []
-    if not isinstance(response, dns.message.QueryMessage):
-        return addresses, chain
-    try:
-        chaining = response.resolve_chaining()
-    except dns.exception.DNSException:
-        return addresses, chain
-    for rrset in chaining.cnames:
-        chain.extend(_display(rdata.target) for rdata in rrset)
-    if chaining.answer is not None and chaining.answer.rdtype == rdtype:
-        addresses.extend(rdata.address for rdata in chaining.answer)
-    return addresses, chain
+    while True:
+        found = response.get_rrset(response.answer, name, dns.rdataclass.IN,
+                                   dns.rdatatype.RdataType.make(rdtype))
+        if found is not None:
+            return Reading(tuple(rdata.address for rdata in found), tuple(chain))
+        cname = response.get_rrset(response.answer, name, dns.rdataclass.IN,
+                                   dns.rdatatype.CNAME)
+        if cname is None or not len(cname):
+            return Reading((), tuple(chain), _referral(response))
+        name = next(iter(cname)).target
+        chain.append(_display(name))
+        if name in seen:
+            return Reading((), tuple(chain), f"CNAME loop at {_display(name)}")
+        if len(chain) > MAX_CNAME_CHAIN:
+            return Reading((), tuple(chain), f"CNAME chain longer than {MAX_CNAME_CHAIN}")
+        seen.add(name)
+
+
+def _referral(response: dns.message.Message) -> str | None:
+    """A note (not a failure) for an empty answer that only points elsewhere."""
+    if response.answer or response.rcode() != dns.rcode.NOERROR:
+        return None
+    if any(rrset.rdtype == dns.rdatatype.NS for rrset in response.authority):
+        return REFERRAL
+    return None
 
 
 def _display(name: dns.name.Name) -> str:
@@ -97,11 +149,8 @@ async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
                 answer.set_exception(exc)
                 return
             received = received_ns(ancdata) or time.time_ns()
-            try:
-                reply = dns.message.from_wire(wire)
-            except dns.exception.DNSException:
-                continue  # garbage on our port is not an answer
-            if query.is_response(reply):
+            reply = _answer_to(query, wire)
+            if reply is not None:
                 answer.set_result((reply, received))
 
     try:
@@ -121,8 +170,42 @@ async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
         sock.close()
 
 
-async def _exchange(query: dns.message.Message, resolver: Resolver,
-                    timeout: float) -> dns.message.Message:
+def _answer_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | None:
+    """A datagram as the answer to ``query``, or None: garbage on our port, or
+    a reply to another question (wrong ID, another name), answers nothing.
+
+    dnspython raises its own errors for most malformed messages and a few
+    plain ones (ValueError, IndexError, UnicodeError) for some; whatever it
+    raises, the datagram is not an answer, and we keep listening.
+    """
+    try:
+        reply = dns.message.from_wire(wire)
+        return reply if query.is_response(reply) else None
+    except Exception:  # noqa: BLE001 -- any parse failure means "not an answer"
+        return None
+
+
+Exchange = Callable[[dns.message.Message, Resolver, float], Awaitable[dns.message.Message]]
+"""One question to one resolver within a timeout: the reply, or an exception."""
+
+
+class NameResolver(Protocol):
+    """What a round needs from DNS: every name through every resolver.
+
+    ``run_round`` takes one as it takes its TCP prober; ``DnsProber`` is the
+    real one, a test passes its own.
+    """
+
+    async def resolve_all(self, names: Sequence[str], resolvers: Sequence[Resolver],
+                          timeout: float, *, aaaa: bool = False,
+                          limit: asyncio.Semaphore | None = None) -> list[DnsResult]:
+        """One result per (name, resolver), ordered name-major; never raises
+        for what a network or a resolver does."""
+        ...
+
+
+async def exchange(query: dns.message.Message, resolver: Resolver,
+                   timeout: float) -> dns.message.Message:
     """One question, UDP with one retransmission, TCP when truncated."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -146,11 +229,14 @@ async def _exchange(query: dns.message.Message, resolver: Resolver,
             wait = (retransmit_at if not retransmitted else deadline) - loop.time()
             done, pending = await asyncio.wait(pending, timeout=max(wait, 0),
                                                return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task.exception() is None:
+            # Read every outcome, so that no failure is left for asyncio to log.
+            outcomes = [(task, task.exception()) for task in done]
+            for task, exc in outcomes:
+                if exc is None:
                     return task.result()
-                if not isinstance(task.exception(), dns.exception.Timeout | TimeoutError):
-                    raise task.exception()  # type: ignore[misc]
+            for _task, exc in outcomes:
+                if not isinstance(exc, dns.exception.Timeout | TimeoutError):
+                    raise exc  # type: ignore[misc]
             if not retransmitted and loop.time() < deadline:
                 retransmitted = True
                 pending.add(asyncio.ensure_future(attempt()))
@@ -160,69 +246,148 @@ async def _exchange(query: dns.message.Message, resolver: Resolver,
     finally:
         for task in pending:
             task.cancel()
+            task.add_done_callback(_forget)
 
 
-async def resolve(name: str, resolver: Resolver, timeout: float, *,
-                  aaaa: bool = False) -> DnsResult:
-    """Ask one resolver about one name; never raises for network trouble."""
-    start = time.perf_counter()
-    rdtypes = [dns.rdatatype.A, dns.rdatatype.AAAA] if aaaa else [dns.rdatatype.A]
-    queries = [dns.message.make_query(name, rdtype) for rdtype in rdtypes]
-    outcomes = await asyncio.gather(*(_exchange(q, resolver, timeout) for q in queries),
-                                    return_exceptions=True)
-    duration = time.perf_counter() - start
+def _forget(task: asyncio.Future[dns.message.Message]) -> None:
+    """Retrieve what a cancelled attempt ended with: it no longer matters, and
+    unretrieved, asyncio would log it with a traceback."""
+    if not task.cancelled():
+        task.exception()
+
+
+class DnsProber:
+    """The real ``NameResolver``: dnspython's messages over our own UDP
+    exchange (``exchange``), TCP when truncated.
+
+    ``max_addresses`` caps the addresses kept (and so probed) per name: a
+    name answering with thousands would make a round probe thousands. The
+    lowest ones in address order are kept, so that every resolver and every
+    round probe the same ones. ``exchange`` is the seam for tests that hand
+    in replies or exceptions without a socket.
+    """
+
+    def __init__(self, *, max_addresses: int = DEFAULT_MAX_ADDRESSES,
+                 exchange: Exchange = exchange) -> None:
+        if max_addresses < 1:
+            raise ValueError(f"max_addresses must be >= 1, got {max_addresses}")
+        self.max_addresses = max_addresses
+        self._exchange = exchange
+
+    async def resolve(self, name: str, resolver: Resolver, timeout: float, *,
+                      aaaa: bool = False) -> DnsResult:
+        """Ask one resolver about one name; never raises for what the network,
+        the resolver or its answers do."""
+        start = time.perf_counter()
+        rdtypes = [dns.rdatatype.A, dns.rdatatype.AAAA] if aaaa else [dns.rdatatype.A]
+        queries = [dns.message.make_query(name, rdtype) for rdtype in rdtypes]
+        outcomes = await asyncio.gather(*(self._exchange(q, resolver, timeout) for q in queries),
+                                        return_exceptions=True)
+        result = _result(name, resolver, timeout, rdtypes, outcomes,
+                         time.perf_counter() - start)
+        return cap(result, self.max_addresses)
+
+    async def resolve_all(self, names: Sequence[str], resolvers: Sequence[Resolver],
+                          timeout: float, *, aaaa: bool = False,
+                          limit: asyncio.Semaphore | None = None) -> list[DnsResult]:
+        """Every name through every resolver, concurrently; ordered name-major."""
+        gate = limit or asyncio.Semaphore(256)
+
+        async def one(name: str, resolver: Resolver) -> DnsResult:
+            async with gate:
+                return await self.resolve(name, resolver, timeout, aaaa=aaaa)
+
+        return list(await asyncio.gather(*(one(n, r) for n in names for r in resolvers)))
+
+
+def cap(result: DnsResult, most: int) -> DnsResult:
+    """Pure: keep the ``most`` lowest addresses, and say so in the detail."""
+    if len(result.addresses) <= most:
+        return result
+    kept = tuple(sorted(result.addresses, key=_address_order)[:most])
+    detail = (f"the answer holds {len(result.addresses)} addresses; probing the first "
+              f"{most} in address order ([dns] max_addresses)")
+    return replace(result, addresses=kept, addresses_dropped=len(result.addresses) - most,
+                   detail=detail)
+
+
+def _address_order(address: str) -> tuple[int, int]:
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
+
+
+def _result(name: str, resolver: Resolver, timeout: float, rdtypes: Sequence[int],
+            outcomes: Sequence[dns.message.Message | BaseException],
+            duration: float) -> DnsResult:
+    """Pure: what the answers (or failures) to the A (and AAAA) questions add up to.
+
+    The A question's rcode is the one reported, and only a name that
+    resolves (``ok``) carries addresses; they count only from NOERROR
+    answers. A broken chain (loop, too long) is an error unless the other
+    question found addresses.
+    """
     on_the_wire = [o.time for o in outcomes if isinstance(o, dns.message.Message) and o.time]
     if on_the_wire and len(on_the_wire) == len(outcomes):
         duration = max(on_the_wire)  # every question answered: the wire time is the truth
 
     addresses: list[str] = []
     chain: list[str] = []
+    notes: list[str] = []
     rcode: dns.rcode.Rcode | None = None
     failure: tuple[DnsStatus, str] | None = None
     for rdtype, outcome in zip(rdtypes, outcomes, strict=True):
         if isinstance(outcome, dns.message.Message):
-            found, cnames = read_response(outcome, rdtype)
-            addresses.extend(a for a in found if a not in addresses)
-            chain.extend(c for c in cnames if c not in chain)
+            reading = read_response(outcome, rdtype)
+            if outcome.rcode() == dns.rcode.NOERROR:
+                addresses.extend(a for a in reading.addresses if a not in addresses)
+            chain.extend(c for c in reading.chain if c not in chain)
+            if reading.problem and reading.problem not in notes:
+                notes.append(reading.problem)
             if rcode is None or rdtype == dns.rdatatype.A:
                 rcode = outcome.rcode()
         elif failure is None and rdtype == dns.rdatatype.A:
-            failure = _failure(outcome, timeout)
+            failure = translate(outcome, timeout)
 
+    plain = _plain(name)
     if rcode is None or (failure is not None and rcode == dns.rcode.NOERROR
                           and not addresses):
         status, detail = failure or (DnsStatus.ERROR, "no answer")
-        return DnsResult(_plain(name), resolver.label, status, None, (), (), duration, detail)
+        return DnsResult(plain, resolver.label, status, None, (), (), duration, detail)
     status = status_of(rcode, addresses)
-    return DnsResult(_plain(name), resolver.label, status, dns.rcode.to_text(rcode),
-                     tuple(addresses), tuple(chain), duration)
+    broken = [n for n in notes if n != REFERRAL]
+    if broken and not addresses:
+        status = DnsStatus.ERROR
+    detail = "; ".join(broken or notes) if not addresses else ""
+    if status is not DnsStatus.OK:
+        addresses = []  # AAAA records beside an A SERVFAIL say nothing we would probe
+    return DnsResult(plain, resolver.label, status, dns.rcode.to_text(rcode),
+                     tuple(addresses), tuple(chain), duration, detail)
 
 
-def _failure(exc: BaseException, timeout: float) -> tuple[DnsStatus, str]:
-    """The one place where dnspython and socket errors become results."""
+def translate(exc: BaseException, timeout: float) -> tuple[DnsStatus, str]:
+    """The one place where what an exchange raised becomes a DNS status and detail.
+
+    Timeouts are ``timeout``; everything else a resolver, a network or a
+    malformed answer can cause is ``error`` with what happened. An exception
+    no branch knows is still an ``error`` (named by its type): one hostile
+    answer must not end a round. Only cancellation and interpreter exits
+    (not ``Exception``) pass through.
+    """
+    if not isinstance(exc, Exception):
+        raise exc
     if isinstance(exc, _NoAnswer | dns.exception.Timeout | TimeoutError):
         return DnsStatus.TIMEOUT, f"no answer within {timeout:g} s"
     if isinstance(exc, ConnectionRefusedError):
         return DnsStatus.ERROR, "ICMP port unreachable: nothing listens on the resolver's port"
+    if isinstance(exc, EOFError | ConnectionResetError | BrokenPipeError):
+        return DnsStatus.ERROR, ("the resolver closed the TCP connection before a whole "
+                                 "answer (after a truncated UDP answer)")
     if isinstance(exc, OSError):
         return DnsStatus.ERROR, exc.strerror or str(exc)
     if isinstance(exc, dns.exception.DNSException):
         return DnsStatus.ERROR, f"bad response: {exc}"
-    raise exc
+    return DnsStatus.ERROR, f"bad response: {type(exc).__name__}: {exc}"
 
 
 def _plain(name: str) -> str:
     return name.rstrip(".").lower()
-
-
-async def resolve_all(names: Sequence[str], resolvers: Sequence[Resolver], timeout: float, *,
-                      aaaa: bool = False, limit: asyncio.Semaphore | None = None,
-                      ) -> list[DnsResult]:
-    """Every name through every resolver, concurrently; ordered name-major."""
-    gate = limit or asyncio.Semaphore(256)
-
-    async def one(name: str, resolver: Resolver) -> DnsResult:
-        async with gate:
-            return await resolve(name, resolver, timeout, aaaa=aaaa)
-
-    return list(await asyncio.gather(*(one(n, r) for n in names for r in resolvers)))

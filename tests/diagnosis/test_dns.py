@@ -9,6 +9,7 @@ import pytest
 from probe.diagnosis import (
     Context,
     diagnose,
+    dns_addresses_capped,
     dns_disagreement,
 )
 from probe.results import (
@@ -229,3 +230,43 @@ def test_each_name_is_judged_on_its_own() -> None:
     got = findings(ok(GW, DNS_A, "10.0.0.5"), ok(GW, DNS_B, "10.0.0.5"),
                    fail(SQL_NAME, DNS_A, NXDOMAIN, "NXDOMAIN"), ok(SQL_NAME, DNS_B, "10.0.3.4"))
     assert [(f.id, f.subject) for f in got] == [("dns-resolver-fails", SQL_NAME)]
+
+
+# --------------------------------------------------------------------------
+# dns-addresses-capped: more addresses in the answer than [dns] max_addresses
+
+
+def capped(name: str, resolver: str, kept: int, dropped: int) -> DnsResult:
+    addresses = tuple(f"198.18.3.{i}" for i in range(kept))
+    detail = (f"the answer holds {kept + dropped} addresses; probing the first {kept} in "
+              "address order ([dns] max_addresses)")
+    return DnsResult(name, resolver, DnsStatus.OK, "NOERROR", addresses, (), 0.1, detail,
+                     addresses_dropped=dropped)
+
+
+def test_a_capped_name_is_a_warning_with_the_count() -> None:
+    found = list(dns_addresses_capped(dns_round(capped("many.test", DNS_A, 16, 4074),
+                                                ok("many.test", DNS_B, "198.18.3.1"))))
+    finding = only(found)
+    assert (finding.id, finding.severity, finding.subject) == (
+        "dns-addresses-capped", Severity.WARNING, "many.test")
+    assert finding.summary == f"many.test answers with 4090 addresses on {DNS_A}; 16 are probed"
+    assert finding.evidence == (f"{DNS_A}: the answer holds 4090 addresses; probing the first 16 "
+                                "in address order ([dns] max_addresses)",)
+    assert "answers with 4090 addresses; the agent probes the lowest 16" in finding.remedy
+
+
+def test_capped_on_every_resolver_is_one_finding_per_name() -> None:
+    found = list(dns_addresses_capped(dns_round(capped("many.test", DNS_A, 16, 100),
+                                                capped("many.test", DNS_B, 16, 200),
+                                                capped("other.test", DNS_A, 16, 1))))
+    assert [(f.subject, f.summary.split(";")[0]) for f in found] == [
+        ("many.test", f"many.test answers with 216 addresses on {DNS_A}, {DNS_B}"),
+        ("other.test", f"other.test answers with 17 addresses on {DNS_A}"),
+    ]
+
+
+def test_no_cap_no_finding() -> None:
+    assert "dns-addresses-capped" not in ids(diagnose(dns_round(
+        ok("few.test", DNS_A, "198.18.3.1", "198.18.3.2"), ok("few.test", DNS_B, "198.18.3.1",
+                                                              "198.18.3.2"))))

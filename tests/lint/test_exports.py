@@ -163,7 +163,7 @@ def test_only_regular_files_of_sane_size(tmp_path: Path, monkeypatch: pytest.Mon
     big = tmp_path / "big.json"
     big.write_text(NSG_JSON)
     monkeypatch.setattr("probe.lint.exports.MAX_BYTES", 10)
-    with pytest.raises(ExportError, match="34 bytes, more than the 10"):
+    with pytest.raises(ExportError, match="34 bytes, over the limit of 10"):
         read(big)
     with pytest.raises(ExportError, match="cannot read: No such file"):
         read(tmp_path / "missing.json")

@@ -28,7 +28,7 @@ import pytest
 
 from lab import topology as topo
 
-HELPERS = Path(__file__).resolve().parent / "helpers"
+HELPERS = Path(__file__).resolve().parent.parent / "helpers"
 DRIVER = HELPERS / "syn_driver.py"
 SPOOF = HELPERS / "syn_spoof.py"
 

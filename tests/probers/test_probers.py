@@ -31,6 +31,9 @@ class Fake:
         return [tuple(Attempt(PortState.OPEN, f"{self.method}:{j.address}")
                       for _ in range(j.count)) for j in jobs]
 
+    def method_for(self, address: str) -> str:
+        return self.method
+
     def close(self) -> None:
         self.closed = True
 

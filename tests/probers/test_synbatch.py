@@ -1,18 +1,16 @@
-"""Pure tests of the SYN engine's matching, waves and pacing: no sockets."""
+"""Pure tests of a SYN batch's matching, waves and pacing: no sockets."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import socket
 import time
 
 import pytest
 
-from probe.errors import UnsupportedAddress
-from probe.probers import syn
+from probe.probers.classify import classify_connect_errno
 from probe.probers.packet import Answer, SynTemplate
-from probe.probers.syn import Batch, SynProber, _Pacer, _Plan
+from probe.probers.synbatch import Batch, Pacer, Plan, waves
 from probe.results import NO_RESPONSE, PortState, TcpJob
 
 US, TARGET, ROUTER = "198.19.1.10", "198.19.2.10", "198.19.1.1"
@@ -111,51 +109,48 @@ def test_non_answers_are_ignored() -> None:
 
 def test_local_verdicts_settle_without_packet() -> None:
     batch = Batch(1, 100 * MS)
-    batch.settle(0, syn.classify_connect_errno(13, local=True))  # EACCES: prohibit route
+    batch.settle(0, classify_connect_errno(13, local=True))  # EACCES: prohibit route
     assert batch.done
     assert batch.attempts()[0].reason == "local-prohibited"
 
 
-def plans(*counts: int) -> list[_Plan]:
+def plans(*counts: int) -> list[Plan]:
     out, slot = [], 0
     for i, count in enumerate(counts):
-        out.append(_Plan(TcpJob(TARGET, 1000 + i, count), slot, T, None))
+        out.append(Plan(TcpJob(TARGET, 1000 + i, count), slot, T, None))
         slot += count
     return out
 
 
 def test_waves_put_attempt_k_of_every_job_in_wave_k() -> None:
-    prober = SynProber()
     ps = plans(3, 1, 2)
-    ps.append(_Plan(TcpJob("198.19.5.1", 80, 2), 6, None, 13))  # no route: never sent
-    waves = prober._waves(ps)
-    assert [[slot for slot, _ in wave] for wave in waves] == [[0, 3, 4], [1, 5], [2]]
+    ps.append(Plan(TcpJob("198.19.5.1", 80, 2), 6, None, 13))  # no route: never sent
+    assert [[slot for slot, _ in wave] for wave in waves(ps)] == [[0, 3, 4], [1, 5], [2]]
 
 
-class _RecordingProber:
-    """Stands in for SynProber._send_syn: records when each slot would leave."""
+class Recorder:
+    """Stands in for the raw socket's send: records when each slot would leave."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[int, int]] = []
 
-    def _send_syn(self, batch: Batch, slot: int, plan: _Plan) -> int | None:
+    def __call__(self, batch: Batch, slot: int, plan: Plan) -> int | None:
         self.sent.append((slot, time.monotonic_ns()))
         return None
 
 
-def drive(pacer: _Pacer, recorder: _RecordingProber) -> None:
+def drive(pacer: Pacer) -> None:
     batch = Batch(100, MS)
     while pacer.sending:
-        wait = pacer.step(recorder, batch)  # type: ignore[arg-type]
+        wait = pacer.step(batch)
         if wait:
             time.sleep(wait / 1e9)
 
 
 def test_pacer_respects_rate_and_spacing() -> None:
-    prober, recorder = SynProber(), _RecordingProber()
-    waves = prober._waves(plans(*[3] * 10))  # 3 waves of 10
+    recorder = Recorder()
     start = time.monotonic_ns()
-    drive(_Pacer(waves, 500.0, 100 * MS), recorder)
+    drive(Pacer(waves(plans(*[3] * 10)), 500.0, 100 * MS, recorder))  # 3 waves of 10
     times = dict(recorder.sent)
     assert sorted(times) == list(range(30))
     elapsed = (max(times.values()) - start) / 1e9
@@ -168,37 +163,11 @@ def test_pacer_respects_rate_and_spacing() -> None:
 
 
 def test_pacer_rate_cap_holds_within_a_wave() -> None:
-    prober, recorder = SynProber(), _RecordingProber()
-    waves = prober._waves(plans(*[1] * 50))
+    recorder = Recorder()
     start = time.monotonic_ns()
-    drive(_Pacer(waves, 1000.0, 0), recorder)
+    drive(Pacer(waves(plans(*[1] * 50)), 1000.0, 0, recorder))
     elapsed = (recorder.sent[-1][1] - start) / 1e9
     assert elapsed >= 0.045  # 50 SYNs at 1000/s, 1 credit up front and a 5-SYN burst at most
-
-
-def test_ipv6_and_bad_jobs_are_refused_before_any_socket() -> None:
-    prober = SynProber()
-    with pytest.raises(UnsupportedAddress, match="IPv4 only"):
-        prober.probe_sync([TcpJob("2001:db8::1", 443, 1)], 1.0)
-    with pytest.raises(ValueError):
-        prober.probe_sync([TcpJob(TARGET, 0, 1)], 1.0)
-    with pytest.raises(ValueError):
-        prober.probe_sync([TcpJob(TARGET, 443, 1)], 0)
-    with pytest.raises(ValueError):
-        asyncio.run(prober.probe([TcpJob("db.example", 443, 1)], 1.0))
-    assert prober.source_ports == ()
-    assert not SynProber.supports("::1")
-    assert SynProber.supports("198.18.2.10")
-    with pytest.raises(UnsupportedAddress):
-        SynProber(source="::1")
-    with pytest.raises(ValueError):
-        SynProber(rate=0)
-
-
-def test_empty_batch_and_raw_capable() -> None:
-    assert asyncio.run(SynProber().probe([], 1.0)) == []
-    assert isinstance(syn.raw_capable(), bool)
-    assert SynProber.method == "syn"
 
 
 def test_kernel_send_stamp_replaces_ours_even_after_the_answer() -> None:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from probe import round as round_module
 from probe.config import Config, DnsConfig, Resolver, Target
 from probe.results import (
     Attempt,
@@ -20,7 +19,7 @@ from probe.results import (
     TcpJob,
     TcpResult,
 )
-from probe.round import Planned, exit_status, hostnames, judge, plan
+from probe.round import Planned, exit_status, hostnames, judge, plan, run_round
 
 OPEN, CLOSED, FILTERED, UNRESOLVED = (PortState.OPEN, PortState.CLOSED, PortState.FILTERED,
                                       PortState.UNRESOLVED)
@@ -264,9 +263,32 @@ class FakeProber:
         self.jobs.extend(jobs)
         return [tuple(self.answers[j.address] for _ in range(j.count)) for j in jobs]
 
+    def method_for(self, address: str) -> str:
+        return self.method
 
-def test_run_round_probes_the_primary_answers_and_compares_the_others(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    def close(self) -> None:
+        pass
+
+
+class TableResolver:
+    """A NameResolver answering from a table: (name, resolver label) -> addresses."""
+
+    def __init__(self, table: dict[tuple[str, str], tuple[str, ...]]) -> None:
+        self.table = table
+
+    async def resolve_all(self, names: Sequence[str], resolvers: Sequence[Resolver],
+                          timeout: float, *, aaaa: bool = False,
+                          limit: asyncio.Semaphore | None = None) -> list[DnsResult]:
+        out = []
+        for name in names:
+            for r in resolvers:
+                addresses = self.table[(name, r.label)]
+                status = DnsStatus.OK if addresses else DnsStatus.NXDOMAIN
+                out.append(DnsResult(name, r.label, status, "NOERROR", addresses, (), 0.01))
+        return out
+
+
+def test_run_round_probes_the_primary_answers_and_compares_the_others() -> None:
     primary, other = Resolver("10.0.0.4"), Resolver("168.63.129.16")
     # the primary (custom DNS) sends the gateway to its private address; Azure DNS disagrees
     table = {
@@ -276,21 +298,11 @@ def test_run_round_probes_the_primary_answers_and_compares_the_others(
         ("contoso.management.azure-api.net", "168.63.129.16"): ("20.1.2.3",),
     }
 
-    async def fake_resolve_all(names, resolvers, timeout, *, aaaa=False, limit=None):
-        out = []
-        for name in names:
-            for r in resolvers:
-                addresses = table[(name, r.label)]
-                status = DnsStatus.OK if addresses else DnsStatus.NXDOMAIN
-                out.append(DnsResult(name, r.label, status, "NOERROR", addresses, (), 0.01))
-        return out
-
-    monkeypatch.setattr(round_module, "resolve_all", fake_resolve_all)
     prober = FakeProber({"10.0.0.5": SYN_ACK, "10.0.0.9": RESET})
     literal = Target("literal", "10.0.0.9", 8080, count=2)
     config = Config(dns=DnsConfig(resolvers=(primary, other)), targets=(GW, MGMT, literal))
 
-    result = asyncio.run(round_module.run_round(config, prober))
+    result = asyncio.run(run_round(config, prober, TableResolver(table)))
 
     assert prober.jobs == [TcpJob("10.0.0.5", 443, 3), TcpJob("10.0.0.9", 8080, 2)]
     assert [(t.target, t.address, t.state, t.reason, t.method) for t in result.tcp] == [

@@ -1,4 +1,7 @@
-"""HTTP(S) health check against real loopback servers (and the lab's gateway)."""
+"""HTTP(S) health check against real loopback servers.
+
+The lab's gateway: test_http_lab.py.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from probe.probers.http import check, check_all, reason_for, split_url
-from tests.conftest import in_client
 
 STATUS = "/status-0123456789abcdef"
 
@@ -142,31 +143,6 @@ def test_verification_off_and_private_ca(tls: int, cert: Path) -> None:
 def test_tls_to_a_plain_server_is_a_tls_error(plain: int) -> None:
     result = check(f"https://127.0.0.1:{plain}/", timeout=5, verify=False)
     assert result.reason.startswith("tls-error: ") and not result.ok
-
-
-_SNIPPET = """
-import dataclasses, json, sys
-from probe.probers.http import check
-cafile = sys.argv[3] if len(sys.argv) > 3 else None
-print(json.dumps(dataclasses.asdict(check(sys.argv[1], address=sys.argv[2], timeout=3,
-                                          cafile=cafile))))
-"""
-
-
-@pytest.mark.lab
-@pytest.mark.usefixtures("lab")
-def test_lab_gateway_health_path() -> None:
-    # The lab's gateway serves TLS with a self-signed lab certificate: trusted
-    # through its CA file it is healthy, untrusted it is a certificate failure.
-    url = f"https://apimlab.azure-api.test{STATUS}"
-    ca = str(Path(__file__).resolve().parent.parent / "lab" / "tls" / "gateway.crt")
-    trusted = in_client([sys.executable, "-c", _SNIPPET, url, "198.18.2.10", ca])
-    assert trusted.returncode == 0, trusted.stderr
-    result = json.loads(trusted.stdout)
-    assert (result["status"], result["ok"], result["tls"]) == (200, True, "TLSv1.3")
-    untrusted = in_client([sys.executable, "-c", _SNIPPET, url, "198.18.2.10"])
-    result = json.loads(untrusted.stdout)
-    assert not result["ok"] and result["reason"].startswith("certificate")
 
 
 def test_check_all_side_by_side(plain: int) -> None:

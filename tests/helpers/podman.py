@@ -1,0 +1,111 @@
+"""podman for the deploy tests, set up for this machine class.
+
+* podman 4.3's crun refuses hybrid cgroups: runc.
+* root lacks CAP_SYS_RESOURCE and the hard limits are low (nofile 20000), so
+  podman's default ulimits fail with EPERM: explicit ones under them.
+* containers get no network unless a test puts them in a lab namespace.
+* PID 1 is not systemd: cgroupfs, and events to a file.
+
+The file given through CONTAINERS_CONF replaces Debian's defaults entirely,
+so the default capability list is restated (podman's own default).
+
+The base image is made locally (no registry): a slim debootstrap rootfs with
+Debian's python3, `podman import`ed under exactly the name the Containerfile's
+FROM uses, and labelled with the rootfs key so a changed package list
+re-imports it. It is the one image the tests leave behind (a cache).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.helpers import rootfs
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_PACKAGES = ("python3",)
+KEY_LABEL = "org.apim-probe.rootfs-key"
+
+CONTAINERS_CONF = """\
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+netns = "none"
+default_capabilities = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
+  "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+def missing_tools() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    for tool in ("podman", "runc", "debootstrap", "ip"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} (make deploy-deps)"
+    return None
+
+
+class Podman:
+    """podman with the tests' containers.conf."""
+
+    def __init__(self, conf_dir: Path) -> None:
+        self.conf = conf_dir / "containers.conf"
+        self.conf.write_text(CONTAINERS_CONF, encoding="utf-8")
+        self.env = {**os.environ, "CONTAINERS_CONF": str(self.conf)}
+
+    def run(self, args: Sequence[str], *, timeout: float = 120, check: bool = True,
+            ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(["podman", *args], capture_output=True, text=True,
+                              timeout=timeout, env=self.env, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"podman {' '.join(args)}: exit {proc.returncode}\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def popen(self, args: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
+        return subprocess.Popen(["podman", *args], env=self.env, text=True,  # type: ignore[call-overload, no-any-return]
+                                **kwargs)
+
+    def exists(self, image: str) -> bool:
+        return self.run(["image", "exists", image], check=False).returncode == 0
+
+    def label(self, image: str, name: str) -> str | None:
+        out = self.run(["image", "inspect", "--format", "{{json .Labels}}", image]).stdout
+        labels = json.loads(out) or {}
+        value = labels.get(name)
+        return value if isinstance(value, str) else None
+
+
+def containerfile_base() -> str:
+    """The image name the Containerfile's FROM uses by default (ARG BASE=...)."""
+    text = (ROOT / "Containerfile").read_text(encoding="utf-8")
+    match = re.search(r"^ARG BASE=(\S+)$", text, re.MULTILINE)
+    assert match, "Containerfile: no ARG BASE=<image> default"
+    return match.group(1)
+
+
+def base_image(podman: Podman) -> str:
+    """The Containerfile's base, made from a cached slim debootstrap rootfs."""
+    name = containerfile_base()
+    key = rootfs.rootfs_key(BASE_PACKAGES, slim=True)
+    if podman.exists(name) and podman.label(name, KEY_LABEL) == key:
+        return name
+    tree = rootfs.rootfs(BASE_PACKAGES, slim=True)
+    tar = subprocess.Popen(["tar", "-C", str(tree), "--exclude", f"./{rootfs.DONE}",
+                            "-c", "."], stdout=subprocess.PIPE)
+    proc = subprocess.run(["podman", "import", "--change", f"LABEL {KEY_LABEL}={key}",
+                           "--change", 'CMD ["bash"]', "-", name], stdin=tar.stdout,
+                          capture_output=True, text=True, timeout=300, env=podman.env,
+                          check=False)
+    tar.wait()
+    if proc.returncode != 0:
+        raise AssertionError(f"podman import: {proc.stderr}")
+    return name
