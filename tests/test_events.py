@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from probe import events
 from probe.results import PortState, RoundResult
-from tests.test_metrics_data import sample_round, tcp
+from tests.helpers.metrics_data import sample_round, tcp
 
 
 def test_format_event_text_is_logfmt_without_time() -> None:

@@ -7,7 +7,7 @@ from collections import namedtuple
 
 from probe import hostinfo
 from probe.results import PortState
-from tests.test_metrics_data import sample_round, tcp
+from tests.helpers.metrics_data import sample_round, tcp
 
 Stats = namedtuple("Stats", "isup duplex speed mtu flags")
 Io = namedtuple("Io", "bytes_sent bytes_recv packets_sent packets_recv errin errout dropin "

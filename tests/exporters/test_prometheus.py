@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from probe.exporters import prometheus as prom
 from probe.hostinfo import Connections, HostInfo, Interface, Route
 from probe.results import PortState, RoundResult
-from tests.test_metrics_data import BLOB, GATEWAY_STATUS, H, sample_round, tcp
+from tests.helpers.metrics_data import BLOB, GATEWAY_STATUS, H, sample_round, tcp
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CATALOGUE = ROOT / "docs" / "metrics.md"

@@ -2,7 +2,7 @@
 checked without a Grafana: the committed JSON is what the generator produces,
 it is templated by data source, job and instance, every selector filters by
 job and instance, it covers the brief, and every metric it names is in
-docs/metrics.md. tests/test_queries_lab.py runs every query against a real
+docs/metrics.md. tests/prometheus/test_queries_lab.py runs every query against a real
 Prometheus; tests/test_findings.py checks the remedy panel against the
 finding catalogue.
 """

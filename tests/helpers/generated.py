@@ -1,6 +1,6 @@
 """Readers of the generated dashboard and alerting files, shared by their tests
 (tests/grafana/, tests/prometheus/, tests/test_findings.py) and the lab test
-that runs every query (tests/test_queries_lab.py).
+that runs every query (tests/prometheus/test_queries_lab.py).
 
 The files are read as the generators wrote them, so the tests check what
 Grafana and Prometheus will load, not the generators' intentions.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
 SERVICES = ("apim-probe.service", "apim-probe-textfile.service")
 ALL_UNITS = (*SERVICES, "apim-probe-textfile.timer")
