@@ -1,6 +1,7 @@
 # apim-probe: everything runs from here. Run as root on Debian/Ubuntu:
 #   make demo   the network lab, one probe round on an APIM-shaped VNet, lab removed
 #   make test   lint, type check, unit and lab tests
+#   make soak   the agent for 10 minutes on 1,000 lab targets (SOAK_SECONDS to shorten)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,7 +17,7 @@ DEPLOY_APT_PACKAGES := debootstrap podman runc catatonit systemd-container util-
 # Only the benchmarks need these (peers measured side by side); `make test` does not.
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
-.PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench lab-up \
+.PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench soak lab-up \
 	lab-down clean image deploy-deps
 
 all: test
@@ -95,6 +96,12 @@ bench: deps venv
 			--no-install-recommends $$missing >/dev/null; \
 	fi
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Not part of `make test`: ten minutes (SOAK_SECONDS=180 make soak for three), in
+# namespaces of its own (soak-c, soak-s); results in bench/SOAK.md and bench/soak.json.
+SOAK_SECONDS ?= 600
+soak: deps venv
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

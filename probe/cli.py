@@ -173,7 +173,7 @@ def _with_host(text: str, host: hostinfo.HostInfo) -> str:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from probe import daemon
+    from probe import daemon, httpserver
 
     def load() -> Config:
         config = build_config(args)
@@ -183,7 +183,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         return config
 
     if args.listen is not None:
-        daemon.parse_listen(args.listen)  # a bad flag is a usage error before anything starts
+        httpserver.parse_listen(args.listen)  # a bad flag is a usage error before anything starts
     return daemon.serve(load, daemon.Options(listen=args.listen, log_format=args.log_format,
                                              textfile=args.textfile))
 
@@ -193,9 +193,9 @@ def check_config(config: Config, args: argparse.Namespace) -> int:
     from probe.preflight import preflight
 
     if args.listen is not None:
-        from probe import daemon
+        from probe import httpserver
 
-        daemon.parse_listen(args.listen)
+        httpserver.parse_listen(args.listen)
     preflight(config)
     if config.agent.method == "syn" and not raw_allowed():
         _warn("method = 'syn' needs raw sockets (root or CAP_NET_RAW), which this process "

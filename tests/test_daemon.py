@@ -1,19 +1,16 @@
-"""The agent: pure scheduling/health/auth decisions, then the real daemon
-in a subprocess, real HTTP on 127.0.0.1 and real signals."""
+"""The real agent in a subprocess: real HTTP on 127.0.0.1, real signals,
+real config reloads."""
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import os
-import queue
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,150 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from probe import daemon
-from probe.errors import UsageError
-from probe.results import PortState
-from tests.helpers.metrics_data import sample_round, tcp
-
-ROOT = Path(__file__).resolve().parent.parent
-
-# --------------------------------------------------------------------------
-# pure decisions
-
-
-@pytest.mark.parametrize(("previous", "finished", "interval", "jitter", "expected"), [
-    (100.0, 101.0, 30.0, 0.0, 130.0),       # on time
-    (100.0, 101.0, 30.0, 0.05, 131.5),      # jitter moves the tick
-    (100.0, 101.0, 30.0, -0.05, 128.5),
-    (100.0, 145.0, 30.0, 0.0, 148.0),       # overran: a short rest, no catch-up burst
-    (100.0, 400.0, 30.0, 0.0, 403.0),       # ten ticks missed: still one round
-    (100.0, 400.0, 600.0, 0.0, 700.0),
-    (0.0, 200.0, 3600.0, 0.0, 3600.0),
-    (0.0, 4000.0, 3600.0, 0.0, 4005.0),     # rest capped at 5 s
-])
-def test_next_start(previous: float, finished: float, interval: float, jitter: float,
-                    expected: float) -> None:
-    assert daemon.next_start(previous, finished, interval, jitter) == pytest.approx(expected)
-
-
-def test_next_start_never_before_the_round_finished() -> None:
-    for finished in (0.5, 10.0, 29.0, 31.0, 1000.0):
-        for jitter in (-0.05, 0.0, 0.05):
-            assert daemon.next_start(0.0, finished, 30.0, jitter) > finished
-
-
-@pytest.mark.parametrize(("now", "last", "interval", "duration", "ok", "word"), [
-    (50.0, None, 30.0, 0.0, True, "starting"),
-    (100.0, None, 10.0, 0.0, False, "stale"),       # 100 s after start, nothing finished
-    (100.0, 80.0, 10.0, 0.0, True, "ok"),
-    (100.0, 70.0, 10.0, 0.0, True, "ok"),           # exactly three intervals
-    (100.0, 69.0, 10.0, 0.0, False, "stale"),
-    (100.0, 50.0, 10.0, 20.0, True, "ok"),          # slow rounds widen the limit
-])
-def test_health(now: float, last: float | None, interval: float, duration: float, ok: bool,
-                word: str) -> None:
-    fresh, why = daemon.health(now, 0.0, last, interval, duration)
-    assert fresh is ok
-    assert why.startswith(word)
-
-
-def _basic(text: str) -> str:
-    return "Basic " + base64.b64encode(text.encode()).decode()
-
-
-@pytest.mark.parametrize(("header", "ok"), [
-    (_basic("prom:s3cret"), True),
-    ("basic " + base64.b64encode(b"prom:s3cret").decode(), True),
-    (_basic("prom:s3cret2"), False),
-    (_basic("prom:"), False),
-    (_basic("other:s3cret"), False),
-    (_basic("proms3cret"), False),
-    ("Basic !!!notbase64", False),
-    ("Bearer abc", False),
-    ("", False),
-    (None, False),
-])
-def test_basic_auth(header: str | None, ok: bool) -> None:
-    assert daemon.basic_auth_ok(header, "prom", b"s3cret") is ok
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ("127.0.0.1:9839", ("127.0.0.1", 9839)),
-    ("127.0.0.1:0", ("127.0.0.1", 0)),
-    ("[::1]:9839", ("::1", 9839)),
-    ("[::1]:0", ("::1", 0)),
-    ("localhost:80", ("localhost", 80)),
-])
-def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
-    assert daemon.parse_listen(text) == expected
-
-
-@pytest.mark.parametrize("text", ["127.0.0.1", "127.0.0.1:99999", "[::1"])
-def test_parse_listen_rejects(text: str) -> None:
-    with pytest.raises(UsageError, match="--listen"):
-        daemon.parse_listen(text)
-
-
-def test_format_event_text_is_logfmt_without_time() -> None:
-    line = daemon.format_event("text", 0.0, "error", "reload_rejected",
-                               {"error": 'bad "x" = 1', "n": 3, "ok": True, "d": 0.1234567})
-    assert line == ('level=error event=reload_rejected error="bad \\"x\\" = 1" n=3 ok=true '
-                    'd=0.123457')
-
-
-def test_format_event_journal_prefix_carries_the_priority() -> None:
-    assert daemon.format_event("text", 0.0, "warning", "x", {}, journal=True) == (
-        "<4>level=warning event=x")
-    assert daemon.format_event("text", 0.0, "error", "x", {}, journal=True).startswith("<3>")
-    assert daemon.format_event("json", 0.0, "info", "x", {}, journal=True).startswith("<6>{")
-
-
-def test_format_event_json_has_time() -> None:
-    line = daemon.format_event("json", 1.5, "info", "round", {"number": 1})
-    assert json.loads(line) == {"time": "1970-01-01T00:00:01.500Z", "level": "info",
-                                "event": "round", "number": 1}
-
-
-def test_transitions() -> None:
-    before = sample_round()
-    assert daemon.transitions(None, before) == []
-    assert daemon.transitions(before, before) == []
-    rows = list(before.tcp)
-    rows[0] = tcp("management", rows[0].host, rows[0].address, 3443, PortState.FILTERED,
-                  "no-response", dependency="management")
-    from dataclasses import replace
-    changes = daemon.transitions(before, replace(before, tcp=tuple(rows)))
-    assert changes == [{"target": "management", "address": "198.18.3.10", "port": 3443,
-                        "from": "open", "to": "filtered", "reason": "no-response",
-                        "ok": False}]
-
-
-def _app(environ: dict[str, object], start: object) -> list[bytes]:
-    return []
-
-
-def test_http_errors_are_one_log_line_not_a_traceback() -> None:
-    errors: list[tuple[str, str]] = []
-    server = daemon.bind("127.0.0.1:0", _app, daemon.Access,
-                         lambda error, client: errors.append((error, client)))
-    try:
-        try:
-            raise ConnectionResetError("peer went away")
-        except ConnectionResetError:
-            server.handle_error(None, ("127.0.0.1", 40000))
-    finally:
-        server.server_close()
-    assert errors == [("ConnectionResetError: peer went away", "127.0.0.1")]
-
-
-def test_bind_a_taken_port_is_a_usage_error() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        port = taken.getsockname()[1]
-        with pytest.raises(UsageError, match="address already in use"):
-            daemon.bind(f"127.0.0.1:{port}", _app, daemon.Access)
-
+from probe import httpserver
+from tests.helpers.agent import Daemon, basic, free_port, get, rounds_after, sample, write_config
 
 # --------------------------------------------------------------------------
 # the real daemon
@@ -199,77 +54,6 @@ def listener() -> Iterator[int]:
     server.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def write_config(path: Path, targets: dict[str, str], *, interval: float = 1,
-                 resolver: str = "127.0.0.1:53", timeout: float = 0.5, extra: str = "",
-                 method: str = "connect") -> Path:
-    lines = ["[agent]", f"interval = {interval}", f"timeout = {timeout}", f'method = "{method}"',
-             extra, "", "[dns]", f'resolvers = ["{resolver}"]', ""]
-    for name, hostport in targets.items():
-        host, port = hostport.rsplit(":", 1)
-        lines += ["[[target]]", f'name = "{name}"', f'host = "{host}"', f"port = {port}",
-                  "count = 1", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
-
-
-class Daemon:
-    """``probe -c FILE`` in a subprocess; stderr lines are collected as they come."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "probe", *args], cwd=ROOT, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.port = 0
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, needle: str, timeout: float = 15.0, after: int = 0) -> str:
-        """The first stderr line (from index ``after``) containing ``needle``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in self.lines[after:]:
-                if needle in line:
-                    return line
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {needle!r} in stderr: {self.lines}")
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError(f"daemon exited ({self.proc.wait()}) without {needle!r}: "
-                                     f"{self.lines}")
-            self.lines.append(line)
-
-    def started(self) -> Daemon:
-        line = self.wait_for("event=listening")
-        self.port = int(line.split("port=")[1].split()[0])
-        return self
-
-    def url(self, path: str, scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(5)
-
-
 @pytest.fixture
 def run_daemon() -> Iterator[type[Daemon]]:
     started: list[Daemon] = []
@@ -282,31 +66,6 @@ def run_daemon() -> Iterator[type[Daemon]]:
     yield Tracked
     for d in started:
         d.stop()
-
-
-def get(url: str, *, headers: dict[str, str] | None = None, method: str = "GET",
-        context: ssl.SSLContext | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    from prometheus_client.parser import text_string_to_metric_families
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return float(s.value)
-    return None
-
-
-def rounds_after(d: Daemon, count: int, after: int = 0) -> None:
-    for _ in range(count):
-        d.wait_for("event=round ", after=after)
-        after = len(d.lines)
 
 
 def open_and_closed_after_a_round(tmp_path: Path, listener: int,
@@ -334,7 +93,7 @@ def test_serves_metrics_and_health(tmp_path: Path, listener: int,
     assert sample(text, "apim_probe_config_last_reload_successful") == 1
     assert sample(text, "process_resident_memory_bytes") is not None
     assert sample(text, "apim_probe_host_interface_up", interface="lo") == 1
-    for path in daemon.HEALTH_PATHS:
+    for path in httpserver.HEALTH_PATHS:
         status, body = get(d.url(path))
         assert status == 200 and body.startswith("ok"), body
     # no endpoint takes a target from the request
@@ -489,13 +248,22 @@ def test_health_goes_503_when_rounds_are_stale(tmp_path: Path, silent_dns: int,
     assert status == 503 and body.startswith("stale"), body
 
 
-def test_port_in_use_is_a_clear_error(tmp_path: Path, listener: int,
-                                      run_daemon: type[Daemon]) -> None:
+def test_a_port_still_taken_at_start_is_retried(tmp_path: Path, listener: int,
+                                                run_daemon: type[Daemon]) -> None:
+    """The previous agent still holds the port for a moment: retry, then serve."""
     config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
-    d = run_daemon("-c", str(config), "--listen", f"127.0.0.1:{listener}")
-    assert d.proc.wait(15) == 2
-    line = d.wait_for("address already in use")
-    assert f"127.0.0.1:{listener}" in line and "Traceback" not in "\n".join(d.lines)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        d = run_daemon("-c", str(config), "--listen", f"127.0.0.1:{port}")
+        first = d.wait_for("event=listen_retry")
+    assert "attempt=1 " in first and "next_delay_seconds=" in first
+    assert "Address already in use" in first
+    d.started()
+    assert d.port == port
+    status, _ = get(d.url("/healthz"))
+    assert status == 200
 
 
 def test_bad_config_at_start_exits_2(tmp_path: Path, run_daemon: type[Daemon]) -> None:
@@ -515,9 +283,9 @@ def test_daemon_basic_auth(tmp_path: Path, listener: int, run_daemon: type[Daemo
     d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
     status, _ = get(d.url("/metrics"))
     assert status == 401
-    status, _ = get(d.url("/metrics"), headers={"Authorization": _basic("prom:wrong")})
+    status, _ = get(d.url("/metrics"), headers={"Authorization": basic("prom:wrong")})
     assert status == 401
-    status, text = get(d.url("/metrics"), headers={"Authorization": _basic("prom:s3cret")})
+    status, text = get(d.url("/metrics"), headers={"Authorization": basic("prom:s3cret")})
     assert status == 200 and "apim_probe_build_info" in text
 
 
@@ -562,6 +330,9 @@ def test_json_log_and_textfile(tmp_path: Path, listener: int,
     d.wait_for('"event": "round"')
     events = [json.loads(x) for x in d.lines]
     assert all({"time", "level", "event"} <= set(e) for e in events)
+    deadline = time.monotonic() + 10  # written off the event loop, after the round's line
+    while not textfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     text = textfile.read_text(encoding="utf-8")
     assert sample(text, "apim_probe_tcp_success", target="web") == 1
     assert "process_" not in text
@@ -580,3 +351,36 @@ def test_daemon_does_not_leak_a_traceback_on_sigint(tmp_path: Path, listener: in
     d.wait_for("event=stopped")
     assert "Traceback" not in "\n".join(d.lines)
     assert os.path.exists(config)
+
+
+def test_a_round_longer_than_the_interval_is_logged_as_an_overrun(
+        tmp_path: Path, silent_dns: int, run_daemon: type[Daemon]) -> None:
+    """interval 1 s, a resolver that never answers within the 2 s timeout."""
+    config = write_config(tmp_path / "probe.toml", {"slow": "slow.test:443"},
+                          resolver=f"127.0.0.1:{silent_dns}", timeout=2)
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    line = d.wait_for("event=round_overrun")
+    fields = dict(part.split("=", 1) for part in line.split())
+    assert fields["level"] == "warning" and fields["interval_seconds"] == "1"
+    assert float(fields["overrun_seconds"]) > 0
+    assert float(fields["elapsed_seconds"]) == pytest.approx(
+        1 + float(fields["overrun_seconds"]), abs=0.01)
+    second = d.wait_for("event=round ", after=d.lines.index(line))
+    assert "gap_seconds=" in second and "elapsed_seconds=" in second
+
+
+def test_start_up_and_serving_never_look_a_name_up(tmp_path: Path, listener: int) -> None:
+    """Without /etc/hosts a reverse lookup at bind took 6 s (issue 12.12)."""
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = Daemon("-c", str(config), "--listen", "127.0.0.1:0",
+               program=("tests/helpers/no_dns.py",))
+    try:
+        d.started()
+        status, body = get(d.url("/healthz"))
+        assert status == 200, body
+        d.wait_for("event=round ")
+        status, _ = get(d.url("/metrics"))
+        assert status == 200
+        assert not [line for line in d.lines if "NAME LOOKUP" in line]
+    finally:
+        d.stop()

@@ -1,0 +1,98 @@
+"""Event lines and which target changes are events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from probe import events
+from probe.results import PortState, RoundResult
+from tests.helpers.metrics_data import sample_round, tcp
+
+
+def test_format_event_text_is_logfmt_without_time() -> None:
+    line = events.format_event("text", 0.0, "error", "reload_rejected",
+                               {"error": 'bad "x" = 1', "n": 3, "ok": True, "d": 0.1234567})
+    assert line == ('level=error event=reload_rejected error="bad \\"x\\" = 1" n=3 ok=true '
+                    'd=0.123457')
+
+
+def test_format_event_journal_prefix_carries_the_priority() -> None:
+    assert events.format_event("text", 0.0, "warning", "x", {}, journal=True) == (
+        "<4>level=warning event=x")
+    assert events.format_event("text", 0.0, "error", "x", {}, journal=True).startswith("<3>")
+    assert events.format_event("json", 0.0, "info", "x", {}, journal=True).startswith("<6>{")
+
+
+def test_format_event_json_has_time() -> None:
+    line = events.format_event("json", 1.5, "info", "round", {"number": 1})
+    assert json.loads(line) == {"time": "1970-01-01T00:00:01.500Z", "level": "info",
+                                "event": "round", "number": 1}
+
+
+def test_transitions() -> None:
+    before = sample_round()
+    assert events.transitions(None, before) == []
+    assert events.transitions(before, before) == []
+    rows = list(before.tcp)
+    rows[0] = tcp("management", rows[0].host, rows[0].address, 3443, PortState.FILTERED,
+                  "no-response", dependency="management")
+    changes = events.transitions(before, replace(before, tcp=tuple(rows)))
+    assert changes == [{"target": "management", "address": "198.18.3.10", "port": 3443,
+                        "from": "open", "to": "filtered", "reason": "no-response",
+                        "ok": False}]
+
+
+def _one(name: str, address: str | None, state: PortState, reason: str) -> RoundResult:
+    return replace(sample_round(), tcp=(tcp(name, "apimst.blob.core.windows.test", address, 443,
+                                            state, reason),))
+
+
+def _two(first: PortState, second: PortState) -> RoundResult:
+    rows = (tcp("blob", "apimst.blob.core.windows.test", "198.18.3.21", 443, first, "r1"),
+            tcp("blob", "apimst.blob.core.windows.test", "198.18.3.22", 443, second, "r2"))
+    return replace(sample_round(), tcp=rows)
+
+
+OPEN = _one("blob", "198.18.3.21", PortState.OPEN, "syn-ack")
+TIMEOUT = _one("blob", None, PortState.UNRESOLVED, "timeout")
+
+
+def test_a_dns_outage_is_one_event() -> None:
+    assert events.transitions(OPEN, TIMEOUT) == [
+        {"target": "blob", "address": "", "port": 443, "from": "open", "to": "unresolved",
+         "reason": "timeout", "ok": False}]
+
+
+def test_the_end_of_a_dns_outage_is_one_event() -> None:
+    assert events.transitions(TIMEOUT, OPEN) == [
+        {"target": "blob", "address": "198.18.3.21", "port": 443, "from": "unresolved",
+         "to": "open", "reason": "syn-ack", "ok": True}]
+
+
+def test_a_name_with_two_addresses_going_unresolved_is_one_event() -> None:
+    changes = events.transitions(_two(PortState.OPEN, PortState.CLOSED), TIMEOUT)
+    assert [(c["from"], c["to"]) for c in changes] == [("open,closed", "unresolved")]
+    back = events.transitions(TIMEOUT, _two(PortState.OPEN, PortState.OPEN))
+    assert [(c["address"], c["from"], c["to"]) for c in back] == [
+        ("198.18.3.21,198.18.3.22", "unresolved", "open")]
+
+
+def test_a_new_dns_error_is_an_event() -> None:
+    nxdomain = _one("blob", None, PortState.UNRESOLVED, "nxdomain")
+    assert [(c["from"], c["to"], c["reason"]) for c in events.transitions(TIMEOUT, nxdomain)] == [
+        ("unresolved", "unresolved", "nxdomain")]
+
+
+def test_a_name_moving_to_another_address() -> None:
+    moved = _one("blob", "198.18.3.99", PortState.OPEN, "syn-ack")
+    assert events.transitions(OPEN, moved) == []  # same state: no change of the target
+    dropped = _one("blob", "198.18.3.99", PortState.FILTERED, "no-response")
+    assert [(c["address"], c["from"], c["to"]) for c in events.transitions(OPEN, dropped)] == [
+        ("198.18.3.99", "open", "filtered")]
+
+
+def test_targets_added_or_removed_by_a_reload_are_not_changes() -> None:
+    other = _one("queue", None, PortState.UNRESOLVED, "timeout")
+    assert events.transitions(OPEN, other) == []
+    assert events.transitions(other, OPEN) == []
