@@ -50,7 +50,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 lint: venv
-	$(VENV)/bin/ruff check probe tests lab
+	$(VENV)/bin/ruff check probe tests lab bench grafana prometheus deploy
 
 typecheck: venv
 	$(VENV)/bin/mypy --strict probe
@@ -101,7 +101,7 @@ bench: deps venv
 # namespaces of its own (soak-c, soak-s); results in bench/SOAK.md and bench/soak.json.
 SOAK_SECONDS ?= 600
 soak: deps venv
-	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) bench/soak.py
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) -m bench.soak
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Metrics a fleet can afford (issue 13): the agent vs blackbox_exporter, 1,000 addresses.
 
-    python bench/fleet.py [--addresses 1000] [--count 3] [--rounds 10] [--warmup 3]
+    python -m bench.fleet [--addresses 1000] [--count 3] [--rounds 10] [--warmup 3]
                           [--interval 5] [--soak SECONDS] [--json]
 
 Imported by bench/run.py (``--only metrics`` runs just this); alone it prints
@@ -429,7 +429,7 @@ def section(m: dict[str, Any] | None) -> str:
             if ours["soak_s"] else "no soak (--soak SECONDS)")
     return f"""## Metrics a fleet can afford (issue 13): ours vs blackbox_exporter
 
-`python bench/fleet.py` (in `make bench`; alone: `make bench BENCH_ARGS="--only metrics"`),
+`python -m bench.fleet` (in `make bench`; alone: `make bench BENCH_ARGS="--only metrics"`),
 in a network namespace of its own, loopback only: {m['addresses']:,} target
 addresses (127.1.x.y:443, {LISTENING} listening, the rest closed), {m['count']}
 attempts each. Ours: the daemon, SYN method, {m['interval_s']:g} s interval,

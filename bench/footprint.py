@@ -1,6 +1,6 @@
 """Footprint of the agent: 1,000 targets, many rounds, memory and CPU.
 
-    python bench/footprint.py [--targets 1000] [--interval 2] [--rounds 20]
+    python -m bench.footprint [--targets 1000] [--interval 2] [--rounds 20]
                               [--warmup 5] [--method auto|syn|connect] [--out bench/FOOTPRINT.md]
 
 Runs the real daemon (``python -m probe -c FILE``) in a subprocess against
@@ -158,7 +158,7 @@ def report(args: argparse.Namespace, rows: list[dict[str, float]], method: str) 
                       if ln.startswith("model name")), platform.processor())
     return f"""# apim-probe footprint
 
-Recorded by `python bench/footprint.py` (not a unit test) on
+Recorded by `python -m bench.footprint` (not a unit test) on
 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
 
 **Goal** (issue 4): 1,000 targets, resident memory under 80 MB and flat after

@@ -1,6 +1,6 @@
 """Side-by-side runs against peers: nmap (correctness) and blackbox_exporter.
 
-Imported by bench/run.py; ``python bench/peers.py bbx-client`` is the HTTP
+Imported by bench/run.py; ``python -m bench.peers bbx-client`` is the HTTP
 client that runs inside the scratch lab's client namespace (the exporter
 listens on 127.0.0.1 there), reading its spec on stdin.
 
@@ -52,7 +52,7 @@ def _assert_lab(address: str) -> None:
 def _in_ns(ns: str, args: list[str], timeout: float = 120, stdin: str | None = None
            ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, input=stdin)
+                          timeout=timeout, check=False, input=stdin, cwd=ROOT)
 
 
 def _median(values: list[float]) -> float:
@@ -295,7 +295,7 @@ def blackbox(runs: int) -> dict[str, Any]:
             rows = []
             for i in range(runs + 1):  # the first batch warms the exporter up
                 s = dict(spec, debug=samples if i == runs else [])
-                proc = _in_ns(synlab.CLIENT, [sys.executable, __file__, "bbx-client"],
+                proc = _in_ns(synlab.CLIENT, [sys.executable, "-m", "bench.peers", "bbx-client"],
                               stdin=json.dumps(s))
                 if proc.returncode != 0:
                     raise RuntimeError(proc.stderr)

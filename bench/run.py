@@ -1,6 +1,6 @@
 """Benchmark the SYN engine on the scratch lab and write bench/RESULTS.md.
 
-    python bench/run.py [--runs 5] [--rounds 20] [--quick] [--no-footprint]
+    python -m bench.run [--runs 5] [--rounds 20] [--quick] [--no-footprint]
                         [--only metrics] [--soak SECONDS]
 
 ``--only metrics`` (``make bench BENCH_ARGS="--only metrics"``) runs only
@@ -517,7 +517,7 @@ ours says closed/reset, filtered/no-response or the ICMP reason, and who answere
 
 def _footprint_section(f: dict[str, Any] | None) -> str:
     if not f:
-        return ("## Footprint\n\nNot run here (--no-footprint); `python bench/footprint.py` "
+        return ("## Footprint\n\nNot run here (--no-footprint); `python -m bench.footprint` "
                 "writes bench/FOOTPRINT.md.\n")
     return f"""## Footprint (bench/footprint.py, same run)
 
@@ -582,7 +582,7 @@ def write_results(r: dict[str, Any], runs: int) -> str:
 Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}
 Machine: {r['machine']}
 Lab: tests/helpers/synlab.py (syn-c -> syn-r -> syn-s over veth, 198.19.0.0/16)
-Method: `make bench` (`python bench/run.py --runs {runs}`); every number is the median of
+Method: `make bench` (`python -m bench.run --runs {runs}`); every number is the median of
 {runs} runs (the correctness rounds each count);
 the prober runs in its own process inside syn-c; CPU = user + sys of that process
 (`getrusage`) from the call to `probe()` to its return.

@@ -1,6 +1,6 @@
 """Soak the agent: 1,000 targets, a 2 s interval, ten minutes, in a lab of its own.
 
-    python bench/soak.py [--seconds 600] [--targets 1000] [--interval 2] [--rate 5000]
+    python -m bench.soak [--seconds 600] [--targets 1000] [--interval 2] [--rate 5000]
                          [--timeout 0.5] [--load-seconds 30] [--load-clients 200]
     SOAK_SECONDS=180 make soak          # shorter
 
@@ -43,9 +43,9 @@ from typing import Any
 
 import psutil
 
+from tests.helpers import netpair  # run as `python -m bench.soak` from the top
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.helpers import netpair  # noqa: E402
 
 PREFIX = "soak"
 BASE_PORT = 30000
@@ -221,9 +221,9 @@ def load(pair: netpair.Pair, workdir: Path, args: argparse.Namespace) -> dict[st
         agent.next_event("listening")
         agent.next_event("round")
         proc = subprocess.Popen(
-            [*pair.exec_prefix("c"), sys.executable, __file__, "load-generator",
+            [*pair.exec_prefix("c"), sys.executable, "-m", "bench.soak", "load-generator",
              str(args.load_clients), str(args.load_seconds), "0.5"],
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, text=True, cwd=ROOT)
         gaps = []
         until = time.monotonic() + args.load_seconds
         while time.monotonic() < until:
@@ -273,7 +273,7 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], s: dict[str, An
         f" **Shortened**: {args.seconds:g} s instead of the 600 s of `make soak`.")
     text = f"""# apim-probe soak
 
-Recorded by `make soak` (`python bench/soak.py`; not a unit test) on
+Recorded by `make soak` (`python -m bench.soak`; not a unit test) on
 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {cpu_model}, {os.cpu_count()} CPUs (shared),
 {platform.system()} {platform.release()}, Python {platform.python_version()}.{shortened}
 

@@ -184,9 +184,6 @@ def test_traceroute_runs_on_the_trimmed_scapy(
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.xfail(strict=False, reason="socket.getfqdn() in the HTTP server's bind waits on "
-                   "a reverse lookup of the listen address; fixed on the daemon branch "
-                   "(probe/daemon.py)")
 def test_serves_within_3_s_of_start_when_dns_is_silent(
         image: str, podman: Podman, lab: MiniLab, config: Path) -> None:
     """Debian minbase has no /etc/hosts, and a VNet's DNS may never answer a

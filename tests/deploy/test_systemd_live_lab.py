@@ -159,8 +159,6 @@ def test_stop_takes_under_2_s(machine: nspawn.Machine) -> None:
     assert "event=stopped" in journal
 
 
-@pytest.mark.xfail(strict=False, reason="socket.getfqdn() in the HTTP server's bind waits on "
-                   "DNS without /etc/hosts; fixed on the daemon branch (probe/daemon.py)")
 def test_serves_within_2_s_of_start_without_etc_hosts(
         machine: nspawn.Machine, lab: MiniLab) -> None:
     """Debian minbase has no /etc/hosts, and here the resolver never answers."""
