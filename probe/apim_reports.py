@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from probe.addresses import is_hostname, is_ip, split_host_port
 from probe.apim_dependencies import classify, resource_dependency
 from probe.config import Target, infer_dependency
-from probe.errors import ConfigError
+from probe.errors import ConfigError, ErrorSite, InputError
 from probe.files import EXPORT_LIMIT, read_utf8
 from probe.results import ApimCheck
 
@@ -69,16 +69,16 @@ class Imported:
     notes: tuple[str, ...] = ()       # probed, but worth a word (unclassified categories)
 
 
-class _Where:
+class _Where(ErrorSite):
     """Errors for one document: the file, the JSON path, the command that saves it."""
 
     def __init__(self, source: str, kind: str) -> None:
-        self.source = source
+        super().__init__(source, ConfigError)
         self.kind = kind
 
-    def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{message} (expected the JSON that `{COMMANDS[self.kind]}` saves)",
-                           source=self.source, key=key or None)
+    def fail(self, key: str, message: str, line: int | None = None) -> InputError:
+        return super().fail(key, f"{message} (expected the JSON that "
+                                 f"`{COMMANDS[self.kind]}` saves)", line)
 
 
 def split_name(name: str, default_port: int) -> tuple[str, int]:

@@ -11,6 +11,9 @@
     +-- UnsupportedAddress     an address a prober cannot probe (the SYN engine
                                speaks IPv4 only); callers route it elsewhere
 
+Every input error is built by one ``ErrorSite.fail()`` (a document and its
+error class): the TOML reader and the readers of saved Azure JSON extend it.
+
 Library exceptions (tomllib, json, dnspython, socket) are translated into these
 in the one place that calls the library; probe results carry failures as data,
 never as exceptions. Callers catch one type and read its fields, not strings.
@@ -66,6 +69,23 @@ class InputError(ProbeError):
 
 def _printable(text: str) -> str:
     return text if text.isprintable() else repr(text)
+
+
+class ErrorSite:
+    """Where input errors come from: one document and the error class it raises.
+
+    The one ``fail()`` builder of the project: the TOML reader
+    (``probe.tomldoc.TomlDoc``) adds the line of a key, the readers of saved
+    Azure JSON add the command that saves the expected document.
+    """
+
+    def __init__(self, source: str, error: type[InputError] = InputError) -> None:
+        self.source = source
+        self.error = error
+
+    def fail(self, key: str, message: str, line: int | None = None) -> InputError:
+        """An error at ``key`` (a TOML key or a JSON path; empty: the whole document)."""
+        return self.error(message, source=self.source, key=key or None, line=line)
 
 
 class ConfigError(InputError):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from probe.errors import InputError
+from probe.errors import ErrorSite, InputError
 
 __all__ = ["Check", "TomlDoc", "control_character", "kind_name", "parse_toml", "show"]
 
@@ -77,21 +77,20 @@ def parse_toml(text: str, *, source: Path | str,
                     source=source) from None
 
 
-class TomlDoc:
+class TomlDoc(ErrorSite):
     """Validates one document, remembering where each key stands."""
 
     def __init__(self, source: str, text: str = "",
                  error: type[InputError] = InputError) -> None:
-        self.source = source
+        super().__init__(source, error)
         self.lines = text.splitlines()
-        self.error = error
 
     def fail(self, key: str, message: str, line: int | None = None) -> InputError:
         """An error at ``key``; its line found in the text unless given."""
         if line is None:
             # 'dns.resolvers[2]' is an element of an inline array: fall back to the array's line.
             line = self.locate(key) or self.locate(re.sub(r"\[\d+\]$", "", key))
-        return self.error(message, source=self.source, key=key or None, line=line)
+        return super().fail(key, message, line)
 
     def header_line(self, table: str, index: int = 0) -> int | None:
         """The line of ``[table]``, or of the ``index``-th ``[[table]]``."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from probe.errors import ExportError
+from probe.errors import ErrorSite, ExportError, InputError
 
 
 def join(path: str, key: str | int) -> str:
@@ -59,9 +59,9 @@ class Node:
         found = self._where(key)
         return found[1] if found else join(self.path, key)
 
-    def fail(self, key: str, message: str) -> ExportError:
-        return ExportError(message, source=self.source, key=self.at(key) if key else
-                           (self.path or None))
+    def fail(self, key: str, message: str) -> InputError:
+        return ErrorSite(self.source, ExportError).fail(self.at(key) if key else self.path,
+                                                        message)
 
     def field(self, key: str, kind: type, required: bool = True) -> Any:
         value = self.get(key)

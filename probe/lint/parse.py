@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from probe.addresses import is_prefix
-from probe.errors import ExportError
+from probe.errors import ErrorSite, ExportError
 from probe.lint.node import Node, join
 from probe.lint.nsg import DEFAULT_RULES, Nsg, SecurityRule
 from probe.lint.routes import RouteEntry
@@ -25,17 +25,7 @@ _HOPS = {"internet", "virtualappliance", "virtualnetworkgateway", "vnetlocal", "
          "vnetpeering", "vnetglobalpeering", "virtualnetworkserviceendpoint"}
 
 
-class _Doc:
-    """The file an error belongs to (kept for parse_ports' callers)."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, message: str) -> ExportError:
-        return ExportError(message, source=self.source, key=where or None)
-
-
-def parse_ports(doc: _Doc, where: str, values: Sequence[Any]) -> tuple[tuple[int, int], ...]:
+def parse_ports(doc: ErrorSite, where: str, values: Sequence[Any]) -> tuple[tuple[int, int], ...]:
     """'*', '443', '6381-6383' (also as lists) -> inclusive ranges."""
     ranges: list[tuple[int, int]] = []
     for value in values:
@@ -108,7 +98,8 @@ def security_rule(node: Node, default: bool) -> SecurityRule:
         if not all(isinstance(v, str) for v in values):
             raise node.fail(key, f"expected prefixes or service tags, got {values!r}")
         sides.append(tuple(values))
-    ports = parse_ports(_Doc(node.source), node.at("destinationPortRange"), ports_raw)
+    ports = parse_ports(ErrorSite(node.source, ExportError), node.at("destinationPortRange"),
+                        ports_raw)
     return SecurityRule(name, priority, direction, access, "*" if protocol == "all" else protocol,
                         sides[0], sides[1], ports, default,
                         _asg_names(node, "sourceApplicationSecurityGroups"),

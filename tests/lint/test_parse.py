@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from probe.errors import ExportError
+from probe.errors import ErrorSite, ExportError
 from probe.lint.exports import lint_any
-from probe.lint.parse import _Doc, parse_ports
+from probe.lint.parse import parse_ports
 
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -20,14 +20,15 @@ from probe.lint.parse import _Doc, parse_ports
     ([" 3443 "], ((3443, 3443),)),
 ])
 def test_parse_ports(values: list[Any], expected: tuple[tuple[int, int], ...]) -> None:
-    assert parse_ports(_Doc("f.json"), "r", values) == expected
+    assert parse_ports(ErrorSite("f.json", ExportError), "r", values) == expected
 
 
 @pytest.mark.parametrize("value", ["https", "443-80", "70000", "1-", "-5", True, None, 4.5,
                                    "80,443"])
 def test_parse_ports_rejects(value: Any) -> None:
     with pytest.raises(ExportError) as info:
-        parse_ports(_Doc("f.json"), "securityRules[0].destinationPortRange", [value])
+        parse_ports(ErrorSite("f.json", ExportError), "securityRules[0].destinationPortRange",
+                    [value])
     assert str(info.value).startswith("f.json: securityRules[0].destinationPortRange: expected")
 
 
