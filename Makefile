@@ -13,7 +13,8 @@ APT_PACKAGES := iproute2 nftables dnsmasq-base procps python3 python3-venv pytho
 # (runc: crun refuses this machine class's hybrid cgroups; catatonit for kube
 # play's pause image), and systemd booted in systemd-nspawn on a debootstrap'd
 # Debian rootfs (cached under /var/cache/apim-probe, keyed by its package list).
-DEPLOY_APT_PACKAGES := debootstrap podman runc catatonit systemd-container util-linux
+DEPLOY_APT_PACKAGES := debootstrap podman runc catatonit systemd-container util-linux \
+	uidmap slirp4netns fuse-overlayfs
 # Only the benchmarks need these (peers measured side by side); `make test` does not.
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
