@@ -167,7 +167,8 @@ class DnsConfig:
         expected="a list of 'system', IP or IP:PORT")
     aaaa: bool = key(False, bool, "also ask for AAAA records and probe IPv6 addresses")
     max_addresses: int = key(DEFAULT_MAX_ADDRESSES, int, "addresses probed per name, the "
-                             "lowest in address order (a name may answer with thousands)",
+                             "lowest in address order, IPv4 and IPv6 in turn when the "
+                             "answer has both (a name may answer with thousands)",
                              check=Between(1, 4096, "an integer"))
 
     @property

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -301,12 +302,25 @@ class DnsProber:
 
 
 def cap(result: DnsResult, most: int) -> DnsResult:
-    """Pure: keep the ``most`` lowest addresses, and say so in the detail."""
+    """Pure: keep the ``most`` lowest addresses, and say so in the detail.
+
+    With IPv4 and IPv6 in one answer, the lowest of each family are taken in
+    turn, so that a name with more IPv4 addresses than the cap still has its
+    IPv6 side probed (``aaaa = true``).
+    """
     if len(result.addresses) <= most:
         return result
-    kept = tuple(sorted(result.addresses, key=_address_order)[:most])
+    ordered = sorted(result.addresses, key=_address_order)
+    families = [[a for a in ordered if ":" not in a], [a for a in ordered if ":" in a]]
+    if all(families):
+        turns = [a for pair in itertools.zip_longest(*families) for a in pair if a is not None]
+        kept = tuple(sorted(turns[:most], key=_address_order))
+        how = "the lowest of IPv4 and IPv6 in turn"
+    else:
+        kept = tuple(ordered[:most])
+        how = "in address order"
     detail = (f"the answer holds {len(result.addresses)} addresses; probing the first "
-              f"{most} in address order ([dns] max_addresses)")
+              f"{most} {how} ([dns] max_addresses)")
     return replace(result, addresses=kept, addresses_dropped=len(result.addresses) - most,
                    detail=detail)
 

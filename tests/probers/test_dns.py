@@ -388,10 +388,23 @@ def test_cap_keeps_the_lowest_addresses_in_address_order() -> None:
     assert cap(result, 30) is result
 
 
-def test_cap_orders_ipv4_before_ipv6_and_numerically() -> None:
+def test_cap_orders_numerically_within_a_family() -> None:
     result = DnsResult("n.test", "r", DnsStatus.OK, "NOERROR",
-                       ("2001:db8::1", "10.0.0.10", "10.0.0.9"), (), 0.1)
+                       ("10.0.0.100", "10.0.0.10", "10.0.0.9"), (), 0.1)
     assert cap(result, 2).addresses == ("10.0.0.9", "10.0.0.10")
+
+
+def test_cap_keeps_both_families_when_the_answer_has_both() -> None:
+    """More IPv4 addresses than the cap must not hide the IPv6 side (aaaa = true)."""
+    v4 = tuple(f"198.18.0.{i}" for i in range(40, 0, -1))
+    v6 = ("2001:db8::3", "2001:db8::1", "2001:db8::2")
+    result = DnsResult("n.test", "r", DnsStatus.OK, "NOERROR", v6 + v4, (), 0.1)
+    capped = cap(result, 4)
+    assert capped.addresses == ("198.18.0.1", "198.18.0.2", "2001:db8::1", "2001:db8::2")
+    assert capped.addresses_dropped == 39
+    assert "the lowest of IPv4 and IPv6 in turn" in capped.detail
+    # Fewer of one family than its turns: the other fills the cap.
+    assert cap(result, 8).addresses == (*(f"198.18.0.{i}" for i in range(1, 6)), *sorted(v6))
 
 
 def test_the_prober_caps_what_it_returns() -> None:
