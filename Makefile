@@ -23,24 +23,22 @@ BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
 all: test
 
-# apt-get only when something is missing, so repeated runs stay fast.
+# apt-get only for what is missing, so repeated runs stay fast.
+define apt_install
+missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	| grep -q 'install ok installed' || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+	echo "installing:" $$missing; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends $$missing >/dev/null; \
+fi
+endef
+
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-		| grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends $$missing >/dev/null; \
-	fi
+	@$(call apt_install,$(APT_PACKAGES))
 
 deploy-deps:
-	@missing=$$(for p in $(DEPLOY_APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-		| grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends $$missing >/dev/null; \
-	fi
+	@$(call apt_install,$(DEPLOY_APT_PACKAGES))
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -89,13 +87,7 @@ demo-in-lab:
 
 # The correctness rounds use the shared lab and take its lock themselves.
 bench: deps venv
-	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-		| grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends $$missing >/dev/null; \
-	fi
+	@$(call apt_install,$(BENCH_APT_PACKAGES))
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 # Not part of `make test`: ten minutes (SOAK_SECONDS=180 make soak for three), in

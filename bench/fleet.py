@@ -47,6 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.processes import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = 10
 PORT = 443
@@ -184,12 +186,7 @@ class Daemon:
         return float(self.ps.memory_info().rss / 2**20)
 
     def stop(self) -> None:
-        self.proc.terminate()  # the agent we started, by its handle
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop(self.proc, timeout=10)  # the agent we started, by its handle
 
 
 def bench_daemon(args: argparse.Namespace) -> dict[str, Any]:
@@ -312,12 +309,7 @@ def bench_blackbox(args: argparse.Namespace) -> dict[str, Any]:
                                    "wall_s": time.monotonic() - t0,
                                    "rss_mib": ps.memory_info().rss / 2**20})
         finally:
-            exporter.terminate()  # the exporter we started, by its handle
-            try:
-                exporter.wait(10)
-            except subprocess.TimeoutExpired:
-                exporter.kill()
-                exporter.wait(10)
+            stop(exporter, timeout=10)  # the exporter we started, by its handle
             for s in listeners:
                 s.close()
     series = [sum(1 for line in b.splitlines() if line and not line.startswith(b"#"))

@@ -35,6 +35,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.processes import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB_LOCK = Path("/run/apim-probe-lab.lock")
 LAB_NETS = (ipaddress.ip_network("198.18.0.0/15"),)
@@ -302,12 +304,7 @@ def blackbox(runs: int) -> dict[str, Any]:
                 if i:
                     rows.append(json.loads(proc.stdout))
         finally:
-            exporter.terminate()  # the exporter we started, by its handle
-            try:
-                exporter.wait(10)
-            except subprocess.TimeoutExpired:
-                exporter.kill()
-                exporter.wait(10)
+            stop(exporter, timeout=10)  # the exporter we started, by its handle
     last = rows[-1]
     success = {k: 0 for k in result["mix"]}
     for target, m in last["answers"].items():

@@ -44,6 +44,7 @@ from typing import Any
 import psutil
 
 from tests.helpers import netpair  # run as `python -m bench.soak` from the top
+from tests.helpers.processes import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,12 +128,7 @@ class Agent:
                 print("agent:", {k: v for k, v in event.items() if k != "_seen"})
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop(self.proc, timeout=10)
 
 
 def scrape(pair: netpair.Pair) -> tuple[float, int]:

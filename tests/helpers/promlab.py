@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CLIENT_NS, ROOT, in_client
+from tests.helpers.processes import stop
 
 JOB = "apim-probe"
 LISTEN_TIMEOUT = 10.0  # seconds for the agent to log event=listening
@@ -48,18 +49,6 @@ def free_port_in_client() -> int:
     code = ("import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
             "print(s.getsockname()[1])")
     return int(in_client([sys.executable, "-c", code]).stdout)
-
-
-def stop(proc: subprocess.Popen[Any] | None) -> None:
-    """Stop one process we started, by its PID (ip netns exec execs the command)."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 def listening_port(log: Path, agent: subprocess.Popen[bytes],

@@ -23,15 +23,15 @@ import ipaddress
 import logging
 import os
 import random
-from collections.abc import Sequence
 
 import pytest
 
 from probe.config import AgentConfig, Config, DnsConfig, Resolver, Target
 from probe.probers.dns import DnsProber
-from probe.results import Attempt, DnsStatus, PortState, TcpJob
+from probe.results import DnsStatus
 from probe.round import run_round
 from tests.helpers.hostile_dns import HostileDns, fuzzed
+from tests.helpers.recording import RecordingProber
 
 SEED = int(os.environ.get("DNS_FUZZ_SEED", "20261130"))
 NAMES = 150  # per run; two runs (A only, A and AAAA) x two resolvers
@@ -40,25 +40,6 @@ NAMES = 150  # per run; two runs (A only, A and AAAA) x two resolvers
 TIMEOUT = 2.0
 MARGIN = 10.0  # generous: the machine is shared; a hang is minutes, not seconds
 CAP = 4
-
-
-class Recording:
-    """A TCP prober that sends nothing: it records the jobs it is given."""
-
-    method = "fake"
-
-    def __init__(self) -> None:
-        self.jobs: list[TcpJob] = []
-
-    async def probe(self, jobs: Sequence[TcpJob], timeout: float) -> list[tuple[Attempt, ...]]:
-        self.jobs.extend(jobs)
-        return [(Attempt(PortState.CLOSED, "reset"),) * job.count for job in jobs]
-
-    def method_for(self, address: str) -> str:
-        return self.method
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize("aaaa", [False, True])
@@ -75,7 +56,7 @@ def test_hostile_answers_never_break_a_round(aaaa: bool, caplog: pytest.LogCaptu
         config = Config(agent=AgentConfig(timeout=TIMEOUT),
                         dns=DnsConfig(resolvers=resolvers, aaaa=aaaa, max_addresses=CAP),
                         targets=targets)
-        prober = Recording()
+        prober = RecordingProber()
 
         async def bounded() -> object:
             return await asyncio.wait_for(

@@ -15,16 +15,17 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from probe.config import AgentConfig, Config, DnsConfig, Resolver, Target
 from probe.probers.dns import DEFAULT_MAX_ADDRESSES, DnsProber
-from probe.results import Attempt, DnsResult, DnsStatus, PortState, TcpJob
+from probe.results import DnsResult, DnsStatus
 from probe.round import run_round
 from tests.helpers.hostile_dns import HostileDns, name_of
+from tests.helpers.recording import RecordingProber
 
 # Generous where an answer is expected (a busy shared machine can stall this process for
 # most of a second), short where silence is the point.
@@ -141,24 +142,7 @@ def test_the_cap_is_configurable(server: HostileDns) -> None:
 
 
 def test_the_round_probes_no_more_than_the_cap(server: HostileDns) -> None:
-    class Recording:
-        method = "fake"
-
-        def __init__(self) -> None:
-            self.jobs: list[TcpJob] = []
-
-        async def probe(self, jobs: Sequence[TcpJob],
-                        timeout: float) -> list[tuple[Attempt, ...]]:
-            self.jobs.extend(jobs)
-            return [(Attempt(PortState.CLOSED, "reset"),) * job.count for job in jobs]
-
-        def method_for(self, address: str) -> str:
-            return self.method
-
-        def close(self) -> None:
-            pass
-
-    prober = Recording()
+    prober = RecordingProber()
     config = Config(agent=AgentConfig(timeout=SLOW),
                     dns=DnsConfig(resolvers=(resolver_of(server),), max_addresses=5),
                     targets=(Target("many", name_of("many-a"), 443, count=1),))
