@@ -274,11 +274,24 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "reset); fix that and APIM's next check (every 15 minutes) should agree.",
           "APIM and this agent both fail the endpoint: the block is common to both paths; "
           "this agent's own finding for it says where the probe stopped."),
+    # The default is for an endpoint not probed this round; the variants for
+    # APIM's internal checks ("internal", and the ones with advice of their own).
     _kind("apim-view-failure", DIAGNOSIS, CRIT_WARN,
           "APIM fails a check this agent cannot repeat (required: critical)",
-          "{detail}",
+          "Add it as a target ([apim] import of this networkstatus does, unless a "
+          "[[target]] replaced it) to see whether this subnet reaches it; until then "
+          "only APIM's word is known.",
           "APIM reports a failing internal check or an endpoint not probed this round: read "
-          "APIM's error; probe the endpoint too where it is a name."),
+          "APIM's error; probe the endpoint too where it is a name.",
+          internal="Only APIM sees this check: read its error above, and check the APIM "
+                   "subnet's NSG rules between VirtualNetwork and VirtualNetwork (APIM's "
+                   "instances talk to each other there).",
+          cache="APIM's instances cannot reach their internal cache: allow TCP 6381-6383 (and "
+                "UDP 4290 for rate-limit counters) from VirtualNetwork to VirtualNetwork, "
+                "inbound and outbound, in the APIM subnet's NSG.",
+          scm="APIM's Git (scm) endpoint check fails: it only matters if configuration is "
+              "saved to or deployed from Git; check inbound 443 within the subnet and outbound "
+              "445 to Storage for its file share."),
     _kind("apim-view-inbound", DIAGNOSIS, CRIT,
           "Azure's control plane cannot reach the instance (inbound 3443)",
           "Allow inbound TCP 3443 from service tag ApiManagement to VirtualNetwork in "

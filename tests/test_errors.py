@@ -30,7 +30,7 @@ def test_every_reader_builds_its_errors_at_one_site() -> None:
     toml = TomlDoc("p.toml", "[agent]\ntimeout = 'x'\n", ConfigError).fail("agent.timeout", "bad")
     assert type(toml) is ConfigError and toml.line == 2
     report = _Where("ns.json", NETWORKSTATUS).fail("[0].name", "expected a string")
-    assert type(report) is ConfigError and report.key == "[0].name"
+    assert type(report) is ConfigError and report.key_or_path == "[0].name"
     assert "expected the JSON that `az rest" in report.message
     assert all(isinstance(site, ErrorSite) for site in
                (TomlDoc("p.toml"), _Where("ns.json", NETWORKSTATUS)))

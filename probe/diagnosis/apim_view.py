@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from probe.findings import finding
+from probe.findings import FINDINGS, finding
 from probe.results import ApimCheck, Finding, PortState, RoundResult, Severity, TcpResult
 
 FAILURE = "failure"
@@ -135,30 +135,19 @@ def _inbound(check: ApimCheck, evidence: tuple[str, ...]) -> Finding:
 
 
 def _not_comparable(check: ApimCheck, evidence: tuple[str, ...]) -> Finding:
+    variant: str | None = None  # the catalogue's default: an endpoint not probed
     if check.host is None and "*" not in check.name:
         why = (f"{check.name} is one of APIM's internal checks ({check.resource_type}), not "
                "a name this agent can probe")
-        remedy = _INTERNAL_REMEDIES.get(check.dependency, _INTERNAL_REMEDY)
+        variant = check.dependency if check.dependency in _OWN_ADVICE else "internal"
     else:
         why = f"{check.name} was not probed this round"
-        remedy = ("Add it as a target ([apim] import of this networkstatus does, unless a "
-                  "[[target]] replaced it) to see whether this subnet reaches it; until then "
-                  "only APIM's word is known.")
     return finding("apim-view-failure", _severity(check), _subject(check),
                    f"APIM reports a failing check: {why}",
-                   (*evidence, "this agent: no probe to compare with"), detail=remedy)
+                   (*evidence, "this agent: no probe to compare with"), variant=variant)
 
 
-_INTERNAL_REMEDY = ("Only APIM sees this check: read its error above, and check the APIM "
-                    "subnet's NSG rules between VirtualNetwork and VirtualNetwork (APIM's "
-                    "instances talk to each other there).")
-
-_INTERNAL_REMEDIES: dict[str, str] = {
-    "cache": ("APIM's instances cannot reach their internal cache: allow TCP 6381-6383 (and "
-              "UDP 4290 for rate-limit counters) from VirtualNetwork to VirtualNetwork, "
-              "inbound and outbound, in the APIM subnet's NSG."),
-    "scm": ("APIM's Git (scm) endpoint check fails: it only matters if configuration is "
-            "saved to or deployed from Git; check inbound 443 within the subnet and outbound "
-            "445 to Storage for its file share."),
-}
+# Internal checks whose remedy the catalogue words for them (variants of
+# apim-view-failure, named after the dependency); any other gets "internal".
+_OWN_ADVICE = frozenset(name for name, _ in FINDINGS["apim-view-failure"].variants)
 

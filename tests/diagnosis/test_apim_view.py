@@ -186,6 +186,7 @@ def test_wildcard_and_unprobed_entries() -> None:
     (finding,) = view(checks=(wildcard,))
     assert finding.summary == ("APIM reports a failing check: *.blob.core.windows.net was not "
                                "probed this round")
+    assert finding.remedy.startswith("Add it as a target ([apim] import of this networkstatus")
 
 
 def test_one_finding_per_location() -> None:
