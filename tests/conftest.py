@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -36,28 +36,52 @@ def lab_missing() -> str | None:
     return None
 
 
+_LOCKS: list[IO[str]] = []  # the lab lock, while this session holds it
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session that runs lab tests holds the machine's lab lock throughout.
+
+    Namespaces are machine-wide and every lab helper (the shared lab, the
+    deploy tests' minilab, the SYN scratch lab, netpair) has fixed names and
+    removes a killed run's leftovers before it starts: two sessions at once
+    (parallel checkouts, a demo, a bench) would tear each other's labs down.
+    So they take turns, a whole session at a time.
+    """
+    if lab_missing() or not any(item.get_closest_marker("lab") for item in session.items):
+        return
+    LAB_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    lock = LAB_LOCK.open("w")
+    _LOCKS.append(lock)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"\nwaiting for {LAB_LOCK} (another session is using the lab)", file=sys.stderr)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    del session
+    while _LOCKS:
+        _LOCKS.pop().close()  # releases the lock
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[None]:
-    """The network lab, up for the whole session and always torn down."""
+    """The network lab, up for the whole session and always torn down (the
+    session already holds the lab lock: ``pytest_collection_finish``)."""
     why = lab_missing()
     if why:
         pytest.skip(why)
     from lab import netlab
 
-    # One lab per machine: namespaces are global, so concurrent sessions
-    # (parallel test runs, a demo) take turns.
-    LAB_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with LAB_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        # The kernel limits ICMP errors of unreachable/prohibit routes host-wide
-        # (5, then 1 a second); nft answers first with the same type, code and
-        # source, so every run sees every answer.
-        with netlab.running(deterministic_route_errors=True):
-            yield
-        # Checked while the lock is still held: once it is released, the next
-        # session's lab may already be coming up.
-        leftovers = [ns for ns in _namespaces() if ns.startswith("apl-")]
-        assert not leftovers, f"the lab left namespaces behind: {leftovers}"
+    # The kernel limits ICMP errors of unreachable/prohibit routes host-wide
+    # (5, then 1 a second); nft answers first with the same type, code and
+    # source, so every run sees every answer.
+    with netlab.running(deterministic_route_errors=True):
+        yield
+    leftovers = [ns for ns in _namespaces() if ns.startswith("apl-")]
+    assert not leftovers, f"the lab left namespaces behind: {leftovers}"
 
 
 def _namespaces() -> list[str]:
