@@ -82,11 +82,12 @@ def synthetic_round(n: int, count: int) -> Any:
                               f"apimst{i:04d}.blob.core.windows.net", address(i), PORT, state,
                               reason, PortState.OPEN, open_, True, "syn", attempts,
                               responder=address(i)))
-    return RoundResult(datetime.now(UTC), 0.5, ("127.0.0.1",), (), tuple(rows), ())
+    return RoundResult(datetime.now(UTC), 0.5, ("127.0.0.1",), (), tuple(rows), (), method="syn")
 
 
 def bench_render(n: int, count: int, repeat: int = 21) -> dict[str, Any]:
     from probe.exporters import prometheus as prom
+    from probe.exporters import promtext
 
     result = synthetic_round(n, count)
     out: dict[str, Any] = {}
@@ -98,8 +99,8 @@ def bench_render(n: int, count: int, repeat: int = 21) -> dict[str, Any]:
             e.record_round(result, rtt_histogram=histogram)
             times.append(time.perf_counter() - t0)
         out[label] = {"render_ms": median(times) * 1000, "bytes": len(e.body),
-                      "series": prom.series_count(e.body),
-                      "series_per_address": prom.series_count(e.body) / n,
+                      "series": promtext.series_count(e.body),
+                      "series_per_address": promtext.series_count(e.body) / n,
                       "bytes_per_address": len(e.body) / n}
     return out
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from probe import __version__, hostinfo
+from probe import __version__
 from probe.config import (
     METHODS,
     AgentConfig,
@@ -22,7 +22,7 @@ from probe.config import (
     parse_target_spec,
     with_overrides,
 )
-from probe.errors import ConfigError, ProbeError, UsageError
+from probe.errors import ConfigError, ProbeError, UsageError, describe_error
 from probe.exporters import jsonreport, prometheus, table
 from probe.fullround import complete_round
 from probe.probers import make_prober, raw_allowed
@@ -141,10 +141,15 @@ def run_once(config: Config, args: argparse.Namespace) -> int:
     prober = make_prober(config.agent, warn=_warn)
     result = asyncio.run(complete_round(config, prober, can_trace=raw_allowed()))
     status = exit_status(result)
-    host = hostinfo.gather(result.tcp)
+    for failure in result.stage_failures:
+        _warn(f"the {failure.stage} stage failed: {failure.error} (the rest of the round "
+              "is reported)")
+    body = b""
     if args.format == "prom" or args.textfile:
-        body = prometheus.one_round(result, host,
-                                    rtt_histogram=config.metrics.rtt_histogram)
+        body, failed = prometheus.one_round(result, rtt_histogram=config.metrics.rtt_histogram)
+        for failure in failed:
+            _warn(f"the export stage failed: {failure.error} (that part of the metrics is "
+                  "left out)")
         if args.textfile:
             try:
                 prometheus.write_textfile(args.textfile, body)
@@ -153,23 +158,19 @@ def run_once(config: Config, args: argparse.Namespace) -> int:
                                  f"{exc.strerror or exc}") from None
     if args.format == "prom":
         sys.stdout.write(body.decode("utf-8"))
-    elif args.format == "json":
-        report = jsonreport.to_dict(result, exit_status=status)
-        report["host"] = hostinfo.host_dict(host)
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        text = table.render(result, colour=_colour(args.color), exit_status=status)
-        sys.stdout.write(_with_host(text, host))
+        return status
+    try:
+        if args.format == "json":
+            text = jsonreport.render(result, exit_status=status)
+        else:
+            text = table.render(result, colour=_colour(args.color), exit_status=status)
+        sys.stdout.write(text)  # encodes the whole text before writing any of it
+    except Exception as exc:  # noqa: BLE001 -- the export stage fails alone
+        _warn(f"the export stage failed: the {args.format} report: {describe_error(exc)}; "
+              "the round follows as JSON")
+        sys.stdout.write(json.dumps(jsonreport.to_dict(result, exit_status=status), indent=2,
+                                    ensure_ascii=True) + "\n")
     return status
-
-
-def _with_host(text: str, host: hostinfo.HostInfo) -> str:
-    """The table with a HOST section before its closing summary line."""
-    lines = hostinfo.host_lines(host)
-    if not lines:
-        return text
-    body, _, summary = text.rstrip("\n").rpartition("\n")
-    return "\n".join([body, "HOST (where the probes leave from)", *lines, "", summary]) + "\n"
 
 
 def run_daemon(args: argparse.Namespace) -> int:

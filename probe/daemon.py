@@ -30,9 +30,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
-from probe import __version__, hostinfo
+from probe import __version__
 from probe.config import Config
-from probe.errors import ProbeError
+from probe.errors import ProbeError, describe_error
 from probe.events import EventLog, transitions
 from probe.exporters import prometheus
 from probe.exporters.textfile import TextfileWriter
@@ -42,7 +42,7 @@ from probe.preflight import Access, preflight
 from probe.probers import TcpProber, make_prober, raw_allowed
 from probe.probers.connect import ConnectProber
 from probe.rawfallback import RawFallback
-from probe.results import RoundResult
+from probe.results import RoundResult, StageFailure
 from probe.retries import describe
 from probe.schedule import JITTER, health, next_start, overrun
 
@@ -113,9 +113,10 @@ class Agent:
             if (config.agent.method, config.agent.rate, config.agent.concurrency) != (
                     old.agent.method, old.agent.rate, old.agent.concurrency):
                 prober = self._prober(config)
-        except ProbeError as exc:
+        except Exception as exc:  # noqa: BLE001 -- whatever the reason, the running config stays
             self.collector.record_reload(False)
-            self.log("reload_rejected", "error", error=str(exc),
+            error = str(exc) if isinstance(exc, ProbeError) else describe_error(exc)
+            self.log("reload_rejected", "error", error=error,
                      keeping=old.source or "<command line>")
             return
         if prober is not self.prober:
@@ -137,16 +138,19 @@ class Agent:
 
     # -- rounds ------------------------------------------------------------------
 
-    async def _round(self, config: Config, prober: TcpProber) -> tuple[RoundResult,
-                                                                      hostinfo.HostInfo]:
-        result = await complete_round(config, prober, can_trace=raw_allowed())
-        host = await asyncio.to_thread(hostinfo.gather, result.tcp)
-        return result, host
+    async def _round(self, config: Config, prober: TcpProber) -> RoundResult:
+        return await complete_round(config, prober, can_trace=raw_allowed())
 
-    def _record(self, result: RoundResult, host: hostinfo.HostInfo, began: float) -> None:
+    def _record(self, result: RoundResult, began: float) -> None:
         self.rounds += 1
-        self.collector.record_round(result, host, finished=time.time(),
-                                    rtt_histogram=self.config.metrics.rtt_histogram)
+        try:
+            exported = self.collector.record_round(
+                result, finished=time.time(), rtt_histogram=self.config.metrics.rtt_histogram)
+        except Exception as exc:  # noqa: BLE001 -- the export stage fails alone
+            exported = (StageFailure("export", describe_error(exc)),)
+        for failure in (*result.stage_failures, *exported):
+            self.log("stage_failed", "error", stage=failure.stage, error=failure.error,
+                     number=self.rounds)
         finished = time.monotonic()
         self.last_finished = finished
         self.last_duration = finished - began
@@ -156,7 +160,7 @@ class Agent:
         gap = None if self.last_start is None else round(began - self.last_start, 4)
         self.log("round", number=self.rounds, duration_seconds=round(result.duration_seconds, 4),
                  elapsed_seconds=round(finished - began, 4), gap_seconds=gap,
-                 method=result.tcp[0].method if result.tcp else "-", addresses=len(result.tcp),
+                 method=result.method, addresses=len(result.tcp),
                  failing=sum(1 for r in required if not r.ok), findings=len(result.findings))
         for change in transitions(self.previous, result):
             self.log("target_changed", "warning" if not change["ok"] else "info", **change)
@@ -210,11 +214,10 @@ class Agent:
                     self.log("round_cancelled")
                     break
                 try:
-                    result, host = task.result()
-                except (OSError, ProbeError) as exc:
-                    self.log("round_failed", "error", error=str(exc))
-                else:
-                    self._record(result, host, began)
+                    result = task.result()
+                    self._record(result, began)
+                except Exception as exc:  # noqa: BLE001 -- a failed round never ends the agent
+                    self.log("round_failed", "error", error=describe_error(exc))
                 self._overran(began, time.monotonic())
                 self.last_start = began
                 self.close_retired()

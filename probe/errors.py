@@ -71,6 +71,13 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else repr(text)
 
 
+def describe_error(exc: BaseException, limit: int = 300) -> str:
+    """An unexpected exception in one line for an event or a report:
+    'TypeName: what it said', printable, at most ``limit`` characters."""
+    text = _printable(f"{type(exc).__name__}: {exc}".rstrip(": "))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class ErrorSite:
     """Where input errors come from: one document and the error class it raises.
 

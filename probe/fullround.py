@@ -3,7 +3,15 @@
     run_round       DNS side by side, TCP per address          (probe.round)
     trace           TCP traceroute of what failed or asked for it (raw sockets only)
     health          HTTPS GET of the gateway's status path, per gateway address
+    host            where the probes leave from (probe.hostinfo)
     diagnose        findings from all of the above               (probe.diagnosis)
+
+Each stage fails alone (issue 16): an exception in one becomes a
+``StageFailure`` on the result and leaves that stage's part empty (no
+traces, no health checks, no host context, no findings of the rule that
+failed); the rest of the round is reported as usual. DNS and TCP are isolated
+inside ``run_round``; the report or exposition made from the result (the
+``export`` stage) is isolated by its callers.
 
 Tracing is bounded: at most ``MAX_TRACES`` addresses a round, so a VNet where
 everything is cut off costs one timeout more, not one per target.
@@ -12,18 +20,31 @@ everything is cut off costs one timeout more, not one per target.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import TypeVar
 
+from probe import hostinfo
 from probe.config import Config
-from probe.diagnosis import context_from, diagnose
+from probe.diagnosis import Rule, context_from, diagnose
+from probe.errors import describe_error
 from probe.probers import TcpProber
 from probe.probers.dns import DnsProber, NameResolver
 from probe.probers.trace import trace_all, worth_tracing
-from probe.results import HttpResult, RoundResult, TcpResult, TraceResult
+from probe.results import (
+    STAGES,
+    HostInfo,
+    HttpResult,
+    RoundResult,
+    StageFailure,
+    TcpResult,
+    TraceResult,
+)
 from probe.round import run_round
 from probe.targets import health_url
 
 MAX_TRACES = 8
+T = TypeVar("T")
 
 
 def to_trace(config: Config, results: tuple[TcpResult, ...]) -> list[TcpResult]:
@@ -47,10 +68,7 @@ async def _traces(config: Config, result: RoundResult, can_trace: bool,
     chosen = to_trace(config, result.tcp) if can_trace else []
     if not chosen:
         return ()
-    try:
-        return await trace_all(chosen, timeout=config.agent.timeout)
-    except PermissionError:
-        return ()
+    return await trace_all(chosen, timeout=config.agent.timeout)
 
 
 async def _health(config: Config, result: RoundResult) -> tuple[HttpResult, ...]:
@@ -67,15 +85,52 @@ async def _health(config: Config, result: RoundResult) -> tuple[HttpResult, ...]
                            verify=config.apim.verify_tls, cafile=config.apim.ca_file)
 
 
-async def complete_round(config: Config, prober: TcpProber, *, can_trace: bool,
-                         resolver: NameResolver | None = None) -> RoundResult:
-    """Probe, then trace and health-check side by side, then diagnose.
+async def _host(result: RoundResult) -> HostInfo:
+    return await asyncio.to_thread(hostinfo.gather, result.tcp)
 
-    DNS goes through ``resolver``, by default the real one (``DnsProber``).
+
+class _Stages:
+    """The failures of one round's stages, the first one of each stage."""
+
+    def __init__(self, first: tuple[StageFailure, ...]) -> None:
+        self.failures = {f.stage: f for f in first}
+
+    def failed(self, stage: str, exc: BaseException) -> None:
+        self.failures.setdefault(stage, StageFailure(stage, describe_error(exc)))
+
+    async def run(self, stage: str, work: Awaitable[T], empty: T) -> T:
+        try:
+            return await work
+        except Exception as exc:  # noqa: BLE001 -- a stage fails alone (issue 16)
+            self.failed(stage, exc)
+            return empty
+
+    def rule_failed(self, rule: Rule, exc: Exception) -> None:
+        name = getattr(rule, "__name__", repr(rule))
+        self.failures.setdefault("diagnosis", StageFailure(
+            "diagnosis", f"rule {name}: {describe_error(exc)}"))
+
+
+async def complete_round(config: Config, prober: TcpProber, *, can_trace: bool,
+                         resolver: NameResolver | None = None,
+                         host: Callable[[RoundResult], Awaitable[HostInfo]] = _host,
+                         ) -> RoundResult:
+    """Probe, then trace and health-check side by side, then the host context
+    (after them: their own connections must not count), then diagnose.
+
+    DNS goes through ``resolver``, by default the real one (``DnsProber``);
+    ``host`` gathers the host context (a test passes its own).
     """
     resolver = resolver or DnsProber(max_addresses=config.dns.max_addresses)
     result = await run_round(config, prober, resolver)
-    traces, health = await asyncio.gather(_traces(config, result, can_trace),
-                                          _health(config, result))
+    stages = _Stages(result.stage_failures)
+    traces, health = await asyncio.gather(
+        stages.run("trace", _traces(config, result, can_trace), ()),
+        stages.run("health", _health(config, result), ()))
     result = replace(result, traces=traces, health=health)
-    return replace(result, findings=diagnose(result, context_from(config, traces, health)))
+    result = replace(result, host=await stages.run("host", host(result), None))
+    context = context_from(config, traces, health)
+    findings = diagnose(result, context, on_error=stages.rule_failed)
+    failures = tuple(stages.failures[s] for s in STAGES if s in stages.failures)
+    return replace(result, findings=findings, stage_failures=failures)
+

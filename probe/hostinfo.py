@@ -17,52 +17,12 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from probe.results import TcpResult
+from probe.results import Connections, HostInfo, Interface, Route, TcpResult
 
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """The kernel's choice for one target address: source address and interface."""
-
-    address: str
-    source: str | None
-    interface: str | None
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Interface:
-    name: str
-    up: bool
-    mtu: int
-    speed_bits_per_second: int | None  # None when the driver does not say
-    errors_in: int
-    errors_out: int
-    drops_in: int
-    drops_out: int
-
-
-@dataclass(frozen=True, slots=True)
-class Connections:
-    """ESTABLISHED TCP connections from this host to one target address:port."""
-
-    target: str
-    address: str
-    port: int
-    established: int | None  # None when the kernel would not tell us
-
-
-@dataclass(frozen=True, slots=True)
-class HostInfo:
-    routes: tuple[Route, ...] = ()
-    interfaces: tuple[Interface, ...] = ()
-    connections: tuple[Connections, ...] = ()
-
-    def route_of(self, address: str) -> Route | None:
-        return next((r for r in self.routes if r.address == address), None)
+__all__ = ["Connections", "HostInfo", "Interface", "Route", "count_established", "gather",
+           "interface_of", "probed", "source_of", "summarize"]
 
 
 # --------------------------------------------------------------------------
@@ -139,39 +99,6 @@ def summarize(tcp: Sequence[TcpResult], sources: Mapping[str, tuple[str | None, 
         connections=tuple(Connections(t, a, p, counts[(a, p)] if counts is not None else None)
                           for t, a, p in rows),
     )
-
-
-def host_dict(host: HostInfo) -> dict[str, Any]:
-    """The ``host`` section of the JSON report."""
-    return {
-        "routes": [{"address": r.address, "source": r.source, "interface": r.interface,
-                    "error": r.error} for r in host.routes],
-        "interfaces": [{"name": i.name, "up": i.up, "mtu": i.mtu,
-                        "speed_bits_per_second": i.speed_bits_per_second,
-                        "errors_in": i.errors_in, "errors_out": i.errors_out,
-                        "drops_in": i.drops_in, "drops_out": i.drops_out}
-                       for i in host.interfaces],
-        "connections": [{"target": c.target, "address": c.address, "port": c.port,
-                         "established": c.established} for c in host.connections],
-    }
-
-
-def host_lines(host: HostInfo) -> list[str]:
-    """The ``HOST`` section of the table: one line per route and per interface."""
-    lines = []
-    for r in host.routes:
-        where = f"via {r.interface or '?'} from {r.source}" if r.source else f"no route ({r.error})"
-        established = [c.established for c in host.connections if c.address == r.address]
-        known = [n for n in established if n is not None]
-        conns = f", {sum(known)} established" if known else ""
-        lines.append(f"  {r.address}: {where}{conns}")
-    for i in host.interfaces:
-        bits = i.speed_bits_per_second
-        speed = f", {bits // 1_000_000} Mbit/s" if bits else ""
-        lines.append(f"  {i.name}: {'up' if i.up else 'DOWN'}, mtu {i.mtu}{speed}, errors "
-                     f"{i.errors_in} in / {i.errors_out} out, drops {i.drops_in} in / "
-                     f"{i.drops_out} out")
-    return lines
 
 
 # --------------------------------------------------------------------------

@@ -11,6 +11,8 @@ a log nobody scrapes).
     TraceResult the hops of a TCP traceroute towards one address:port
     HttpResult  one HTTP(S) health check (the gateway's status path)
     Finding     a diagnosis: what is wrong, the evidence and the remedy
+    HostInfo    where the probes leave from (routes, interfaces, connections)
+    StageFailure one stage of a round that failed (the rest of the round stands)
     RoundResult everything one round produced
     ApimCheck   one check APIM ran itself, read from a saved networkstatus
 """
@@ -37,6 +39,7 @@ class PortState(enum.StrEnum):
     CLOSED = "closed"
     FILTERED = "filtered"
     UNRESOLVED = "unresolved"
+    ERROR = "error"  # the TCP stage of the round failed: nothing is known about the port
 
 
 class Severity(enum.StrEnum):
@@ -206,6 +209,64 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """The kernel's choice for one target address: source address and interface."""
+
+    address: str
+    source: str | None
+    interface: str | None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    name: str
+    up: bool
+    mtu: int
+    speed_bits_per_second: int | None  # None when the driver does not say
+    errors_in: int
+    errors_out: int
+    drops_in: int
+    drops_out: int
+
+
+@dataclass(frozen=True, slots=True)
+class Connections:
+    """ESTABLISHED TCP connections from this host to one target address:port."""
+
+    target: str
+    address: str
+    port: int
+    established: int | None  # None when the kernel would not tell us
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """The host context of a round (probe.hostinfo gathers it)."""
+
+    routes: tuple[Route, ...] = ()
+    interfaces: tuple[Interface, ...] = ()
+    connections: tuple[Connections, ...] = ()
+
+    def route_of(self, address: str) -> Route | None:
+        return next((r for r in self.routes if r.address == address), None)
+
+
+# The stages of a round, in the order they run. Each fails alone: an exception
+# in one becomes a StageFailure on the result (and that stage's part of it says
+# so: DNS answers with status error, TCP rows with state error, no traces, no
+# health checks, no host context, no findings); the rest of the round stands.
+# ``export`` is the report or the exposition made from the result.
+STAGES = ("dns", "tcp", "trace", "health", "host", "diagnosis", "export")
+
+
+@dataclass(frozen=True, slots=True)
+class StageFailure:
+    stage: str  # one of STAGES
+    error: str  # "RuntimeError: what it said"
+
+
+@dataclass(frozen=True, slots=True)
 class RoundResult:
     started: datetime
     duration_seconds: float
@@ -215,6 +276,11 @@ class RoundResult:
     findings: tuple[Finding, ...] = field(default=())
     traces: tuple[TraceResult, ...] = field(default=())
     health: tuple[HttpResult, ...] = field(default=())
+    # The TCP method of the round: the prober's ("syn": raw SYN, IPv6 rows by
+    # connect(); "connect"), as the round's prober said after probing.
+    method: str = "-"
+    host: HostInfo | None = None
+    stage_failures: tuple[StageFailure, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,11 @@ whether an expectation is met, the exit status) are pure functions; the
 ``run_round`` coroutine only sequences the I/O. TCP probing starts as soon
 as the primary resolver has answered: the other resolvers are compared, not
 waited for.
+
+The DNS and TCP stages fail alone: an exception from the resolver makes its
+answers ``error`` (so its names' targets ``unresolved``), one from the prober
+makes the batch's rows ``error/stage-failed``; either is a ``StageFailure``
+on the result and the round goes on.
 """
 
 from __future__ import annotations
@@ -16,11 +21,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from probe.config import Config, Target
+from probe.config import Config, Resolver, Target
+from probe.errors import describe_error
 from probe.probers import TcpProber
 from probe.probers.classify import aggregate
 from probe.probers.dns import NameResolver
-from probe.results import Attempt, DnsResult, PortState, RoundResult, TcpJob, TcpResult
+from probe.results import (
+    Attempt,
+    DnsResult,
+    DnsStatus,
+    PortState,
+    RoundResult,
+    StageFailure,
+    TcpJob,
+    TcpResult,
+)
+
+STAGE_FAILED = "stage-failed"  # the reason of a row whose TCP stage failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +77,24 @@ def plan(targets: Sequence[Target], primary: Sequence[DnsResult], *,
     return rows
 
 
-def judge(row: Planned, attempts: Sequence[Attempt], method: str) -> TcpResult:
-    """What the attempts to one address add up to, against its expectation."""
+def failed_dns(names: Sequence[str], resolvers: Sequence[Resolver], error: str,
+               ) -> list[DnsResult]:
+    """Every (name, resolver) answer of a DNS stage that failed: status error."""
+    return [DnsResult(name, r.label, DnsStatus.ERROR, None, (), (), 0.0,
+                      f"the DNS stage failed: {error}") for name in names for r in resolvers]
+
+
+def judge(row: Planned, attempts: Sequence[Attempt] | None, method: str) -> TcpResult:
+    """What the attempts to one address add up to, against its expectation.
+
+    ``attempts`` is None when the TCP stage failed: the row says so
+    (``error/stage-failed``) instead of guessing a state.
+    """
     target = row.target
+    if row.address is not None and attempts is None:
+        return TcpResult(target.name, target.dependency, target.host, row.address, target.port,
+                         PortState.ERROR, STAGE_FAILED, target.expect, False, target.required,
+                         method)
     if row.address is None:
         reason = row.unresolved.status.value if row.unresolved else "no-address"
         if row.unresolved is not None and row.unresolved.ok:
@@ -70,7 +102,7 @@ def judge(row: Planned, attempts: Sequence[Attempt], method: str) -> TcpResult:
         return TcpResult(target.name, target.dependency, target.host, None, target.port,
                          PortState.UNRESOLVED, reason, target.expect, False, target.required,
                          method)
-    verdict = aggregate(attempts)
+    verdict = aggregate(attempts or ())
     return TcpResult(
         target=target.name,
         dependency=target.dependency,
@@ -83,7 +115,7 @@ def judge(row: Planned, attempts: Sequence[Attempt], method: str) -> TcpResult:
         ok=verdict.state == target.expect,
         required=target.required,
         method=method,
-        attempts=tuple(attempts),
+        attempts=tuple(attempts or ()),
         responder=verdict.responder,
         reply_ttl=verdict.reply_ttl,
     )
@@ -105,28 +137,44 @@ async def run_round(config: Config, prober: TcpProber, resolver: NameResolver) -
     names = hostnames(config.targets)
     resolvers = config.dns.resolvers
     primary, others = resolvers[:1], resolvers[1:]
+    failures: dict[str, StageFailure] = {}
 
-    aaaa = config.dns.aaaa
-    comparison = asyncio.ensure_future(
-        resolver.resolve_all(names, others, timeout, aaaa=aaaa, limit=gate))
+    async def resolve(asked: Sequence[Resolver]) -> list[DnsResult]:
+        try:
+            return await resolver.resolve_all(names, asked, timeout, aaaa=config.dns.aaaa,
+                                              limit=gate)
+        except Exception as exc:  # noqa: BLE001 -- the DNS stage fails alone
+            error = describe_error(exc)
+            failures.setdefault("dns", StageFailure("dns", error))
+            return failed_dns(names, asked, error)
+
+    async def probe(jobs: Sequence[TcpJob]) -> list[tuple[Attempt, ...]] | None:
+        try:
+            return await prober.probe(jobs, timeout) if jobs else []
+        except Exception as exc:  # noqa: BLE001 -- the TCP stage fails alone
+            failures["tcp"] = StageFailure("tcp", describe_error(exc))
+            return None
+
+    comparison = asyncio.ensure_future(resolve(others))
     try:
-        first = await resolver.resolve_all(names, primary, timeout, aaaa=aaaa, limit=gate)
+        first = await resolve(primary)
         rows = plan(config.targets, first, ipv6=config.dns.aaaa)
         probed = [row for row in rows if row.address is not None]
         jobs = [TcpJob(row.address, row.target.port, row.target.count)
                 for row in probed if row.address is not None]
-        answers = await prober.probe(jobs, timeout) if jobs else []
+        answers = await probe(jobs)
         rest = await comparison
     finally:
         comparison.cancel()
 
-    attempts_of = {id(row): a for row, a in zip(probed, answers, strict=True)}
-    # A composite prober (SYN for IPv4, connect() for IPv6) says which one probed what.
+    attempts_of = dict(zip(map(id, probed), answers, strict=True)) if answers is not None else {}
 
     def method(row: Planned) -> str:
+        # A composite prober (SYN for IPv4, connect() for IPv6) says which one probed what.
         return prober.method_for(row.address) if row.address else prober.method
 
-    tcp = tuple(judge(row, attempts_of.get(id(row), ()), method(row)) for row in rows)
+    tcp = tuple(judge(row, attempts_of.get(id(row), ()) if answers is not None else None,
+                      method(row)) for row in rows)
     order = {r.label: i for i, r in enumerate(resolvers)}
     position = {name: i for i, name in enumerate(names)}
     dns_results = sorted([*first, *rest], key=lambda d: (position[d.name], order[d.resolver]))
@@ -136,4 +184,6 @@ async def run_round(config: Config, prober: TcpProber, resolver: NameResolver) -
         resolvers=tuple(r.label for r in resolvers),
         dns=tuple(dns_results),
         tcp=tcp,
+        method=prober.method,
+        stage_failures=tuple(failures[s] for s in ("dns", "tcp") if s in failures),
     )

@@ -6,6 +6,7 @@ import socket
 from collections import namedtuple
 
 from probe import hostinfo
+from probe.exporters import jsonreport, table
 from probe.results import PortState
 from tests.helpers.metrics_data import sample_round, tcp
 
@@ -52,9 +53,9 @@ def test_summarize() -> None:
     assert by_target == {"management": 1, "sql": 0, "orders": 0}  # blob: unresolved, absent
     unknown = hostinfo.summarize(round_.tcp, sources, addresses, stats, io, None)
     assert {c.established for c in unknown.connections} == {None}
-    assert hostinfo.host_dict(host)["connections"][0] == {
+    assert jsonreport.host_dict(host)["connections"][0] == {
         "target": "management", "address": "198.18.3.10", "port": 3443, "established": 1}
-    lines = hostinfo.host_lines(host)
+    lines = table.host_lines(host)
     assert lines[0] == "  198.18.3.10: via eth0 from 198.18.1.10, 1 established"
     assert lines[2] == "  198.18.3.20: no route (ENETUNREACH), 0 established"
     assert lines[3].startswith("  eth0: up, mtu 1500, 10000 Mbit/s, errors 1 in / 2 out")

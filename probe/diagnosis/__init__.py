@@ -24,7 +24,7 @@ its ids there and its function to ``RULES``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from probe.diagnosis.apim import apim_addresses, configuration, gateway_health, management
@@ -53,10 +53,22 @@ RULES: tuple[Rule, ...] = (dns_disagreement, dns_addresses_capped, outbound_bloc
 
 
 def diagnose(round_: RoundResult, context: Context | None = None,
-             rules: Sequence[Rule] = RULES) -> tuple[Finding, ...]:
-    """Every rule's findings, most severe first; no context means a bare round."""
+             rules: Sequence[Rule] = RULES, *,
+             on_error: Callable[[Rule, Exception], None] | None = None) -> tuple[Finding, ...]:
+    """Every rule's findings, most severe first; no context means a bare round.
+
+    With ``on_error``, a rule that raises is reported there and the other
+    rules' findings stand (the agent's rounds); without it, it propagates.
+    """
     ctx = context if context is not None else DEFAULT_CONTEXT
-    findings = [f for rule in rules for f in rule(round_, ctx)]
+    findings: list[Finding] = []
+    for rule in rules:
+        try:
+            findings.extend(rule(round_, ctx))
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(rule, exc)
     return tuple(sorted(findings, key=lambda f: f.sort_key))
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from probe.results import DnsResult, Finding, HttpResult, RoundResult, TcpResult, TraceResult
+from probe.results import (
+    DnsResult,
+    Finding,
+    HostInfo,
+    HttpResult,
+    RoundResult,
+    StageFailure,
+    TcpResult,
+    TraceResult,
+)
 
 
 def _round6(value: float) -> float:
@@ -75,16 +84,38 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "summary": f.summary, "evidence": list(f.evidence), "remedy": f.remedy}
 
 
+def host_dict(host: HostInfo) -> dict[str, Any]:
+    """The ``host`` section: where the probes leave from."""
+    return {
+        "routes": [{"address": r.address, "source": r.source, "interface": r.interface,
+                    "error": r.error} for r in host.routes],
+        "interfaces": [{"name": i.name, "up": i.up, "mtu": i.mtu,
+                        "speed_bits_per_second": i.speed_bits_per_second,
+                        "errors_in": i.errors_in, "errors_out": i.errors_out,
+                        "drops_in": i.drops_in, "drops_out": i.drops_out}
+                       for i in host.interfaces],
+        "connections": [{"target": c.target, "address": c.address, "port": c.port,
+                         "established": c.established} for c in host.connections],
+    }
+
+
+def stage_dict(failure: StageFailure) -> dict[str, Any]:
+    return {"stage": failure.stage, "error": failure.error}
+
+
 def to_dict(result: RoundResult, *, exit_status: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "started": result.started.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "duration_seconds": round(result.duration_seconds, 4),
+        "method": result.method,
         "resolvers": list(result.resolvers),
         "dns": [dns_dict(r) for r in result.dns],
         "tcp": [tcp_dict(r) for r in result.tcp],
         "findings": [finding_dict(f) for f in result.findings],
         "traces": [trace_dict(t) for t in result.traces],
         "health": [health_dict(h) for h in result.health],
+        "host": host_dict(result.host) if result.host is not None else None,
+        "stage_failures": [stage_dict(f) for f in result.stage_failures],
     }
     if exit_status is not None:
         out["exit_status"] = exit_status

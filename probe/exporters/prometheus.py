@@ -31,27 +31,28 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import cast
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.utils import floatToGoString
 
 from probe import __version__
-from probe.hostinfo import HostInfo
-from probe.results import RoundResult, TcpResult
+from probe.errors import describe_error
+from probe.exporters.promtext import (
+    Family,
+    escape,
+    labels,
+    num,
+)
+from probe.results import STAGES, HostInfo, RoundResult, StageFailure, TcpResult
 
-PREFIX = "apim_probe"
 # Opt-in histogram of every attempt's RTT, for Azure: 0.5 ms and 1 ms (the same
 # VNet, the same region), 2 ms (across availability zones), 5-10 ms (a nearby
 # region), 30 ms (the same geography), 100-300 ms (across continents), 1 s (a
 # path in trouble). Nine bounds and +Inf: ten buckets.
 RTT_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.03, 0.1, 0.3, 1.0)
-# prometheus-client's own number format (Go's), typed for mypy.
-_num = cast(Callable[[float], str], floatToGoString)
-_LE = tuple(_num(b) for b in RTT_BUCKETS)
+_LE = tuple(num(b) for b in RTT_BUCKETS)
 
 TcpKey = tuple[str, str]  # (target, address); an unresolved target has address ""
 
@@ -110,7 +111,6 @@ class Snapshot:
     """Everything one exposition shows. Immutable: replaced whole."""
 
     result: RoundResult | None = None
-    host: HostInfo | None = None
     totals: Mapping[TcpKey, TcpTotals] = field(default_factory=dict)
     rounds: int = 0
     round_finished: float | None = None  # unix time
@@ -118,61 +118,36 @@ class Snapshot:
     reload_success_time: float | None = None  # unix time of the last good (re)load
     method: str | None = None
     rtt_histogram: bool = False
+    # Stage failures since start, per stage (every stage of STAGES, 0 included).
+    stage_errors: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
 
-    def with_round(self, result: RoundResult, host: HostInfo | None,
-                   finished: float | None = None, rtt_histogram: bool | None = None,
-                   ) -> Snapshot:
+    def with_round(self, result: RoundResult, finished: float | None = None,
+                   rtt_histogram: bool | None = None) -> Snapshot:
         histogram = self.rtt_histogram if rtt_histogram is None else rtt_histogram
         end = finished if finished is not None else (result.started.timestamp()
                                                      + result.duration_seconds)
-        return replace(self, result=result, host=host,
+        return replace(self, result=result,
                        totals=accumulate(self.totals, result, histogram),
                        rounds=self.rounds + 1, round_finished=end, rtt_histogram=histogram,
-                       method=result.tcp[0].method if result.tcp else self.method)
+                       method=result.method if result.method != "-" else self.method,
+                       stage_errors=count_failures(self.stage_errors, result.stage_failures))
+
+    @property
+    def host(self) -> HostInfo | None:
+        return self.result.host if self.result is not None else None
 
     def with_reload(self, ok: bool, when: float) -> Snapshot:
         return replace(self, reload_ok=ok,
                        reload_success_time=when if ok else self.reload_success_time)
 
 
-# --------------------------------------------------------------------------
-# the text format
-
-
-def escape(value: str) -> str:
-    """A label value as the text format wants it: backslash, quote, newline escaped."""
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return value
-
-
-def labels(**pairs: str) -> str:
-    """``{a="1",b="2"}`` in the order given; ``""`` for none."""
-    if not pairs:
-        return ""
-    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in pairs.items()) + "}"
-
-
-
-class Family:
-    """One family's HELP, TYPE and sample lines; written only when it has samples."""
-
-    __slots__ = ("help", "kind", "lines", "name")
-
-    def __init__(self, short: str, kind: str, help_text: str) -> None:
-        self.name = f"{PREFIX}_{short}{'_total' if kind == 'counter' else ''}"
-        self.kind = kind
-        self.help = help_text.replace("\\", "\\\\").replace("\n", "\\n")
-        self.lines: list[str] = []
-
-    def add(self, label_text: str, value: float, suffix: str = "") -> None:
-        self.lines.append(f"{self.name}{suffix}{label_text} {_num(value)}\n")
-
-    def text(self) -> str:
-        if not self.lines:
-            return ""
-        return (f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.kind}\n"
-                + "".join(self.lines))
+def count_failures(counts: Mapping[str, int], failures: Sequence[StageFailure],
+                   ) -> dict[str, int]:
+    """Stage failure counts with one more per failure."""
+    out = dict(counts)
+    for failure in failures:
+        out[failure.stage] = out.get(failure.stage, 0) + 1
+    return out
 
 
 def _agent_families(snapshot: Snapshot) -> list[Family]:
@@ -188,11 +163,16 @@ def _agent_families(snapshot: Snapshot) -> list[Family]:
         reload_time.add("", snapshot.reload_success_time)
     rounds = Family("rounds", "counter", "Rounds completed since start")
     rounds.add("", snapshot.rounds)
+    stages = Family("stage_errors", "counter",
+                    "Stages of a round that failed (an exception; the rest of the round was "
+                    "reported), by stage, since start")
+    for stage, count in snapshot.stage_errors.items():
+        stages.add(labels(stage=stage), count)
     method = Family("tcp_probe_method", "gauge",
                     "1 for the TCP probe method in use (syn or connect)")
     if snapshot.method:
         method.add(labels(method=snapshot.method), 1)
-    out = [build, reload_ok, reload_time, rounds, method]
+    out = [build, reload_ok, reload_time, rounds, stages, method]
     result = snapshot.result
     if result is not None:
         duration = Family("round_duration_seconds", "gauge", "How long the last round took")
@@ -367,23 +347,59 @@ def _host_families(host: HostInfo | None) -> list[Family]:
     return [routed, up, mtu, speed, errors, drops, established]
 
 
+Section = Callable[[Snapshot, RoundResult], list[Family]]
+
+# The parts of the exposition made from a round, each rendered alone: a part
+# that fails (a bug, a value that cannot be encoded) is left out and counted as
+# a failure of the export stage; the others are served as usual.
+SECTIONS: tuple[tuple[str, Section], ...] = (
+    ("dns", lambda s, r: _dns_families(r)),
+    ("targets", lambda s, r: [_target_family(r)]),
+    ("tcp", lambda s, r: _tcp_families(r, s.totals, s.rtt_histogram)),
+    ("findings", lambda s, r: [_finding_family(r)]),
+    ("health", lambda s, r: _health_families(r)),
+    ("host", lambda s, r: _host_families(r.host)),
+)
+
+
 def families(snapshot: Snapshot) -> list[Family]:
     """Every apim_probe_ family for one snapshot (pure: no clock, no I/O)."""
     out = _agent_families(snapshot)
     result = snapshot.result
     if result is not None:
-        out.extend(_dns_families(result))
-        out.append(_target_family(result))
-        out.extend(_tcp_families(result, snapshot.totals, snapshot.rtt_histogram))
-        out.append(_finding_family(result))
-        out.extend(_health_families(result))
-        out.extend(_host_families(snapshot.host))
+        for _, section in SECTIONS:
+            out.extend(section(snapshot, result))
     return out
 
 
+def _encode(families_: Sequence[Family]) -> bytes:
+    return "".join(f.text() for f in families_).encode("utf-8")
+
+
+def render_parts(snapshot: Snapshot) -> tuple[bytes, tuple[StageFailure, ...]]:
+    """The exposition and the failures of its parts: each part rendered alone."""
+    parts: list[bytes] = []
+    failed: list[StageFailure] = []
+    result = snapshot.result
+    for name, section in SECTIONS if result is not None else ():
+        assert result is not None
+        try:
+            parts.append(_encode(section(snapshot, result)))
+        except Exception as exc:  # noqa: BLE001 -- one part fails alone (issue 16)
+            failed.append(StageFailure("export", f"metrics {name}: {describe_error(exc)}"))
+    if failed:
+        snapshot = replace(snapshot, stage_errors=count_failures(snapshot.stage_errors, failed))
+    try:
+        head = _encode(_agent_families(snapshot))
+    except Exception as exc:  # noqa: BLE001
+        failed.append(StageFailure("export", f"metrics agent: {describe_error(exc)}"))
+        head = b""
+    return head + b"".join(parts), tuple(failed)
+
+
 def render(snapshot: Snapshot) -> bytes:
-    """The text exposition (format 0.0.4) of one snapshot."""
-    return "".join(f.text() for f in families(snapshot)).encode("utf-8")
+    """The text exposition (format 0.0.4) of one snapshot; a part that fails is left out."""
+    return render_parts(snapshot)[0]
 
 
 class Exposition:
@@ -397,24 +413,30 @@ class Exposition:
         self.snapshot = snapshot or Snapshot()
         self.body = render(self.snapshot)
 
-    def _set(self, snapshot: Snapshot) -> None:
+    def _set(self, snapshot: Snapshot) -> tuple[StageFailure, ...]:
+        body, failed = render_parts(snapshot)
+        if failed:  # counted where the next render (a scrape of this body) shows it
+            snapshot = replace(snapshot,
+                               stage_errors=count_failures(snapshot.stage_errors, failed))
         self.snapshot = snapshot
-        self.body = render(snapshot)
+        self.body = body
+        return failed
 
-    def record_round(self, result: RoundResult, host: HostInfo | None = None,
-                     finished: float | None = None, rtt_histogram: bool | None = None,
-                     ) -> None:
-        self._set(self.snapshot.with_round(result, host, finished, rtt_histogram))
+    def record_round(self, result: RoundResult, finished: float | None = None,
+                     rtt_histogram: bool | None = None) -> tuple[StageFailure, ...]:
+        """Render the exposition of this round; the parts that failed (left out)."""
+        return self._set(self.snapshot.with_round(result, finished, rtt_histogram))
 
-    def record_reload(self, ok: bool, when: float | None = None) -> None:
-        self._set(self.snapshot.with_reload(ok, time.time() if when is None else when))
+    def record_reload(self, ok: bool, when: float | None = None) -> tuple[StageFailure, ...]:
+        return self._set(self.snapshot.with_reload(ok, time.time() if when is None else when))
 
 
-def one_round(result: RoundResult, host: HostInfo | None = None, loaded: float | None = None,
-              rtt_histogram: bool = False) -> bytes:
-    """The exposition of one round (``--once --format prom``, textfile)."""
+def one_round(result: RoundResult, loaded: float | None = None, rtt_histogram: bool = False,
+              ) -> tuple[bytes, tuple[StageFailure, ...]]:
+    """The exposition of one round (``--once --format prom``, textfile), and the
+    parts that failed (left out)."""
     snapshot = Snapshot(reload_success_time=time.time() if loaded is None else loaded)
-    return render(snapshot.with_round(result, host, rtt_histogram=rtt_histogram))
+    return render_parts(snapshot.with_round(result, rtt_histogram=rtt_histogram))
 
 
 class CachedExposition:
@@ -446,15 +468,3 @@ def write_textfile(path: Path, body: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def family_names(body: bytes | str) -> list[str]:
-    """The family names a body declares (``# TYPE`` lines), in order."""
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
-    return [line.split(" ")[2] for line in text.splitlines() if line.startswith("# TYPE ")]
-
-
-def series_count(body: bytes) -> int:
-    """Samples in a body: lines that are not comments."""
-    return sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-

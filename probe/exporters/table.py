@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Sequence
 
 from probe.diagnosis import by_name
-from probe.results import DnsResult, Hop, PortState, RoundResult, Severity, TcpResult
+from probe.results import DnsResult, Hop, HostInfo, PortState, RoundResult, Severity, TcpResult
 
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
 
@@ -39,7 +39,7 @@ def _ms(seconds: float | None) -> str:
 
 
 _STATE_COLOUR = {PortState.OPEN: "green", PortState.CLOSED: "yellow",
-                 PortState.FILTERED: "red", PortState.UNRESOLVED: "red"}
+                 PortState.FILTERED: "red", PortState.UNRESOLVED: "red", PortState.ERROR: "red"}
 
 
 def _tcp_row(r: TcpResult) -> list[tuple[str, str | None]]:
@@ -103,11 +103,28 @@ def _dns_section(result: RoundResult, paint: Painter) -> list[str]:
     return out
 
 
+def host_lines(host: HostInfo) -> list[str]:
+    """The ``HOST`` section: one line per route and per interface."""
+    lines = []
+    for r in host.routes:
+        where = f"via {r.interface or '?'} from {r.source}" if r.source else f"no route ({r.error})"
+        established = [c.established for c in host.connections if c.address == r.address]
+        known = [n for n in established if n is not None]
+        conns = f", {sum(known)} established" if known else ""
+        lines.append(f"  {r.address}: {where}{conns}")
+    for i in host.interfaces:
+        bits = i.speed_bits_per_second
+        speed = f", {bits // 1_000_000} Mbit/s" if bits else ""
+        lines.append(f"  {i.name}: {'up' if i.up else 'DOWN'}, mtu {i.mtu}{speed}, errors "
+                     f"{i.errors_in} in / {i.errors_out} out, drops {i.drops_in} in / "
+                     f"{i.drops_out} out")
+    return lines
+
+
 def render(result: RoundResult, *, colour: bool = False, exit_status: int | None = None) -> str:
     paint = Painter(colour)
     out: list[str] = []
-    method = result.tcp[0].method if result.tcp else "-"
-    out.append(paint(f"TCP (method {method})", "bold"))
+    out.append(paint(f"TCP (method {result.method})", "bold"))
     if result.tcp:
         titles = ("TARGET", "DEPENDENCY", "ADDRESS:PORT", "STATE", "REASON", "RTT", "LOSS",
                   "RESPONDER", "RESULT")
@@ -143,6 +160,17 @@ def render(result: RoundResult, *, colour: bool = False, exit_status: int | None
             out.append(f"{paint(f.severity.value.upper(), tint)} {f.id}: {f.summary}")
             out.extend(f"    {line}" for line in f.evidence)
             out.append(f"    remedy: {f.remedy}")
+
+    if result.stage_failures:
+        out.append("")
+        out.append(paint("STAGES THAT FAILED (the rest of the round stands)", "bold"))
+        out.extend(f"{paint(f.stage, 'red')}: {f.error}" for f in result.stage_failures)
+
+    host = host_lines(result.host) if result.host is not None else []
+    if host:
+        out.append("")
+        out.append(paint("HOST (where the probes leave from)", "bold"))
+        out.extend(host)
 
     out.append("")
     required = [r for r in result.tcp if r.required]

@@ -11,8 +11,8 @@ import pytest
 from probe.exporters import jsonreport
 from tests.helpers.report_rounds import AZURE, CUSTOM, FINDING, README, round_of
 
-TOP_KEYS = {"started", "duration_seconds", "resolvers", "dns", "tcp", "findings", "traces",
-            "health"}
+TOP_KEYS = {"started", "duration_seconds", "method", "resolvers", "dns", "tcp", "findings",
+            "traces", "health", "host", "stage_failures"}
 DNS_KEYS = {"name", "resolver", "status", "rcode", "addresses", "cname_chain",
             "duration_seconds", "detail"}
 TCP_KEYS = {"target", "dependency", "host", "address", "port", "state", "reason", "expected",

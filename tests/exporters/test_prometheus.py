@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from probe.exporters import prometheus as prom
-from probe.hostinfo import Connections, HostInfo, Interface, Route
-from probe.results import PortState, RoundResult
+from probe.exporters import promtext
+from probe.results import Connections, HostInfo, Interface, PortState, RoundResult, Route
 from tests.helpers.metrics_data import BLOB, GATEWAY_STATUS, H, sample_round, tcp
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -42,7 +42,8 @@ def exposition(*rounds: RoundResult, host: HostInfo | None = None,
                histogram: bool = False) -> prom.Exposition:
     e = prom.Exposition()
     for r in rounds:
-        e.record_round(r, host, rtt_histogram=histogram)
+        e.record_round(replace(r, host=host) if host is not None else r,
+                       rtt_histogram=histogram)
     return e
 
 
@@ -142,9 +143,9 @@ def test_default_exposition_stays_within_six_series_per_target_address() -> None
                                       for r in rows))
     e = exposition(replace(sample_round(), tcp=rows, dns=(), findings=(), traces=(),
                            health=()), host=host)
-    assert prom.series_count(e.body) <= 6 * 1000 + 20
+    assert promtext.series_count(e.body) <= 6 * 1000 + 20
     assert len(e.body) <= 1200 * 1000
-    assert "apim_probe_tcp_attempt_rtt_seconds" not in prom.family_names(e.body)
+    assert "apim_probe_tcp_attempt_rtt_seconds" not in promtext.family_names(e.body)
 
 
 def test_rtt_histogram_is_opt_in_with_ten_buckets() -> None:
@@ -268,7 +269,7 @@ def test_escaping_matches_prometheus_client(text: str) -> None:
     Gauge("g", "h", ["name"], registry=registry).labels(text).set(1)
     theirs = [line for line in generate_latest(registry).decode().splitlines()
               if line.startswith("g{")]
-    assert theirs == [f"g{prom.labels(name=text)} 1.0"]
+    assert theirs == [f"g{promtext.labels(name=text)} 1.0"]
 
 
 def test_body_reads_back_sample_for_sample() -> None:
@@ -312,11 +313,12 @@ def test_rendered_once_per_round_not_per_scrape() -> None:
 
 def test_one_round_is_the_same_renderer() -> None:
     result = sample_round()
-    body = prom.one_round(result, HOST, loaded=1.0)
+    result = replace(sample_round(), host=HOST)
+    body, failed = prom.one_round(result, loaded=1.0)
     e = exposition()
     e.record_reload(True, 1.0)
-    e.record_round(result, HOST)
-    assert body == e.body
+    e.record_round(result)
+    assert body == e.body and failed == ()
 
 
 def test_write_textfile_replaces_atomically(tmp_path: Path) -> None:

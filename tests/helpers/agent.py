@@ -4,6 +4,7 @@ drive it from outside: its config, its stderr events, HTTP to it."""
 from __future__ import annotations
 
 import base64
+import os
 import queue
 import socket
 import ssl
@@ -47,12 +48,15 @@ class Daemon:
     """``probe -c FILE`` in a subprocess; stderr lines are collected as they come."""
 
     def __init__(self, *args: str, prefix: Sequence[str] = (),
-                 program: Sequence[str] = ("-m", "probe")) -> None:
+                 program: Sequence[str] = ("-m", "probe"),
+                 env: dict[str, str] | None = None) -> None:
         """``prefix`` runs it under another command (``ip netns exec NS``);
-        ``program`` is what python runs (a wrapper script instead of the CLI)."""
+        ``program`` is what python runs (a wrapper script instead of the CLI);
+        ``env`` adds to the environment."""
         self.proc = subprocess.Popen(
             [*prefix, sys.executable, *program, *args], cwd=ROOT, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **env} if env else None)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)

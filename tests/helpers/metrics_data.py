@@ -62,4 +62,4 @@ def sample_round(*, with_orders: bool = True, rtt: float = 0.0012) -> RoundResul
     )
     return RoundResult(datetime(2026, 11, 23, 12, 0, tzinfo=UTC), 1.25,
                        ("198.18.2.54", "198.18.2.53"), dns, tuple(rows), (finding,),
-                       traces=traces, health=health)
+                       traces=traces, health=health, method="connect")

@@ -73,7 +73,7 @@ STARTED = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 def round_of(tcp_rows: tuple[TcpResult, ...] = (GATEWAY, SQL, MONITOR, KV, V6),
              dns: tuple[DnsResult, ...] = DNS,
              findings: tuple[Finding, ...] = (FINDING,)) -> RoundResult:
-    return RoundResult(STARTED, 0.5, (CUSTOM, AZURE), dns, tcp_rows, findings)
+    return RoundResult(STARTED, 0.5, (CUSTOM, AZURE), dns, tcp_rows, findings, method="syn")
 
 
 def line_of(text: str, start: str) -> str:
