@@ -146,7 +146,10 @@ def run_once(config: Config, args: argparse.Namespace) -> int:
               "is reported)")
     body = b""
     if args.format == "prom" or args.textfile:
-        body, failed = prometheus.one_round(result, rtt_histogram=config.metrics.rtt_histogram)
+        body, failed = prometheus.one_round(
+            result, rtt_histogram=config.metrics.rtt_histogram,
+            agent_labels=config.agent.labels,
+            previous=prometheus.previous_textfile(args.textfile) if args.textfile else "")
         for failure in failed:
             _warn(f"the export stage failed: {failure.error} (that part of the metrics is "
                   "left out)")

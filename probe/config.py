@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import io
 import ipaddress
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -104,6 +105,35 @@ _FILE = "the path of a readable file"
 # the schema: one declaration per section (README tables are generated from it)
 
 
+MAX_AGENT_LABELS = 16
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Set by Prometheus per scrape target, or by the agent on the same series.
+_RESERVED_LABELS = frozenset({"job", "instance"})
+
+
+def _read_labels(doc: TomlDoc, table: Mapping[str, Any], where: str,
+                 name: str) -> tuple[tuple[str, str], ...]:
+    given = doc.get(table, where, name, dict, {})
+    if len(given) > MAX_AGENT_LABELS:
+        raise doc.fail(f"{where}.{name}", f"expected at most {MAX_AGENT_LABELS} labels, "
+                                          f"got {len(given)}")
+    out: list[tuple[str, str]] = []
+    for label, value in given.items():
+        full = f"{where}.{name}.{label}"
+        doc.check_text(full, label)
+        if not _LABEL_NAME.match(label) or label.startswith("__"):
+            raise doc.fail(full, "expected a Prometheus label name ([A-Za-z_][A-Za-z0-9_]*, "
+                                 f"not starting with '__'), got {show(label)}")
+        if label in _RESERVED_LABELS:
+            raise doc.fail(full, f"{label!r} is set by Prometheus for each scrape target: name "
+                                 "the agent with another label (vnet, region, ...)")
+        if not isinstance(value, str):
+            raise doc.fail(full, f"expected a string, got {show(value)}")
+        doc.check_text(full, value)
+        out.append((label, value))
+    return tuple(sorted(out))
+
+
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     timeout: float = key(2.0, float, "seconds one attempt (a DNS question, a TCP probe) may take",
@@ -129,6 +159,12 @@ class AgentConfig:
     basic_auth_password_file: str | None = key(None, str, "file holding its password (with "
                                                "`basic_auth_user`)", check=_readable_file,
                                                expected=_FILE)
+    labels: tuple[tuple[str, str], ...] = key(
+        (), dict, "who this agent is, e.g. `{ vnet = \"hub\", region = \"westeurope\" }`: "
+        "the labels of its one `apim_probe_agent_info` series (Prometheus' external_labels "
+        "or relabelling tell agents apart on every series)", default_text="`{}`",
+        expected=f"a table of up to {MAX_AGENT_LABELS} label names to strings",
+        read=_read_labels)
 
 
 def _read_resolvers(doc: TomlDoc, table: Mapping[str, Any], where: str,
@@ -204,6 +240,8 @@ class MetricsConfig:
     rtt_histogram: bool = key(False, bool, "the opt-in RTT histogram "
                               "`apim_probe_tcp_attempt_rtt_seconds` (10 buckets from 0.5 ms to "
                               "1 s, 12 more series per target address)")
+    process: bool = key(True, bool, "the agent's own `process_*` and `python_*` series on "
+                        "/metrics (false: a leaner scrape, about 7 % fewer series)")
 
 
 @dataclass(frozen=True, slots=True)

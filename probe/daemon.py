@@ -145,7 +145,8 @@ class Agent:
         self.rounds += 1
         try:
             exported = self.collector.record_round(
-                result, finished=time.time(), rtt_histogram=self.config.metrics.rtt_histogram)
+                result, finished=time.time(), rtt_histogram=self.config.metrics.rtt_histogram,
+                agent_labels=self.config.agent.labels)
         except Exception as exc:  # noqa: BLE001 -- the export stage fails alone
             exported = (StageFailure("export", describe_error(exc)),)
         for failure in (*result.stage_failures, *exported):
@@ -242,7 +243,8 @@ def serve(load: Callable[[], Config], options: Options) -> int:
     process = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=process)
     PlatformCollector(registry=process)
-    exposition = prometheus.CachedExposition(agent.collector, process)
+    exposition = prometheus.CachedExposition(agent.collector, process,
+                                             lambda: agent.config.metrics.process)
     listen = options.listen or agent.config.agent.listen
     routes = Routes(metrics_app(exposition), agent.fresh, agent.current_access)
     server = bind(listen, routes, agent.current_access, lambda error, client: log(

@@ -757,3 +757,34 @@ def test_check_config_of_a_full_size_config_finishes(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.startswith(f"{path}: valid, {i} target(s)")
+
+
+def test_agent_labels_name_the_agent() -> None:
+    config = parse('[agent]\nlabels = { vnet = "hub", region = "westeurope" }\n'
+                   '[dns]\nresolvers = ["192.0.2.53"]\n')
+    assert config.agent.labels == (("region", "westeurope"), ("vnet", "hub"))
+    assert parse('[dns]\nresolvers = ["192.0.2.53"]\n').agent.labels == ()
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    ('{ job = "x" }', "agent.labels.job: 'job' is set by Prometheus"),
+    ('{ instance = "x" }', "agent.labels.instance: 'instance' is set by Prometheus"),
+    ('{ "a-b" = "x" }', "agent.labels.a-b: expected a Prometheus label name"),
+    ('{ __name__ = "x" }', "agent.labels.__name__: expected a Prometheus label name"),
+    ('{ "1a" = "x" }', "agent.labels.1a: expected a Prometheus label name"),
+    ('{ vnet = 3 }', "agent.labels.vnet: expected a string, got 3"),
+    ('{ vnet = "a\\u001bb" }', "agent.labels.vnet: expected text without control characters"),
+    ('"hub"', "agent.labels: expected a table"),
+    ("{ " + ", ".join(f"l{i} = 'x'" for i in range(17)) + " }",
+     "agent.labels: expected at most 16 labels, got 17"),
+])
+def test_bad_agent_labels_are_named(labels: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(f'[agent]\nlabels = {labels}\n[dns]\nresolvers = ["192.0.2.53"]\n')
+    assert message in str(err.value)
+
+
+def test_metrics_process_switch() -> None:
+    assert parse('[dns]\nresolvers = ["192.0.2.53"]\n').metrics.process is True
+    assert parse('[metrics]\nprocess = false\n[dns]\nresolvers = ["192.0.2.53"]\n'
+                 ).metrics.process is False

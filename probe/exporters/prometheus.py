@@ -40,6 +40,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from probe import __version__
 from probe.errors import describe_error
 from probe.exporters.promtext import (
+    PREFIX,
     Family,
     escape,
     labels,
@@ -55,6 +56,8 @@ RTT_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.03, 0.1, 
 _LE = tuple(num(b) for b in RTT_BUCKETS)
 
 TcpKey = tuple[str, str]  # (target, address); an unresolved target has address ""
+DnsKey = tuple[str, str]  # (name, resolver)
+Labels = tuple[tuple[str, str], ...]  # [agent] labels, sorted by name
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +123,26 @@ class Snapshot:
     rtt_histogram: bool = False
     # Stage failures since start, per stage (every stage of STAGES, 0 included).
     stage_errors: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
+    # Consecutive rounds (the last included) in which a target address / a
+    # name on a resolver failed; 0 when the last round succeeded (issue 19).
+    tcp_failing: Mapping[TcpKey, int] = field(default_factory=dict)
+    dns_failing: Mapping[DnsKey, int] = field(default_factory=dict)
+    agent_labels: Labels = ()
 
     def with_round(self, result: RoundResult, finished: float | None = None,
-                   rtt_histogram: bool | None = None) -> Snapshot:
+                   rtt_histogram: bool | None = None,
+                   agent_labels: Labels | None = None) -> Snapshot:
         histogram = self.rtt_histogram if rtt_histogram is None else rtt_histogram
         end = finished if finished is not None else (result.started.timestamp()
                                                      + result.duration_seconds)
+        tcp_failing, dns_failing = streaks(self.tcp_failing, self.dns_failing, result)
         return replace(self, result=result,
                        totals=accumulate(self.totals, result, histogram),
                        rounds=self.rounds + 1, round_finished=end, rtt_histogram=histogram,
                        method=result.method if result.method != "-" else self.method,
-                       stage_errors=count_failures(self.stage_errors, result.stage_failures))
+                       stage_errors=count_failures(self.stage_errors, result.stage_failures),
+                       tcp_failing=tcp_failing, dns_failing=dns_failing,
+                       agent_labels=self.agent_labels if agent_labels is None else agent_labels)
 
     @property
     def host(self) -> HostInfo | None:
@@ -139,6 +151,47 @@ class Snapshot:
     def with_reload(self, ok: bool, when: float) -> Snapshot:
         return replace(self, reload_ok=ok,
                        reload_success_time=when if ok else self.reload_success_time)
+
+
+def streaks(tcp: Mapping[TcpKey, int], dns: Mapping[DnsKey, int], result: RoundResult,
+            ) -> tuple[dict[TcpKey, int], dict[DnsKey, int]]:
+    """Failing-round streaks after this round: one more where it failed, 0
+    where it succeeded; keys not in the round are dropped (the state stays as
+    large as the config). The first row of a key counts, as in ``accumulate``."""
+    tcp_out: dict[TcpKey, int] = {}
+    for row in result.tcp:
+        key = tcp_key(row)
+        if key not in tcp_out:
+            tcp_out[key] = 0 if row.ok else tcp.get(key, 0) + 1
+    dns_out: dict[DnsKey, int] = {}
+    for answer in result.dns:
+        dkey = (answer.name, answer.resolver)
+        if dkey not in dns_out:
+            dns_out[dkey] = 0 if answer.ok else dns.get(dkey, 0) + 1
+    return tcp_out, dns_out
+
+
+def streaks_from_text(text: str) -> tuple[dict[TcpKey, int], dict[DnsKey, int]]:
+    """The failing-round streaks of an earlier exposition (the textfile the
+    last ``--once`` run wrote), so that a timer's rounds count like a
+    daemon's. Anything unreadable counts as no streak."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    tcp: dict[TcpKey, int] = {}
+    dns: dict[DnsKey, int] = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                value = int(sample.value) if sample.value == sample.value else 0
+                if sample.name == f"{PREFIX}_tcp_failing_rounds":
+                    tcp[(sample.labels.get("target", ""),
+                         sample.labels.get("address", ""))] = max(value, 0)
+                elif sample.name == f"{PREFIX}_dns_failing_rounds":
+                    dns[(sample.labels.get("name", ""),
+                         sample.labels.get("resolver", ""))] = max(value, 0)
+    except (ValueError, TypeError, OverflowError):
+        return {}, {}
+    return tcp, dns
 
 
 def count_failures(counts: Mapping[str, int], failures: Sequence[StageFailure],
@@ -153,6 +206,10 @@ def count_failures(counts: Mapping[str, int], failures: Sequence[StageFailure],
 def _agent_families(snapshot: Snapshot) -> list[Family]:
     build = Family("build_info", "gauge", "Always 1; the version of apim-probe")
     build.add(labels(version=__version__, python=platform.python_version()), 1)
+    agent = Family("agent_info", "gauge",
+                   "Always 1: who this agent is, from [agent] labels (vnet, region, ...); "
+                   "joined in PromQL, never copied onto every series")
+    agent.add(labels(**dict(snapshot.agent_labels)), 1)
     reload_ok = Family("config_last_reload_successful", "gauge",
                        "1 when the last config (re)load succeeded, 0 when it was rejected and "
                        "the previous config kept running")
@@ -172,7 +229,7 @@ def _agent_families(snapshot: Snapshot) -> list[Family]:
                     "1 for the TCP probe method in use (syn or connect)")
     if snapshot.method:
         method.add(labels(method=snapshot.method), 1)
-    out = [build, reload_ok, reload_time, rounds, stages, method]
+    out = [build, agent, reload_ok, reload_time, rounds, stages, method]
     result = snapshot.result
     if result is not None:
         duration = Family("round_duration_seconds", "gauge", "How long the last round took")
@@ -186,19 +243,23 @@ def _agent_families(snapshot: Snapshot) -> list[Family]:
     return out
 
 
-def _dns_families(result: RoundResult) -> list[Family]:
+def _dns_families(result: RoundResult, streak: Mapping[DnsKey, int]) -> list[Family]:
     success = Family("dns_success", "gauge", "1 when the name resolved on the resolver, else 0")
     duration = Family("dns_duration_seconds", "gauge",
                       "Time the resolver took to answer (or to time out)")
     status = Family("dns_status_info", "gauge",
                     "Always 1: the current outcome of the query (ok, nxdomain, nodata, "
                     "servfail, refused, timeout, error)")
+    failing = Family("dns_failing_rounds", "gauge",
+                     "Consecutive rounds, the last included, in which the name failed on the "
+                     "resolver; 0 when it resolved (alerts fire from 2)")
     for r in result.dns:
         name_resolver = f'name="{escape(r.name)}",resolver="{escape(r.resolver)}"'
         success.add("{" + name_resolver + "}", 1 if r.ok else 0)
         duration.add("{" + name_resolver + "}", r.duration_seconds)
         status.add("{" + name_resolver + f',status="{r.status.value}"' + "}", 1)
-    return [success, duration, status]
+        failing.add("{" + name_resolver + "}", streak.get((r.name, r.resolver), 0))
+    return [success, duration, status, failing]
 
 
 def _target_family(result: RoundResult) -> Family:
@@ -217,7 +278,7 @@ def _target_family(result: RoundResult) -> Family:
 
 
 def _tcp_families(result: RoundResult, totals: Mapping[TcpKey, TcpTotals],
-                  histogram: bool) -> list[Family]:
+                  histogram: bool, streak: Mapping[TcpKey, int]) -> list[Family]:
     verdict = Family("tcp_verdict_info", "gauge",
                      "Always 1 per target address: its state, the reason (nmap --reason "
                      "vocabulary) and who answered (responder, \"\" for silence)")
@@ -229,6 +290,9 @@ def _tcp_families(result: RoundResult, totals: Mapping[TcpKey, TcpTotals],
                   "Probes sent to the target address, accumulated over rounds")
     received = Family("tcp_packets_received", "counter",
                       "Probes that got an answer, accumulated over rounds")
+    failing = Family("tcp_failing_rounds", "gauge",
+                     "Consecutive rounds, the last included, in which the target address was "
+                     "not in the expected state; 0 when it was (alerts fire from 2)")
     hist = Family("tcp_attempt_rtt_seconds", "histogram",
                   "Round-trip time of every answered attempt, accumulated over rounds "
                   "(opt-in: [metrics] rtt_histogram)")
@@ -243,6 +307,7 @@ def _tcp_families(result: RoundResult, totals: Mapping[TcpKey, TcpTotals],
         verdict.add("{" + ident + f',state="{row.state.value}",reason="{escape(row.reason)}"'
                     f',responder="{escape(row.responder or "")}"' + "}", 1)
         success.add(plain, 1 if row.ok else 0)
+        failing.add(plain, streak.get(key, 0))
         rtts = row.rtt_seconds
         if rtts:
             rtt.add(plain, statistics.median(rtts))
@@ -251,7 +316,7 @@ def _tcp_families(result: RoundResult, totals: Mapping[TcpKey, TcpTotals],
         received.add(plain, t.received)
         if histogram:
             _histogram_lines(hist, ident, t)
-    return [verdict, success, rtt, sent, received, hist]
+    return [verdict, success, failing, rtt, sent, received, hist]
 
 
 def _histogram_lines(family: Family, ident: str, totals: TcpTotals) -> None:
@@ -353,9 +418,9 @@ Section = Callable[[Snapshot, RoundResult], list[Family]]
 # that fails (a bug, a value that cannot be encoded) is left out and counted as
 # a failure of the export stage; the others are served as usual.
 SECTIONS: tuple[tuple[str, Section], ...] = (
-    ("dns", lambda s, r: _dns_families(r)),
+    ("dns", lambda s, r: _dns_families(r, s.dns_failing)),
     ("targets", lambda s, r: [_target_family(r)]),
-    ("tcp", lambda s, r: _tcp_families(r, s.totals, s.rtt_histogram)),
+    ("tcp", lambda s, r: _tcp_families(r, s.totals, s.rtt_histogram, s.tcp_failing)),
     ("findings", lambda s, r: [_finding_family(r)]),
     ("health", lambda s, r: _health_families(r)),
     ("host", lambda s, r: _host_families(r.host)),
@@ -423,20 +488,27 @@ class Exposition:
         return failed
 
     def record_round(self, result: RoundResult, finished: float | None = None,
-                     rtt_histogram: bool | None = None) -> tuple[StageFailure, ...]:
+                     rtt_histogram: bool | None = None, agent_labels: Labels | None = None,
+                     ) -> tuple[StageFailure, ...]:
         """Render the exposition of this round; the parts that failed (left out)."""
-        return self._set(self.snapshot.with_round(result, finished, rtt_histogram))
+        return self._set(self.snapshot.with_round(result, finished, rtt_histogram,
+                                                  agent_labels))
 
     def record_reload(self, ok: bool, when: float | None = None) -> tuple[StageFailure, ...]:
         return self._set(self.snapshot.with_reload(ok, time.time() if when is None else when))
 
 
 def one_round(result: RoundResult, loaded: float | None = None, rtt_histogram: bool = False,
+              agent_labels: Labels = (), previous: str = "",
               ) -> tuple[bytes, tuple[StageFailure, ...]]:
     """The exposition of one round (``--once --format prom``, textfile), and the
-    parts that failed (left out)."""
-    snapshot = Snapshot(reload_success_time=time.time() if loaded is None else loaded)
-    return render_parts(snapshot.with_round(result, rtt_histogram=rtt_histogram))
+    parts that failed (left out). ``previous``: the exposition the last run
+    wrote (a textfile), whose failing-round streaks this round continues."""
+    tcp, dns = streaks_from_text(previous) if previous else ({}, {})
+    snapshot = Snapshot(reload_success_time=time.time() if loaded is None else loaded,
+                        tcp_failing=tcp, dns_failing=dns)
+    return render_parts(snapshot.with_round(result, rtt_histogram=rtt_histogram,
+                                            agent_labels=agent_labels))
 
 
 class CachedExposition:
@@ -444,16 +516,28 @@ class CachedExposition:
     (shared, never copied or re-rendered) and ``extra`` (the process metrics,
     which do change), rendered at every scrape."""
 
-    def __init__(self, exposition: Exposition, extra: CollectorRegistry | None = None) -> None:
+    def __init__(self, exposition: Exposition, extra: CollectorRegistry | None = None,
+                 extra_enabled: Callable[[], bool] = lambda: True) -> None:
         self.exposition = exposition
         self.extra = extra
+        self.extra_enabled = extra_enabled  # [metrics] process, as of the last (re)load
 
     def chunks(self) -> list[bytes]:
-        return [self.exposition.body,
-                generate_latest(self.extra) if self.extra is not None else b""]
+        extra = self.extra if self.extra is not None and self.extra_enabled() else None
+        return [self.exposition.body, generate_latest(extra) if extra is not None else b""]
 
     def text(self) -> bytes:
         return b"".join(self.chunks())
+
+
+def previous_textfile(path: Path, limit: int = 64 << 20) -> str:
+    """What the last run wrote to the textfile ("" when there is none or it
+    cannot be read: the streaks then start again, never the run fails)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def write_textfile(path: Path, body: bytes) -> None:

@@ -130,9 +130,10 @@ def test_counters_accumulate_over_rounds() -> None:
     assert value(e, "apim_probe_rounds_total") == 2
 
 
-def test_default_exposition_stays_within_six_series_per_target_address() -> None:
+def test_default_exposition_stays_within_seven_series_per_target_address() -> None:
     """Issue 13: at most 6 series and 1,200 bytes per target address, every
-    family included (DNS, findings, host), so a fleet pays less than blackbox."""
+    family included (DNS, findings, host), so a fleet pays less than blackbox;
+    issue 19 added the failing-round streak the alerts fire from: 7."""
     rows = tuple(tcp(f"storage-account-{i:04d}", f"apimst{i:04d}.blob.core.windows.net",
                      f"198.18.{i // 250}.{i % 250 + 1}", 443, PortState.OPEN, "syn-ack",
                      rtts=(0.0011, 0.0012, 0.0013), dependency="storage")
@@ -143,7 +144,7 @@ def test_default_exposition_stays_within_six_series_per_target_address() -> None
                                       for r in rows))
     e = exposition(replace(sample_round(), tcp=rows, dns=(), findings=(), traces=(),
                            health=()), host=host)
-    assert promtext.series_count(e.body) <= 6 * 1000 + 20
+    assert promtext.series_count(e.body) <= 7 * 1000 + 30  # + agent, stage and host series
     assert len(e.body) <= 1200 * 1000
     assert "apim_probe_tcp_attempt_rtt_seconds" not in promtext.family_names(e.body)
 
@@ -178,6 +179,71 @@ def test_a_removed_target_vanishes_and_its_totals_are_dropped() -> None:
     assert all(key[0] != "orders" for key in e.snapshot.totals)
     e.record_round(sample_round())  # back: counts start again
     assert value(e, "apim_probe_tcp_packets_sent_total", **ORDERS) == 3
+
+
+def test_failing_rounds_count_consecutive_failures_and_reset_on_success() -> None:
+    """Issue 19: the alerts fire from 2 consecutive failing rounds, so the
+    streak must count each failing round once and drop to 0 on a good one."""
+    ok_orders = replace(sample_round(), tcp=tuple(
+        replace(r, state=PortState.CLOSED, ok=True) if r.target == "orders" else r
+        for r in sample_round().tcp))
+    e = exposition(sample_round())
+    assert value(e, "apim_probe_tcp_failing_rounds", **MGMT) == 0
+    assert value(e, "apim_probe_tcp_failing_rounds", **SQL) == 1
+    assert value(e, "apim_probe_tcp_failing_rounds", **BLOB_ROW) == 1
+    e.record_round(sample_round())
+    assert value(e, "apim_probe_tcp_failing_rounds", **SQL) == 2
+    assert value(e, "apim_probe_tcp_failing_rounds", **ORDERS) == 2
+    e.record_round(ok_orders)  # one good round resets only its own streak
+    assert value(e, "apim_probe_tcp_failing_rounds", **ORDERS) == 0
+    assert value(e, "apim_probe_tcp_failing_rounds", **SQL) == 3
+    bad = {"name": BLOB, "resolver": "198.18.2.54"}
+    good = {"name": H, "resolver": "198.18.2.53"}
+    assert value(e, "apim_probe_dns_failing_rounds", **bad) == 3
+    assert value(e, "apim_probe_dns_failing_rounds", **good) == 0
+    e.record_round(sample_round(with_orders=False))  # a removed target's streak goes
+    assert value(e, "apim_probe_tcp_failing_rounds", **ORDERS) is None
+    e.record_round(sample_round())
+    assert value(e, "apim_probe_tcp_failing_rounds", **ORDERS) == 1
+
+
+def test_textfile_runs_continue_the_streak_of_the_last_file() -> None:
+    first, _ = prom.one_round(sample_round())
+    second, _ = prom.one_round(sample_round(), previous=first.decode())
+    third, _ = prom.one_round(sample_round(), previous=second.decode())
+    samples = parsed(third)
+    assert samples[("apim_probe_tcp_failing_rounds", frozenset(SQL.items()))] == 3
+    assert samples[("apim_probe_tcp_failing_rounds", frozenset(MGMT.items()))] == 0
+    # a file that is not an exposition (or was cut short) starts the streaks again
+    for junk in ("garbage {{{", "apim_probe_tcp_failing_rounds{target=\"sql\"", "\x00" * 10):
+        body, failed = prom.one_round(sample_round(), previous=junk)
+        assert not failed
+        assert parsed(body)[("apim_probe_tcp_failing_rounds", frozenset(SQL.items()))] == 1
+
+
+def test_agent_info_carries_the_configured_labels_and_nothing_else_does() -> None:
+    e = prom.Exposition()
+    e.record_round(sample_round(), agent_labels=(("region", "westeurope"), ("vnet", "hub")))
+    assert series_of(e, "apim_probe_agent_info") == [{"region": "westeurope", "vnet": "hub"}]
+    for (name, labelset), _ in parsed(e.body).items():
+        if name != "apim_probe_agent_info":
+            assert "vnet" not in dict(labelset), name
+    e.record_round(sample_round())  # labels kept when a round does not pass them
+    assert series_of(e, "apim_probe_agent_info") == [{"region": "westeurope", "vnet": "hub"}]
+    assert series_of(prom.Exposition(), "apim_probe_agent_info") == [{}]
+
+
+def test_process_series_follow_the_metrics_process_switch() -> None:
+    from prometheus_client import ProcessCollector
+
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    enabled = [True]
+    cached = prom.CachedExposition(exposition(sample_round()), registry, lambda: enabled[0])
+    assert b"process_cpu_seconds_total" in cached.text()
+    enabled[0] = False
+    assert b"process_" not in cached.text()
+    assert b"apim_probe_tcp_success" in cached.text()
 
 
 def test_round_and_reload_metrics() -> None:
