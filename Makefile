@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # What the lab, the tests and the benchmarks need from Debian.
 APT_PACKAGES := iproute2 nftables dnsmasq-base procps python3 python3-venv python3-pip \
-	prometheus systemd nmap hping3 tcpdump util-linux openssl
+	prometheus prometheus-alertmanager systemd nmap hping3 tcpdump util-linux openssl
 # The deploy tests (tests/deploy/): the OCI image built and run with podman
 # (runc: crun refuses this machine class's hybrid cgroups; catatonit for kube
 # play's pause image), and systemd booted in systemd-nspawn on a debootstrap'd

@@ -138,7 +138,8 @@ def _read_labels(doc: TomlDoc, table: Mapping[str, Any], where: str,
 class AgentConfig:
     timeout: float = key(2.0, float, "seconds one attempt (a DNS question, a TCP probe) may take",
                          check=Between(0.01, 60, "seconds"), convert=float)
-    interval: float = key(30.0, float, "seconds between rounds in daemon mode",
+    interval: float = key(15.0, float, "seconds between rounds in daemon mode (two failing "
+                          "rounds raise an alert: prometheus/README.md, Time to alert)",
                           check=Between(1, 86400, "seconds"), convert=float)
     listen: str = key("127.0.0.1:9839", str, "where /metrics and /healthz are served in "
                       "daemon mode", check=_listen, expected="HOST:PORT")

@@ -24,6 +24,22 @@ J = 'job="apim-probe",instance="jump1:9839"'
 J2 = 'job="apim-probe",instance="jump2:9839"'
 AGENT = {"job": "apim-probe", "instance": "jump1:9839"}
 
+# A fleet under remote_write (or federation): every agent is scraped by its own
+# Prometheus as 127.0.0.1:9839, so job and instance are the same everywhere and
+# only the external labels (vnet, region) tell the agents apart.
+_LOCAL = {"job": "apim-probe", "instance": "127.0.0.1:9839"}
+VNET_A = {**_LOCAL, "region": "westeurope", "vnet": "vnet-a"}
+VNET_B = {**_LOCAL, "region": "westeurope", "vnet": "vnet-b"}
+VNET_C = {**_LOCAL, "region": "northeurope", "vnet": "vnet-c"}
+
+
+def sel(agent: dict[str, str]) -> str:
+    """An agent's labels as a series selector's inside."""
+    return ",".join(f'{k}="{v}"' for k, v in agent.items())
+
+
+A, B, C = sel(VNET_A), sel(VNET_B), sel(VNET_C)
+
 
 @dataclass(frozen=True)
 class Target:
@@ -47,10 +63,12 @@ class Target:
                 f'dependency="{self.dependency}",host="{self.host}",port="{self.port}",'
                 f'expected="open",required="{"true" if required else "false"}"}}', values)
 
-    def labels(self, *, address: bool = False, **extra: str) -> dict[str, str]:
+    def labels(self, *, address: bool = False, agent: dict[str, str] | None = None,
+               **extra: str) -> dict[str, str]:
         """What an alert about it fires with (the address only for per-address alerts)."""
-        out = {**AGENT, "target": self.name, "dependency": self.dependency,
-               "host": self.host, "port": str(self.port), **extra}
+        out = {**(AGENT if agent is None else agent), "target": self.name,
+               "dependency": self.dependency, "host": self.host, "port": str(self.port),
+               **extra}
         if address:
             out["address"] = self.address
         return out
@@ -85,8 +103,15 @@ REPORTS = Target("reports", "backend", "reports.internal", "10.2.0.6", 8080)
 CACHE = Target("cache", "cache", "apim-cache.redis.cache.windows.net", "20.70.1.1", 6380)
 
 
-def success(t: Target, values: str, agent: str = J) -> tuple[str, str]:
-    return (f"apim_probe_tcp_success{{{t.at(agent)}}}", values)
+def streak(t: Target, values: str, agent: str = J) -> tuple[str, str]:
+    """apim_probe_tcp_failing_rounds: consecutive failing rounds (a round a minute here)."""
+    return (f"apim_probe_tcp_failing_rounds{{{t.at(agent)}}}", values)
+
+
+def dns(name: str, resolver: str, values: str, agent: str = J) -> tuple[str, str]:
+    """apim_probe_dns_failing_rounds of a name on a resolver."""
+    return (f'apim_probe_dns_failing_rounds{{{agent},name="{name}",resolver="{resolver}"}}',
+            values)
 
 
 def verdict(t: Target, state: str, reason: str, values: str) -> tuple[str, str]:
@@ -94,23 +119,36 @@ def verdict(t: Target, state: str, reason: str, values: str) -> tuple[str, str]:
             f'responder="{t.address}"}}', values)
 
 
+FAILING = "0 0 1+1x10"   # fails from 2m on: 2 consecutive failing rounds at 3m
+FLAP = "0 1 0 1 0 1 0 1 0 1 0 1"  # one bad round, then a good one, again and again
+OK = "0x11"
+NAME_A = "a.blob.core.windows.net"
+NAME_APIM = "apim.azure-api.net"
+
+
 CASES: tuple[Case, ...] = (
     Case(
         alert="ApimProbeManagementEndpointUnreachable",
-        story="3443 stops answering on jump1 at 2m; jump2 and a failing storage target do not "
-              "count",
+        story="3443 stops answering on jump1 at 2m (fires at the second failing round); "
+              "jump2 and a failing storage target do not count",
         series=(
-            success(MGMT, "1 1 0x10"),
-            MGMT.info("1x12"),
-            success(MGMT, "1x12", J2),
-            MGMT.info("1x12", agent=J2),
-            success(STORAGE_A, "0x12"),
-            STORAGE_A.info("1x12"),
+            streak(MGMT, FAILING),
+            MGMT.info("1x11"),
+            streak(MGMT, OK, J2),
+            MGMT.info("1x11", agent=J2),
+            streak(STORAGE_A, "1+1x11"),
+            STORAGE_A.info("1x11"),
         ),
         checks=(
-            Check("4m"),
-            Check("6m", (MGMT.labels(),)),
+            Check("2m"),
+            Check("3m", (MGMT.labels(),)),
         ),
+    ),
+    Case(
+        alert="ApimProbeManagementEndpointUnreachable",
+        story="a flapping path: one failed round, then a good one, for 12 rounds; never fires",
+        series=(streak(MGMT, FLAP), MGMT.info("1x11")),
+        checks=(Check("1m"), Check("5m"), Check("11m")),
     ),
     Case(
         alert="ApimProbeRequiredDependencyUnreachable",
@@ -118,39 +156,56 @@ CASES: tuple[Case, ...] = (
               "eventhub marked required; an optional backend fails too (the optional alert's), "
               "as do management (its own alert) and one keyvault address (the other answers)",
         series=(
-            success(STORAGE_A, "0x12"),
-            success(STORAGE_B, "0x12"),
-            STORAGE_A.info("1x12"),  # one info series for both addresses
-            success(SQL, "0x12"),
-            SQL.info("1x12"),
-            success(KV_A, "1x12"),
-            success(KV_B, "0x12"),
-            KV_A.info("1x12"),
-            success(MGMT, "0x12"),
-            MGMT.info("1x12"),
-            success(HUB, "0x12"),
-            HUB.info("1x12"),
-            success(REPORTS, "0x12"),
-            REPORTS.info("1x12", required=False),
+            streak(STORAGE_A, FAILING),
+            streak(STORAGE_B, FAILING),
+            STORAGE_A.info("1x11"),  # one info series for both addresses
+            streak(SQL, FAILING),
+            SQL.info("1x11"),
+            streak(KV_A, OK),
+            streak(KV_B, FAILING),
+            KV_A.info("1x11"),
+            streak(MGMT, FAILING),
+            MGMT.info("1x11"),
+            streak(HUB, FAILING),
+            HUB.info("1x11"),
+            streak(REPORTS, FAILING),
+            REPORTS.info("1x11", required=False),
         ),
         checks=(
-            Check("4m"),
-            Check("6m", (STORAGE_A.labels(), SQL.labels(), HUB.labels())),
+            Check("2m"),
+            Check("3m", (STORAGE_A.labels(), SQL.labels(), HUB.labels())),
         ),
     ),
     Case(
         alert="ApimProbeRequiredDependencyUnreachable",
         story="only optional targets fail (a backend and a cache marked required = false); "
-              "the required storage target answers: nothing fires, however long",
+              "the required storage target answers but for single bad rounds: nothing fires",
         series=(
-            success(REPORTS, "0x20"),
-            REPORTS.info("1x20", required=False),
-            success(CACHE, "0x20"),
-            CACHE.info("1x20", required=False),
-            success(STORAGE_A, "1x20"),
-            STORAGE_A.info("1x20"),
+            streak(REPORTS, "1+1x11"),
+            REPORTS.info("1x11", required=False),
+            streak(CACHE, "1+1x11"),
+            CACHE.info("1x11", required=False),
+            streak(STORAGE_A, FLAP),
+            STORAGE_A.info("1x11"),
         ),
-        checks=(Check("6m"), Check("20m")),
+        checks=(Check("3m"), Check("11m")),
+    ),
+    Case(
+        alert="ApimProbeRequiredDependencyUnreachable",
+        story="a fleet under remote_write: three agents all 127.0.0.1:9839, told apart only by "
+              "vnet and region; storage fails from vnet-b alone, and the alert names vnet-b",
+        series=(
+            streak(STORAGE_A, OK, A),
+            STORAGE_A.info("1x11", agent=A),
+            streak(STORAGE_A, FAILING, B),
+            STORAGE_A.info("1x11", agent=B),
+            streak(STORAGE_A, OK, C),
+            STORAGE_A.info("1x11", agent=C),
+        ),
+        checks=(
+            Check("2m"),
+            Check("3m", (STORAGE_A.labels(agent=VNET_B),)),
+        ),
     ),
     Case(
         alert="ApimProbeOptionalDependencyUnreachable",
@@ -158,20 +213,20 @@ CASES: tuple[Case, ...] = (
               "false; required targets fail too (a storage target and a cache marked required: "
               "the critical alert's), an optional keyvault answers",
         series=(
-            success(HUB, "0x15"),
-            HUB.info("1x15", required=False),
-            success(REPORTS, "0x15"),
-            REPORTS.info("1x15", required=False),
-            success(STORAGE_A, "0x15"),
-            STORAGE_A.info("1x15"),
-            success(CACHE, "0x15"),
-            CACHE.info("1x15"),
-            success(KV_A, "1x15"),
-            KV_A.info("1x15", required=False),
+            streak(HUB, "1+1x11"),
+            HUB.info("1x11", required=False),
+            streak(REPORTS, "1+1x11"),
+            REPORTS.info("1x11", required=False),
+            streak(STORAGE_A, "1+1x11"),
+            STORAGE_A.info("1x11"),
+            streak(CACHE, "1+1x11"),
+            CACHE.info("1x11"),
+            streak(KV_A, OK),
+            KV_A.info("1x11", required=False),
         ),
         checks=(
-            Check("9m"),
-            Check("11m", (HUB.labels(), REPORTS.labels())),
+            Check("5m"),
+            Check("6m", (HUB.labels(), REPORTS.labels())),
         ),
     ),
     Case(
@@ -179,66 +234,148 @@ CASES: tuple[Case, ...] = (
         story="only required targets fail (an eventhub marked required, a storage target); "
               "the optional backend answers: nothing fires, however long",
         series=(
-            success(HUB, "0x20"),
-            HUB.info("1x20"),
-            success(STORAGE_A, "0x20"),
-            STORAGE_A.info("1x20"),
-            success(REPORTS, "1x20"),
-            REPORTS.info("1x20", required=False),
+            streak(HUB, "1+1x11"),
+            HUB.info("1x11"),
+            streak(STORAGE_A, "1+1x11"),
+            STORAGE_A.info("1x11"),
+            streak(REPORTS, OK),
+            REPORTS.info("1x11", required=False),
         ),
-        checks=(Check("11m"), Check("20m")),
+        checks=(Check("6m"), Check("11m")),
     ),
     Case(
         alert="ApimProbeDependencyAddressFailing",
         story="one keyvault address fails while the other answers; storage fails on every "
               "address (that is the unreachable alert, not this one)",
         series=(
-            success(KV_A, "1x15"),
-            success(KV_B, "0x15"),
-            KV_A.info("1x15"),
-            success(STORAGE_A, "0x15"),
-            success(STORAGE_B, "0x15"),
-            STORAGE_A.info("1x15"),
+            streak(KV_A, OK),
+            streak(KV_B, "1+1x11"),
+            KV_A.info("1x11"),
+            streak(STORAGE_A, "1+1x11"),
+            streak(STORAGE_B, "1+1x11"),
+            STORAGE_A.info("1x11"),
         ),
         checks=(
-            Check("9m"),
-            Check("11m", (KV_B.labels(address=True),)),
+            Check("5m"),
+            Check("7m", (KV_B.labels(address=True),)),
+        ),
+    ),
+    Case(
+        alert="ApimProbeDependencyFailsOnlyHere",
+        story="storage fails from vnet-b while vnet-a and vnet-c reach it: the fault is "
+              "vnet-b's; keyvault fails from every VNet (the other fleet alert's)",
+        series=(
+            streak(STORAGE_A, OK, A),
+            STORAGE_A.info("1x11", agent=A),
+            streak(STORAGE_A, FAILING, B),
+            STORAGE_A.info("1x11", agent=B),
+            streak(STORAGE_A, OK, C),
+            STORAGE_A.info("1x11", agent=C),
+            streak(KV_A, FAILING, A),
+            KV_A.info("1x11", agent=A),
+            streak(KV_A, FAILING, B),
+            KV_A.info("1x11", agent=B),
+        ),
+        checks=(
+            Check("2m"),
+            Check("3m", (STORAGE_A.labels(agent=VNET_B),)),
+        ),
+    ),
+    Case(
+        alert="ApimProbeDependencyFailsOnlyHere",
+        story="one agent alone fails (no other agent probes the name): nothing to compare with",
+        series=(streak(STORAGE_A, FAILING, A), STORAGE_A.info("1x11", agent=A)),
+        checks=(Check("3m"), Check("11m")),
+    ),
+    Case(
+        alert="ApimProbeDependencyFailsEverywhere",
+        story="keyvault fails from vnet-a, vnet-b and vnet-c: the dependency (or a change made "
+              "to every VNet), not one VNet; storage fails from vnet-b only",
+        series=(
+            streak(KV_A, FAILING, A),
+            KV_A.info("1x11", agent=A),
+            streak(KV_A, FAILING, B),
+            KV_A.info("1x11", agent=B),
+            streak(KV_A, FAILING, C),
+            KV_A.info("1x11", agent=C),
+            streak(STORAGE_A, OK, A),
+            STORAGE_A.info("1x11", agent=A),
+            streak(STORAGE_A, FAILING, B),
+            STORAGE_A.info("1x11", agent=B),
+        ),
+        checks=(
+            Check("2m"),
+            Check("3m", ({"dependency": KV_A.dependency, "host": KV_A.host,
+                          "port": str(KV_A.port), "__value__": "3"},)),
         ),
     ),
     Case(
         alert="ApimProbeDnsResolverDown",
-        story="the custom DNS server 10.0.0.4 answers nothing; Azure DNS answers everything",
+        story="the custom DNS server 10.0.0.4 answers nothing from 2m; Azure DNS answers "
+              "everything",
         series=(
-            (f'apim_probe_dns_success{{{J},name="a.blob.core.windows.net",resolver="10.0.0.4"}}',
-             "0x10"),
-            (f'apim_probe_dns_success{{{J},name="apim.azure-api.net",resolver="10.0.0.4"}}',
-             "0x10"),
-            (f'apim_probe_dns_success{{{J},name="a.blob.core.windows.net",'
-             f'resolver="168.63.129.16"}}', "1x10"),
-            (f'apim_probe_dns_success{{{J},name="apim.azure-api.net",'
-             f'resolver="168.63.129.16"}}', "1x10"),
+            dns(NAME_A, "10.0.0.4", FAILING),
+            dns(NAME_APIM, "10.0.0.4", FAILING),
+            dns(NAME_A, "168.63.129.16", OK),
+            dns(NAME_APIM, "168.63.129.16", OK),
         ),
         checks=(
-            Check("4m"),
-            Check("6m", ({**AGENT, "resolver": "10.0.0.4"},)),
+            Check("2m"),
+            Check("3m", ({**AGENT, "resolver": "10.0.0.4"},)),
+        ),
+    ),
+    Case(
+        alert="ApimProbeDnsResolverDown",
+        story="a fleet: vnet-a's custom DNS server is down, vnet-b's (the same address) "
+              "answers; only vnet-a's is down, with its labels",
+        series=(
+            dns(NAME_A, "10.0.0.4", FAILING, A),
+            dns(NAME_APIM, "10.0.0.4", FAILING, A),
+            dns(NAME_A, "10.0.0.4", OK, B),
+            dns(NAME_APIM, "10.0.0.4", OK, B),
+        ),
+        checks=(
+            Check("2m"),
+            Check("3m", ({**VNET_A, "resolver": "10.0.0.4"},)),
         ),
     ),
     Case(
         alert="ApimProbeDnsNameUnresolvable",
-        story="a record missing everywhere; the other name resolves on one server",
+        story="a required target's record is missing everywhere; an optional target's name "
+              "fails too (the optional alert's); the APIM name resolves on one server",
         series=(
-            (f'apim_probe_dns_success{{{J},name="missing.azure-api.net",resolver="10.0.0.4"}}',
-             "0x10"),
-            (f'apim_probe_dns_success{{{J},name="missing.azure-api.net",'
-             f'resolver="168.63.129.16"}}', "0x10"),
-            (f'apim_probe_dns_success{{{J},name="apim.azure-api.net",resolver="10.0.0.4"}}',
-             "0x10"),
-            (f'apim_probe_dns_success{{{J},name="apim.azure-api.net",'
-             f'resolver="168.63.129.16"}}', "1x10"),
+            dns("missing.azure-api.net", "10.0.0.4", FAILING),
+            dns("missing.azure-api.net", "168.63.129.16", FAILING),
+            Target("portal", "portal", "missing.azure-api.net", "", 443).info("1x11"),
+            dns("reports.internal", "10.0.0.4", FAILING),
+            dns("reports.internal", "168.63.129.16", FAILING),
+            Target("reports", "backend", "reports.internal", "", 8080).info(
+                "1x11", required=False),
+            dns(NAME_APIM, "10.0.0.4", FAILING),
+            dns(NAME_APIM, "168.63.129.16", OK),
+            MGMT.info("1x11"),
         ),
         checks=(
-            Check("4m"),
-            Check("6m", ({**AGENT, "name": "missing.azure-api.net"},)),
+            Check("2m"),
+            Check("3m", ({**AGENT, "name": "missing.azure-api.net"},)),
+        ),
+    ),
+    Case(
+        alert="ApimProbeOptionalDnsNameUnresolvable",
+        story="only optional targets use the failing name: a warning after 5 minutes; the "
+              "required target's name is the critical alert's",
+        series=(
+            dns("reports.internal", "10.0.0.4", FAILING),
+            dns("reports.internal", "168.63.129.16", FAILING),
+            Target("reports", "backend", "reports.internal", "", 8080).info(
+                "1x11", required=False),
+            dns("missing.azure-api.net", "10.0.0.4", FAILING),
+            dns("missing.azure-api.net", "168.63.129.16", FAILING),
+            Target("portal", "portal", "missing.azure-api.net", "", 443).info("1x11"),
+        ),
+        checks=(
+            Check("7m"),
+            Check("8m", ({**AGENT, "name": "reports.internal"},)),
         ),
     ),
     Case(
@@ -246,23 +383,33 @@ CASES: tuple[Case, ...] = (
         story="custom DNS 10.0.0.4 refuses the blob name (no forwarder) but has the APIM zone; "
               "Azure DNS answers both; 10.0.0.5 is down altogether (the resolver-down alert's)",
         series=(
-            (f'apim_probe_dns_success{{{J},name="a.blob.core.windows.net",resolver="10.0.0.4"}}',
-             "1 0x10"),
-            (f'apim_probe_dns_success{{{J},name="apim.azure-api.net",resolver="10.0.0.4"}}',
-             "1x11"),
-            (f'apim_probe_dns_success{{{J},name="a.blob.core.windows.net",'
-             f'resolver="168.63.129.16"}}', "1x11"),
-            (f'apim_probe_dns_success{{{J},name="apim.azure-api.net",'
-             f'resolver="168.63.129.16"}}', "1x11"),
-            (f'apim_probe_dns_success{{{J},name="a.blob.core.windows.net",resolver="10.0.0.5"}}',
-             "0x11"),
-            (f'apim_probe_dns_success{{{J},name="apim.azure-api.net",resolver="10.0.0.5"}}',
-             "0x11"),
+            dns(NAME_A, "10.0.0.4", FAILING),
+            dns(NAME_APIM, "10.0.0.4", OK),
+            dns(NAME_A, "168.63.129.16", OK),
+            dns(NAME_APIM, "168.63.129.16", OK),
+            dns(NAME_A, "10.0.0.5", "1+1x11"),
+            dns(NAME_APIM, "10.0.0.5", "1+1x11"),
         ),
         checks=(
-            Check("5m"),
-            Check("7m", ({**AGENT, "name": "a.blob.core.windows.net",
-                          "resolver": "10.0.0.4"},)),
+            Check("2m"),
+            Check("3m", ({**AGENT, "name": NAME_A, "resolver": "10.0.0.4"},)),
+        ),
+    ),
+    Case(
+        alert="ApimProbeDnsResolversDisagree",
+        story="a fleet: vnet-b's custom DNS lacks the forwarder, vnet-a's has it; the healthy "
+              "VNet does not mask vnet-b, and vnet-a is not blamed",
+        series=(
+            dns(NAME_A, "10.0.0.4", FAILING, B),
+            dns(NAME_APIM, "10.0.0.4", OK, B),
+            dns(NAME_A, "168.63.129.16", OK, B),
+            dns(NAME_A, "10.0.0.4", OK, A),
+            dns(NAME_APIM, "10.0.0.4", OK, A),
+            dns(NAME_A, "168.63.129.16", OK, A),
+        ),
+        checks=(
+            Check("2m"),
+            Check("3m", ({**VNET_B, "name": NAME_A, "resolver": "10.0.0.4"},)),
         ),
     ),
     Case(
@@ -314,8 +461,23 @@ CASES: tuple[Case, ...] = (
             ('up{job="node",instance="db1:9100"}', "0x12"),
         ),
         checks=(
-            Check("6m"),
-            Check("8m", (dict(AGENT),)),
+            Check("3m"),
+            Check("4m", (dict(AGENT),)),
+        ),
+    ),
+    Case(
+        alert="ApimProbeAgentDown",
+        story="a fleet: vnet-c's agent stops answering its Prometheus' scrapes at 2m; vnet-a's "
+              "(the same instance label) keeps answering",
+        series=(
+            (f"up{{{C}}}", "1 1 0x10"),
+            (f'apim_probe_build_info{{{C},version="0.3.0",python="3.11.2"}}', "1 1 _x10"),
+            (f"up{{{A}}}", "1x12"),
+            (f'apim_probe_build_info{{{A},version="0.3.0",python="3.11.2"}}', "1x12"),
+        ),
+        checks=(
+            Check("3m"),
+            Check("4m", (dict(VNET_C),)),
         ),
     ),
     Case(

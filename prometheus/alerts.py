@@ -48,20 +48,47 @@ GRAFANA_DATASOURCE_UID = "apim-probe-prometheus"  # grafana/provisioning/datasou
 DASHBOARD_UID = "apim-probe"
 EVALUATION_INTERVAL = "1m"  # Grafana needs one per group; Prometheus uses its global setting
 
-# What is static per target (dependency, host, port, required) is on
+# What is static per target (dependency, host, port, expected, required) is on
 # apim_probe_target_info, one series per target; the per-address series carry
-# only target and address. WITH_TARGET joins the static labels on. Required or
+# only target and address. JOIN puts the static labels on a per-target series
+# (address aggregated away), JOIN_ADDRESS on a per-address one. Required or
 # optional is the target's own `required` flag in the agent's config: anything
 # not marked "false" counts as required. The management endpoint has an alert
 # of its own.
-STATIC = "dependency, host, port"
-WITH_TARGET = f"* on (job, instance, target) group_left ({STATIC})"
+#
+# Label-agnostic (issue 19): no rule names job or instance. Every rule
+# aggregates `without (...)` and matches `ignoring (...)` the labels it drops,
+# so whatever tells agents apart (instance when Prometheus scrapes each one,
+# external labels such as vnet and region under remote_write, federation or a
+# central scrape) stays on the alert, and two agents that differ only by an
+# external label never collide ("many-to-many matching").
+INFO_LABELS = "dependency, host, port, expected, required"
+JOIN = f"* ignoring ({INFO_LABELS}) group_left (dependency, host, port)"
+JOIN_ADDRESS = f"* ignoring (address, {INFO_LABELS}) group_left (dependency, host, port)"
+# Debounced state, exported by the agent: consecutive failing rounds. A rule
+# fires at ROUNDS (>= 6 attempts with the default count = 3), with no long
+# `for:`, so one lost packet or one bad round never notifies, and a real break
+# notifies within about two rounds plus the scrape and evaluation waits.
+ROUNDS = 2
+TARGET_STREAK = "min without (address) (apim_probe_tcp_failing_rounds)"
 LOSS_THRESHOLD = 0.2  # fraction of probes unanswered by a target that does answer
 RTT_P95_THRESHOLD_SECONDS = 0.25  # inside one region Azure answers in a few ms
-STALE_ROUND_SECONDS = 300  # 10 x the default agent.interval (30 s); raise it for slow intervals
+STALE_ROUND_SECONDS = 300  # 20 x the default agent.interval (15 s); raise it for slow intervals
+
+# The names of required targets (a name may serve several targets: required
+# when any of them is), as name-labelled series to match DNS series on.
+NAME_OF_TARGET = ('label_replace(apim_probe_target_info{{{selector}}}, "name", "$1", "host", '
+                  '"(.*)")')
+NAME_REQUIRED = ("max without (target, dependency, port, expected, required) (\n    "
+                 + NAME_OF_TARGET.format(selector='required!="false"') + ")")
+
+# Where an alert comes from: the scrape target, and the identity labels the
+# README asks every agent's Prometheus to set (external_labels vnet, region).
+WHERE = ("{{ $labels.instance }}{{ if $labels.vnet }} in VNet {{ $labels.vnet }}{{ end }}"
+         "{{ if $labels.region }} ({{ $labels.region }}){{ end }}")
 
 SEE_DASHBOARD = ("Dashboard 'APIM probe' shows the state, reason and responder per address; "
-                 "`probe --once -c /etc/apim-probe/probe.toml` on {{ $labels.instance }} prints "
+                 "`probe --once -c /etc/apim-probe/probe.toml` on the agent prints "
                  "the findings with their evidence and remedy.")
 
 TARGET = "{{ $labels.target }} ({{ $labels.host }}:{{ $labels.port }})"
@@ -83,43 +110,42 @@ ALERTS: tuple[Alert, ...] = (
         name="ApimProbeManagementEndpointUnreachable",
         uid="apim-probe-management-unreachable",
         expr=f"""\
-max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success
-  {WITH_TARGET}
+{TARGET_STREAK}
+  {JOIN}
     apim_probe_target_info{{dependency="management"}}
-) == 0""",
-        duration="3m",
+>= {ROUNDS}""",
+        duration="0s",
         severity="critical",
-        summary=f"APIM management endpoint {TARGET} unreachable from {{{{ $labels.instance }}}}",
+        summary=f"APIM management endpoint {TARGET} unreachable from {WHERE}",
         description=(
-            "No address of the management endpoint {{ $labels.host }} has answered on port "
-            "{{ $labels.port }} as expected for 3 minutes. The Azure portal shows 'APIs keep "
-            "loading' / 'Failed to connect to Management endpoint', and ARM deployments and "
-            "scaling fail. Check: the APIM subnet's NSG allows inbound TCP 3443 from service tag "
-            "ApiManagement to VirtualNetwork; no 0.0.0.0/0 user-defined route (or BGP default "
-            "route, or one learned from a peered VNet) sends the replies to a firewall or "
-            "on-premises (forced tunnelling: add a route for service tag ApiManagement with next "
-            "hop Internet); in internal mode the name resolves to the instance's private VIP "
-            "(private DNS zone azure-api.net or the custom DNS server). " + SEE_DASHBOARD),
+            f"No address of the management endpoint {{{{ $labels.host }}}} has answered on port "
+            f"{{{{ $labels.port }}}} as expected in {ROUNDS} or more consecutive rounds. The "
+            "Azure portal shows 'APIs keep loading' / 'Failed to connect to Management "
+            "endpoint', and ARM deployments and scaling fail. Check: the APIM subnet's NSG "
+            "allows inbound TCP 3443 from service tag ApiManagement to VirtualNetwork; no "
+            "0.0.0.0/0 user-defined route (or BGP default route, or one learned from a peered "
+            "VNet) sends the replies to a firewall or on-premises (forced tunnelling: add a "
+            "route for service tag ApiManagement with next hop Internet); in internal mode the "
+            "name resolves to the instance's private VIP (private DNS zone azure-api.net or the "
+            "custom DNS server). " + SEE_DASHBOARD),
     ),
     Alert(
         name="ApimProbeRequiredDependencyUnreachable",
         uid="apim-probe-required-dependency-down",
         expr=f"""\
-max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success
-  {WITH_TARGET}
+{TARGET_STREAK}
+  {JOIN}
     apim_probe_target_info{{dependency!="management", required!="false"}}
-) == 0""",
-        duration="5m",
+>= {ROUNDS}""",
+        duration="0s",
         severity="critical",
         summary=(f"APIM dependency {{{{ $labels.dependency }}}} {TARGET} unreachable from "
-                 "{{ $labels.instance }}"),
+                 f"{WHERE}"),
         description=(
             "No address of {{ $labels.host }} has been in its expected state on port "
-            "{{ $labels.port }} for 5 minutes, and the target is required (`required = true`, "
-            "the default, in the agent's config). APIM needs such dependencies: Storage 443 "
-            "(deploy, "
+            f"{{{{ $labels.port }}}} in {ROUNDS} or more consecutive rounds, and the target is "
+            "required (`required = true`, the default, in the agent's config). APIM needs "
+            "such dependencies: Storage 443 (deploy, "
             "configuration), Sql 1433 (configuration database), AzureKeyVault 443 "
             "(certificates), AzureMonitor 1886/443 (logs, metrics), port 80 to the Internet "
             "(CRL checks), and your backends. Check: an outbound NSG rule from VirtualNetwork to "
@@ -135,17 +161,16 @@ max by (job, instance, target, dependency, host, port) (
         name="ApimProbeOptionalDependencyUnreachable",
         uid="apim-probe-optional-dependency-down",
         expr=f"""\
-max by (job, instance, target, dependency, host, port) (
-  apim_probe_tcp_success
-  {WITH_TARGET}
+{TARGET_STREAK}
+  {JOIN}
     apim_probe_target_info{{dependency!="management", required="false"}}
-) == 0""",
-        duration="10m",
+>= {ROUNDS}""",
+        duration="5m",
         severity="warning",
         summary=(f"Optional APIM dependency {{{{ $labels.dependency }}}} {TARGET} unreachable "
-                 "from {{ $labels.instance }}"),
+                 f"from {WHERE}"),
         description=(
-            "{{ $labels.host }}:{{ $labels.port }} has not been in its expected state for 10 "
+            "{{ $labels.host }}:{{ $labels.port }} has not been in its expected state for 5 "
             "minutes. The target is marked `required = false` in the agent's config: APIM runs "
             "without it, but the feature that uses it breaks, e.g. the developer portal, Entra "
             "ID sign-in (AzureActiveDirectory 443), the log-to-eventhub policy (EventHub 5671, "
@@ -160,34 +185,94 @@ max by (job, instance, target, dependency, host, port) (
         uid="apim-probe-address-failing",
         expr=f"""\
 (
-  apim_probe_tcp_success == 0
-  unless on (job, instance, target)
-    (max by (job, instance, target) (apim_probe_tcp_success) == 0)
+  apim_probe_tcp_failing_rounds >= {ROUNDS}
+  unless ignoring (address)
+    ({TARGET_STREAK} >= {ROUNDS})
 )
-{WITH_TARGET} apim_probe_target_info""",
-        duration="10m",
+{JOIN_ADDRESS} apim_probe_target_info""",
+        duration="5m",
         severity="warning",
         summary=("{{ $labels.address }} of {{ $labels.dependency }} " + TARGET
                  + " fails while its other addresses answer"),
         description=(
             "{{ $labels.host }} resolves to several addresses and {{ $labels.address }} has not "
-            "been in its expected state on port {{ $labels.port }} for 10 minutes while the "
+            "been in its expected state on port {{ $labels.port }} for 5 minutes while the "
             "others are. APIM picks any of them, so requests fail intermittently. Check: an NSG "
             "rule or route that covers one address range and not the other, a stale A record "
             "or private endpoint record on the DNS server, a storage account or SQL server "
             "that moved. " + SEE_DASHBOARD),
     ),
     Alert(
+        name="ApimProbeDependencyFailsOnlyHere",
+        uid="apim-probe-fails-only-here",
+        expr=f"""\
+(
+  {TARGET_STREAK}
+    {JOIN}
+      apim_probe_target_info
+) >= {ROUNDS}
+and on (dependency, host, port)
+  count by (dependency, host, port) (
+    (
+      {TARGET_STREAK}
+        {JOIN}
+          apim_probe_target_info
+    ) == 0
+  )""",
+        duration="0s",
+        severity="warning",
+        summary=(f"{{{{ $labels.dependency }}}} {TARGET} fails from {WHERE} but works from "
+                 "another agent"),
+        description=(
+            "Another agent of the fleet reaches {{ $labels.host }}:{{ $labels.port }}, so the "
+            "dependency and Azure are fine: the fault is local to this VNet (or this agent's "
+            "subnet). Compare it with an agent that works: its NSG (an outbound deny above the "
+            "rule for the service tag), its route table (a 0.0.0.0/0 or service-tag route to a "
+            "firewall, NVA or on-premises, or a default route learned from a peered VNet or BGP) "
+            "and its DNS servers (a custom DNS server without a forwarder to 168.63.129.16). "
+            + SEE_DASHBOARD),
+    ),
+    Alert(
+        name="ApimProbeDependencyFailsEverywhere",
+        uid="apim-probe-fails-everywhere",
+        expr=f"""\
+count by (dependency, host, port) (
+  (
+    {TARGET_STREAK}
+      {JOIN}
+        apim_probe_target_info
+  ) >= {ROUNDS}
+) >= 2
+unless on (dependency, host, port)
+  (
+    {TARGET_STREAK}
+      {JOIN}
+        apim_probe_target_info
+  ) < {ROUNDS}""",
+        duration="0s",
+        severity="critical",
+        summary=("{{ $labels.dependency }} {{ $labels.host }}:{{ $labels.port }} "
+                 "fails from every agent ({{ $value }})"),
+        description=(
+            "Every agent of the fleet that probes {{ $labels.host }}:{{ $labels.port }} has "
+            f"failed to reach it in {ROUNDS} or more consecutive rounds: no single VNet's NSG, "
+            "routes or DNS explains that. Look at the dependency itself (the service's own "
+            "firewall, 'Selected networks', a deleted or moved account, a private endpoint), at "
+            "a change applied to every VNet (a policy-deployed NSG rule or route table, a hub "
+            "firewall they all route through) and at Azure's status for the region."),
+    ),
+    Alert(
         name="ApimProbeDnsResolverDown",
         uid="apim-probe-dns-resolver-down",
-        expr="""\
-max by (job, instance, resolver) (apim_probe_dns_success) == 0""",
-        duration="5m",
+        expr=f"""\
+min without (name) (apim_probe_dns_failing_rounds) >= {ROUNDS}""",
+        duration="0s",
         severity="critical",
         summary="DNS server {{ $labels.resolver }} resolves none of the APIM names "
-                "({{ $labels.instance }})",
+                f"({WHERE})",
         description=(
-            "Every name asked of {{ $labels.resolver }} has failed for 5 minutes (timeout, "
+            f"Every name asked of {{{{ $labels.resolver }}}} has failed in {ROUNDS} or more "
+            "consecutive rounds (timeout, "
             "REFUSED, SERVFAIL or NXDOMAIN; the DNS panels say which). If it is one of the "
             "VNet's DNS servers APIM cannot reach any dependency by name. Check: the DNS server "
             "runs and the NSG allows UDP and TCP 53 to it; a custom DNS server forwards Azure "
@@ -199,33 +284,54 @@ max by (job, instance, resolver) (apim_probe_dns_success) == 0""",
     Alert(
         name="ApimProbeDnsNameUnresolvable",
         uid="apim-probe-dns-name-unresolvable",
-        expr="""\
-max by (job, instance, name) (apim_probe_dns_success) == 0""",
-        duration="5m",
+        expr=f"""\
+min without (resolver) (apim_probe_dns_failing_rounds) >= {ROUNDS}
+and ignoring (host)
+  {NAME_REQUIRED}""",
+        duration="0s",
         severity="critical",
-        summary="{{ $labels.name }} resolves on no DNS server ({{ $labels.instance }})",
+        summary=f"{{{{ $labels.name }}}} resolves on no DNS server ({WHERE})",
         description=(
-            "{{ $labels.name }} has failed on every resolver the agent asks for 5 minutes. "
+            f"{{{{ $labels.name }}}} has failed on every resolver the agent asks in {ROUNDS} or "
+            "more consecutive rounds, and a required target (`required = true`, the default) "
+            "needs it. "
             "Check: the record exists (in internal mode the APIM names need A records for the "
             "instance's private VIP in a private DNS zone azure-api.net linked to the VNet, or "
             "on the custom DNS server); a private endpoint's privatelink zone is linked to this "
             "VNet; the name in the config is spelled right."),
     ),
     Alert(
-        name="ApimProbeDnsResolversDisagree",
-        uid="apim-probe-dns-resolvers-disagree",
-        expr="""\
-apim_probe_dns_success == 0
-and on (job, instance, name)
-  (max by (job, instance, name) (apim_probe_dns_success) == 1)
-unless on (job, instance, resolver)
-  (max by (job, instance, resolver) (apim_probe_dns_success) == 0)""",
+        name="ApimProbeOptionalDnsNameUnresolvable",
+        uid="apim-probe-optional-dns-name",
+        expr=f"""\
+min without (resolver) (apim_probe_dns_failing_rounds) >= {ROUNDS}
+unless ignoring (host)
+  {NAME_REQUIRED}""",
         duration="5m",
         severity="warning",
-        summary="{{ $labels.name }} fails on {{ $labels.resolver }} but resolves on another "
-                "DNS server ({{ $labels.instance }})",
+        summary=f"{{{{ $labels.name }}}} resolves on no DNS server ({WHERE})",
         description=(
-            "For 5 minutes {{ $labels.resolver }} has failed to resolve {{ $labels.name }} while "
+            "{{ $labels.name }} has failed on every resolver the agent asks for 5 minutes; "
+            "only optional targets (`required = false`) use it, so APIM runs, but the feature "
+            "behind it breaks. Check: the record exists; a private endpoint's privatelink zone "
+            "is linked to this VNet; the custom DNS server forwards the zone to 168.63.129.16."),
+    ),
+    Alert(
+        name="ApimProbeDnsResolversDisagree",
+        uid="apim-probe-dns-resolvers-disagree",
+        expr=f"""\
+apim_probe_dns_failing_rounds >= {ROUNDS}
+and ignoring (resolver)
+  (min without (resolver) (apim_probe_dns_failing_rounds) == 0)
+unless ignoring (name)
+  (min without (name) (apim_probe_dns_failing_rounds) >= {ROUNDS})""",
+        duration="0s",
+        severity="warning",
+        summary="{{ $labels.name }} fails on {{ $labels.resolver }} but resolves on another "
+                f"DNS server ({WHERE})",
+        description=(
+            f"In {ROUNDS} or more consecutive rounds {{{{ $labels.resolver }}}} has failed to "
+            "resolve {{ $labels.name }} while "
             "another resolver answers it. This is the custom-DNS story: the VNet's DNS server "
             "has no forwarder for this zone. Check: add a conditional forwarder for the zone (or "
             "a default forwarder) to Azure DNS 168.63.129.16 or an Azure DNS Private Resolver "
@@ -244,14 +350,14 @@ unless on (job, instance, resolver)
       / rate(apim_probe_tcp_packets_sent_total[5m])
     )
   ) > {LOSS_THRESHOLD}
-  and on (job, instance, target, address)
+  and ignoring (state, reason, responder)
     apim_probe_tcp_verdict_info{{state=~"open|closed"}}
 )
-{WITH_TARGET} apim_probe_target_info""",
+{JOIN_ADDRESS} apim_probe_target_info""",
         duration="10m",
         severity="warning",
         summary=(f"{{{{ $labels.address }}}} of {TARGET} loses more than "
-                 f"{LOSS_THRESHOLD:.0%} of probes ({{{{ $labels.instance }}}})"),
+                 f"{LOSS_THRESHOLD:.0%} of probes ({WHERE})"),
         description=(
             f"Over 10 minutes more than {LOSS_THRESHOLD:.0%} of the probes to "
             "{{ $labels.address }}:{{ $labels.port }} got no answer although the address does "
@@ -268,12 +374,12 @@ unless on (job, instance, resolver)
 (
   quantile_over_time(0.95, apim_probe_tcp_rtt_seconds[10m]) > {RTT_P95_THRESHOLD_SECONDS}
 )
-{WITH_TARGET} apim_probe_target_info""",
+{JOIN_ADDRESS} apim_probe_target_info""",
         duration="10m",
         severity="warning",
         summary=(f"p95 TCP handshake time to {{{{ $labels.address }}}} of "
                  f"{{{{ $labels.target }}}} above {RTT_P95_THRESHOLD_SECONDS * 1000:.0f} ms "
-                 "({{ $labels.instance }})"),
+                 f"({WHERE})"),
         description=(
             f"The 95th percentile over 10 minutes of the round's SYN to SYN-ACK/RST time "
             f"(the median of its attempts) to {{{{ $labels.address }}}}:"
@@ -290,14 +396,14 @@ unless on (job, instance, resolver)
         uid="apim-probe-agent-down",
         expr="""\
 up == 0
-and on (job, instance)
+and ignoring (version, python)
   present_over_time(apim_probe_build_info[1d])""",
-        duration="5m",
+        duration="2m",
         severity="warning",
-        summary="apim-probe agent {{ $labels.instance }} cannot be scraped",
+        summary=f"apim-probe agent {WHERE} cannot be scraped",
         description=(
             "Prometheus has failed to scrape {{ $labels.instance }} (job {{ $labels.job }}) for "
-            "5 minutes, so nothing is known about this VNet's dependencies. Check on the jump "
+            "2 minutes, so nothing is known about this VNet's dependencies. Check on the jump "
             "box: `systemctl status apim-probe`, `journalctl -u apim-probe`; that /metrics "
             "listens on the scraped address (agent.listen, loopback by default); the NSG / "
             "host firewall between Prometheus and the agent."),
@@ -309,7 +415,7 @@ and on (job, instance)
 time() - apim_probe_last_round_timestamp_seconds > {STALE_ROUND_SECONDS}""",
         duration="2m",
         severity="warning",
-        summary="apim-probe agent {{ $labels.instance }} has not finished a round for "
+        summary=f"apim-probe agent {WHERE} has not finished a round for "
                 f"{STALE_ROUND_SECONDS // 60} minutes",
         description=(
             f"The last probe round on {{{{ $labels.instance }}}} finished more than "
@@ -339,7 +445,7 @@ absent(apim_probe_last_round_timestamp_seconds)""",
 apim_probe_config_last_reload_successful == 0""",
         duration="1m",
         severity="warning",
-        summary="apim-probe on {{ $labels.instance }} rejected its new configuration",
+        summary=f"apim-probe on {WHERE} rejected its new configuration",
         description=(
             "The last SIGHUP reload of {{ $labels.instance }} failed; the agent keeps probing "
             "with the previous configuration, so targets added or changed since are not "
@@ -354,7 +460,7 @@ apim_probe_config_last_reload_successful == 0""",
 apim_probe_finding{severity="critical"} == 1""",
         duration="5m",
         severity="critical",
-        summary="{{ $labels.id }}: {{ $labels.subject }} ({{ $labels.instance }})",
+        summary=f"{{{{ $labels.id }}}}: {{{{ $labels.subject }}}} ({WHERE})",
         description=(
             "The agent's diagnosis has reported the critical finding {{ $labels.id }} for "
             "{{ $labels.subject }} for 5 minutes. The remedy, in APIM terms (NSG rules, "
@@ -369,7 +475,7 @@ apim_probe_finding{severity="critical"} == 1""",
 apim_probe_finding{severity="warning"} == 1""",
         duration="30m",
         severity="warning",
-        summary="{{ $labels.id }}: {{ $labels.subject }} ({{ $labels.instance }})",
+        summary=f"{{{{ $labels.id }}}}: {{{{ $labels.subject }}}} ({WHERE})",
         description=(
             "The agent's diagnosis has reported the warning {{ $labels.id }} for "
             "{{ $labels.subject }} for 30 minutes. The remedy is in the dashboard's 'Finding "
@@ -378,9 +484,37 @@ apim_probe_finding{severity="warning"} == 1""",
 )
 
 
+@dataclass(frozen=True)
+class Record:
+    name: str
+    expr: str
+
+
+# For dashboards and `probe fleet`-style views of a fleet; the alerts inline
+# the same expressions, so they work where only the alerts are loaded.
+TARGET_FAILING = f"""\
+{TARGET_STREAK}
+  {JOIN}
+    apim_probe_target_info"""
+RECORDS: tuple[Record, ...] = (
+    # Per agent and target: consecutive failing rounds of its best address,
+    # with dependency, host and port (the agent's identity labels kept).
+    Record("apim_probe:target_failing_rounds:min", TARGET_FAILING),
+    # Per dependency endpoint, across the fleet: how many agents probe it and
+    # how many fail it (fails here, works elsewhere: 0 < failing < probing).
+    Record("apim_probe:endpoint_agents:count",
+           "count by (dependency, host, port) (apim_probe:target_failing_rounds:min)"),
+    Record("apim_probe:endpoint_agents_failing:count",
+           f"count by (dependency, host, port) (apim_probe:target_failing_rounds:min >= {ROUNDS})"),
+)
+
+
 def prometheus_rules() -> dict[str, object]:
     # No group interval: Prometheus' own evaluation_interval applies.
     return {"groups": [{
+        "name": f"{GROUP}-fleet",
+        "rules": [{"record": r.name, "expr": r.expr} for r in RECORDS],
+    }, {
         "name": GROUP,
         "rules": [{
             "alert": a.name,
@@ -450,25 +584,33 @@ TEST_HEADER = """\
 """
 
 _LABEL_REF = re.compile(r"\{\{ \$labels\.([A-Za-z_][A-Za-z0-9_]*) \}\}")
+_IF_LABEL = re.compile(r"\{\{ if \$labels\.([A-Za-z_][A-Za-z0-9_]*) \}\}(.*?)\{\{ end \}\}")
+_VALUE = "{{ $value }}"
 
 
-def expand(template: str, labels: dict[str, str]) -> str:
-    """The alert templates use only {{ $labels.NAME }}; fill them in."""
-    leftover = _LABEL_REF.sub("", template)
+def expand(template: str, labels: dict[str, str], value: str = "") -> str:
+    """The alert templates use {{ $labels.NAME }}, {{ $value }} and
+    {{ if $labels.NAME }}...{{ end }} (an optional label such as vnet); fill them in."""
+    if re.search(r"(?<!\{)\{ \$", template):  # an f-string ate a brace: "{ $labels.x }"
+        raise ValueError(f"template has a single-brace reference: {template!r}")
+    text = _IF_LABEL.sub(lambda m: m.group(2) if labels.get(m.group(1)) else "", template)
+    leftover = _LABEL_REF.sub("", text).replace(_VALUE, "")
     if "{{" in leftover:
-        raise ValueError(f"template uses more than $labels: {template!r}")
-    return _LABEL_REF.sub(lambda m: labels[m.group(1)], template)
+        raise ValueError(f"template uses more than $labels and $value: {template!r}")
+    return _LABEL_REF.sub(lambda m: labels[m.group(1)], text).replace(_VALUE, value)
 
 
 def _expected(alert: Alert, check: alert_tests.Check) -> list[dict[str, object]]:
     """What promtool must see at one check: the alert's labels and filled-in annotations."""
     expected: list[dict[str, object]] = []
     for labels in check.fires:
-        full = {**labels, "severity": alert.severity}
+        value = labels.get("__value__", "")
+        full = {**{k: v for k, v in labels.items() if k != "__value__"},
+                "severity": alert.severity}
         expected.append({
             "exp_labels": full,
-            "exp_annotations": {"summary": expand(alert.summary, full),
-                                "description": expand(alert.description, full)},
+            "exp_annotations": {"summary": expand(alert.summary, full, value),
+                                "description": expand(alert.description, full, value)},
         })
     return expected
 

@@ -211,7 +211,7 @@ def test_directory_is_not_a_config(tmp_path: Path) -> None:
 def test_defaults_match_the_documentation(resolv_conf: Path) -> None:
     config = load(VALID / "minimal.toml", resolv_conf=resolv_conf)
     assert config.agent.timeout == 2.0
-    assert config.agent.interval == 30
+    assert config.agent.interval == 15
     assert config.agent.listen == "127.0.0.1:9839"
     assert config.agent.method == "auto"
     # no [dns]: the resolvers are the system's, in resolv.conf order

@@ -47,7 +47,7 @@ def test_promtool_check_rules() -> None:
     proc = subprocess.run([str(PROMTOOL), "check", "rules", str(RULES)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"SUCCESS: {len(rule_exprs())} rules found" in proc.stdout
+    assert f"SUCCESS: {len(rule_exprs()) + len(alerts.RECORDS)} rules found" in proc.stdout
 
 
 @needs_promtool
@@ -65,6 +65,26 @@ def test_example_prometheus_config_is_valid() -> None:
                           check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS: 1 rule files found" in proc.stdout
+
+
+AMTOOL = shutil.which("amtool")
+
+
+@pytest.mark.skipif(AMTOOL is None,
+                    reason="amtool not installed (Debian: apt-get install prometheus-alertmanager)")
+def test_example_alertmanager_config_is_valid_and_routes_by_vnet() -> None:
+    example = RULES.parent / "alertmanager.example.yml"
+    proc = subprocess.run([str(AMTOOL), "check-config", str(example)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = yaml.safe_load(example.read_text(encoding="utf-8"))
+    assert {"vnet", "region", "dependency"} <= set(config["route"]["group_by"])
+    names = {a.name for a in alerts.ALERTS}
+    for rule in config["inhibit_rules"]:
+        for matcher in (*rule["source_matchers"], *rule["target_matchers"]):
+            pattern = re.fullmatch(r'alertname=~?"?([^"]+)"?', matcher)
+            assert pattern, matcher
+            assert set(pattern.group(1).split("|")) <= names, matcher
 
 
 def test_unit_tests_cover_every_alert_firing_and_not_firing() -> None:
@@ -129,10 +149,25 @@ def test_required_and_optional_alerts_follow_the_exported_flag() -> None:
                  "ApimProbeOptionalDependencyUnreachable"):
         expr = exprs[name]
         assert re.search(r'apim_probe_target_info\{[^}]*required\s*!?=\s*"false"', expr), name
-        assert re.search(r"on \(job, instance, target\) group_left \(dependency, host, port\)",
-                         expr), name
+        assert re.search(r"ignoring \(dependency, host, port, expected, required\) "
+                         r"group_left \(dependency, host, port\)", expr), name
         groups = re.findall(r'dependency\s*(?:=|!=|=~|!~)\s*"([^"]*)"', expr)
         assert groups == ["management"], f"{name} still selects dependency groups: {groups}"
+
+
+def test_every_rule_is_label_agnostic() -> None:
+    """Issue 19: under remote_write or federation every agent may be
+    job="apim-probe", instance="127.0.0.1:9839", told apart only by external
+    labels. A rule that groups or matches by (job, instance, ...) keeps only
+    those: many-to-many errors, or alerts without the VNet that is broken."""
+    exprs = [*rule_exprs().values(), *(r.expr for r in alerts.RECORDS)]
+    for expr in exprs:
+        for clause in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", expr):
+            names = {n.strip() for n in clause.split(",")}
+            assert not names & {"job", "instance"}, expr
+        assert "group_left" not in expr or "ignoring" in expr, expr
+    for name in ("ApimProbeDependencyFailsOnlyHere", "ApimProbeDependencyFailsEverywhere"):
+        assert "by (dependency, host, port)" in rule_exprs()[name], name
 
 
 def test_rules_carry_summary_description_and_severity() -> None:
@@ -165,7 +200,7 @@ def test_generated_yaml_reads_back_as_the_data_it_was_written_from() -> None:
 def test_yaml_files_parse() -> None:
     rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
     grafana = yaml.safe_load(GRAFANA_ALERTS.read_text(encoding="utf-8"))
-    prom = {r["alert"]: r for r in rules["groups"][0]["rules"]}
+    prom = {r["alert"]: r for group in rules["groups"] for r in group["rules"] if "alert" in r}
     graf = {r["title"]: r for r in grafana["groups"][0]["rules"]}
     assert set(prom) == set(graf)
     for name, rule in prom.items():
