@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Probe the network dependencies of Azure API Management in a VNet: DNS "
                     "through each resolver side by side, TCP state and reason per address. "
                     "Also: 'probe lint FILE...' checks saved NSG / route table exports offline; "
-                    "'probe targets -c FILE' lists the targets a config yields.",
+                    "'probe targets -c FILE' lists the targets a config yields; "
+                    "'probe fleet --prometheus URL' shows a fleet of agents from Prometheus.",
         epilog="Exit status: 0 every required target as expected, 1 otherwise, 2 usage or "
                "config error.",
     )
@@ -232,6 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return lint.run(argv[1:])
     if argv[:1] == ["targets"]:
         return targets_main(argv[1:])
+    if argv[:1] == ["fleet"]:
+        from probe import fleet
+
+        return fleet.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

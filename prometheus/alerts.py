@@ -34,6 +34,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from probe.promql import JOIN, JOIN_ADDRESS, ROUNDS, TARGET_FAILING, TARGET_STREAK
 from prometheus import alert_tests
 from prometheus.yamltext import yaml_document
 
@@ -62,15 +63,7 @@ EVALUATION_INTERVAL = "1m"  # Grafana needs one per group; Prometheus uses its g
 # external labels such as vnet and region under remote_write, federation or a
 # central scrape) stays on the alert, and two agents that differ only by an
 # external label never collide ("many-to-many matching").
-INFO_LABELS = "dependency, host, port, expected, required"
-JOIN = f"* ignoring ({INFO_LABELS}) group_left (dependency, host, port)"
-JOIN_ADDRESS = f"* ignoring (address, {INFO_LABELS}) group_left (dependency, host, port)"
-# Debounced state, exported by the agent: consecutive failing rounds. A rule
-# fires at ROUNDS (>= 6 attempts with the default count = 3), with no long
-# `for:`, so one lost packet or one bad round never notifies, and a real break
-# notifies within about two rounds plus the scrape and evaluation waits.
-ROUNDS = 2
-TARGET_STREAK = "min without (address) (apim_probe_tcp_failing_rounds)"
+# The building blocks live in probe/promql.py, shared with `probe fleet`.
 LOSS_THRESHOLD = 0.2  # fraction of probes unanswered by a target that does answer
 RTT_P95_THRESHOLD_SECONDS = 0.25  # inside one region Azure answers in a few ms
 STALE_ROUND_SECONDS = 300  # 20 x the default agent.interval (15 s); raise it for slow intervals
@@ -492,10 +485,6 @@ class Record:
 
 # For dashboards and `probe fleet`-style views of a fleet; the alerts inline
 # the same expressions, so they work where only the alerts are loaded.
-TARGET_FAILING = f"""\
-{TARGET_STREAK}
-  {JOIN}
-    apim_probe_target_info"""
 RECORDS: tuple[Record, ...] = (
     # Per agent and target: consecutive failing rounds of its best address,
     # with dependency, host and port (the agent's identity labels kept).
