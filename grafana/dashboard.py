@@ -46,6 +46,7 @@ from grafana.panels import (
     timeseries,
 )
 from probe.findings import DIAGNOSIS, markdown_rows, of
+from probe.promql import INFO_LABELS, ROUNDS, TARGET_FAILING
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_FILE = ROOT / "grafana" / "dashboards" / "apim-probe.json"
@@ -71,8 +72,14 @@ def remedies_markdown() -> str:
 # The per-address series carry only target and address; what is static per
 # target (dependency, host, port, expected, required) is on apim_probe_target_info,
 # which is also where the $dependency filter applies.
+# Label-agnostic (issue 19): joins match ignoring() the labels one side lacks,
+# aggregations drop labels without(); no query names job or instance, so the
+# agent's identity (instance, or external labels such as vnet and region under
+# remote_write) stays on every series.
 INFO = f"apim_probe_target_info{{{FD}}}"
-WITH_TARGET = "on (job, instance, target) group_left (dependency, host, port)"
+# (ignoring the verdict's labels too: per_target also joins apim_probe_tcp_verdict_info)
+WITH_TARGET = (f"ignoring (address, state, reason, responder, {INFO_LABELS}) "
+               "group_left (dependency, host, port)")
 
 
 def per_target(expr: str) -> str:
@@ -83,30 +90,50 @@ def per_target(expr: str) -> str:
 SUCCESS = per_target(f"apim_probe_tcp_success{{{F}}}")
 
 DEP_X_RESOLVER = f"""\
-min by (instance, dependency, resolver) (
+min without (job, name, host) (
   label_replace(apim_probe_dns_success{{{F}}}, "host", "$1", "name", "(.*)")
-  * on (job, instance, host) group_left (dependency)
-    topk by (job, instance, host) (1,
-      group by (job, instance, host, dependency) ({INFO})
+  * ignoring (name, resolver, dependency) group_left (dependency)
+    topk without (dependency) (1,
+      group without (target, port, expected, required) ({INFO})
     )
 )
 or
 label_replace(
-  min by (instance, dependency) ({SUCCESS}),
+  min without (job, target, address, host, port) ({SUCCESS}),
   "resolver", "TCP (primary's answer)", "", ""
 )"""
 
 TCP_ROWS = f"""\
 apim_probe_tcp_success{{{F}}}
-* on (job, instance, target, address) group_left (state, reason, responder)
+* ignoring (state, reason, responder) group_left (state, reason, responder)
   apim_probe_tcp_verdict_info{{{F}}}
-* on (job, instance, target) group_left (dependency, host, port, expected, required)
+* ignoring (address, state, reason, responder, {INFO_LABELS}) group_left ({INFO_LABELS})
   {INFO}"""
 
 DISAGREE = f"""\
 apim_probe_dns_status_info{{{F}, status!="ok"}}
-and on (job, instance, name, resolver) (apim_probe_dns_success{{{F}}} == 0)
-and on (job, instance, name) (max by (job, instance, name) (apim_probe_dns_success{{{F}}}) == 1)"""
+and ignoring (status) (apim_probe_dns_success{{{F}}} == 0)
+and ignoring (status, resolver)
+  (max without (resolver) (apim_probe_dns_success{{{F}}}) == 1)"""
+
+# The fleet: per agent and dependency, the worst failing-round streak of its
+# targets (the agent's identity labels kept), and the endpoints failing from
+# some agents while another reaches them.
+_FAILING = (TARGET_FAILING.replace("apim_probe_tcp_failing_rounds",
+                                   f"apim_probe_tcp_failing_rounds{{{F}}}")
+            .replace("apim_probe_target_info", INFO))
+FLEET_GRID = f"""\
+max without (target, host, port) (
+  {_FAILING.replace(chr(10), chr(10) + "  ")}
+)"""
+FLEET_LOCAL = f"""\
+(
+  {_FAILING.replace(chr(10), chr(10) + "  ")}
+) >= {ROUNDS}
+and on (dependency, host, port)
+  count by (dependency, host, port) (
+    ({_FAILING.replace(chr(10), " ")}) == 0
+  )"""
 
 
 def quantile(q: str) -> str:
@@ -115,10 +142,8 @@ def quantile(q: str) -> str:
 
 
 LOSS = per_target(
-    f"1 - (\n    sum by (job, instance, target, address) "
-    f"(rate(apim_probe_tcp_packets_received_total{{{F}}}[{RATE}]))\n"
-    f"    / sum by (job, instance, target, address) "
-    f"(rate(apim_probe_tcp_packets_sent_total{{{F}}}[{RATE}]))\n  )")
+    f"1 - (\n    rate(apim_probe_tcp_packets_received_total{{{F}}}[{RATE}])\n"
+    f"    / rate(apim_probe_tcp_packets_sent_total{{{F}}}[{RATE}])\n  )")
 
 
 def overview_row(lay: Layout) -> None:
@@ -417,11 +442,47 @@ def host_row(lay: Layout) -> None:
         "connections to the configuration endpoint means it has lost Azure. The agent "
         "exports no series for none; the zeros come from the targets.",
         [target(f"apim_probe_host_established_connections{{{F}}}\n"
-                f"or on (job, instance, target) (0 * {INFO})",
+                f"or ignoring (address, {INFO_LABELS}) (0 * {INFO})",
                 legend="{{target}} {{address}} ({{instance}})")], min_=0), 6, 8)
 
 
-ROWS = (overview_row, dns_row, tcp_row, rtt_row, findings_row, agent_row, host_row)
+# A failing-round streak as the alerts read it.
+FAILING_ROUNDS = [
+    {"type": "value", "options": {"0": {"text": "ok", "color": "green", "index": 0}}},
+    {"type": "range", "options": {"from": 1, "to": ROUNDS - 0.5, "result": {
+        "text": "1 bad round", "color": "orange", "index": 1}}},
+    {"type": "range", "options": {"from": ROUNDS, "to": 1e12, "result": {
+        "text": "FAIL", "color": "red", "index": 2}}},
+]
+
+
+def fleet_row(lay: Layout) -> None:
+    """Many agents, one per VNet and region: which VNet is wrong."""
+    lay.row("Fleet: which VNet is wrong")
+    lay.add(table(
+        "Agent x dependency",
+        "One row per agent (its identity labels: instance, or vnet and region set as "
+        "external labels), one column per dependency: the failing-round streak of its worst "
+        f"target (0 ok; {ROUNDS} or more: failing, as the alerts count).",
+        [target(FLEET_GRID, instant=True, fmt="table")],
+        mappings=FAILING_ROUNDS,
+        transformations=[organize(["Time", "__name__", "job"],
+                                  rename={"Value": "failing rounds"})],
+        overrides=[column("failing rounds",
+                          **{"custom.cellOptions": {"type": "color-background"}})]),
+        12, 9)
+    lay.add(table(
+        "Fails here, works elsewhere",
+        "Endpoints failing from these agents while another selected agent reaches them: the "
+        "fault is "
+        "local to the failing agent's VNet (its NSG, routes or DNS), not the dependency. "
+        "`probe fleet --prometheus URL` prints the same from a shell.",
+        [target(FLEET_LOCAL, instant=True, fmt="table")],
+        transformations=[organize(["Time", "__name__", "job", "target"],
+                                  rename={"Value": "failing rounds"})]), 12, 9)
+
+
+ROWS = (overview_row, fleet_row, dns_row, tcp_row, rtt_row, findings_row, agent_row, host_row)
 
 
 def build() -> Json:
@@ -463,6 +524,12 @@ def build() -> Json:
             _query_var("job", "Job", "label_values(apim_probe_build_info, job)"),
             _query_var("instance", "Agent",
                        'label_values(apim_probe_build_info{job=~"$job"}, instance)'),
+            # Identity labels of a fleet (external labels or target labels per agent);
+            # "All" matches series without them too.
+            _query_var("vnet", "VNet", 'label_values(apim_probe_build_info{job=~"$job", '
+                       'instance=~"$instance"}, vnet)', all_value=".*"),
+            _query_var("region", "Region", 'label_values(apim_probe_build_info{job=~"$job", '
+                       'instance=~"$instance"}, region)', all_value=".*"),
             _query_var("dependency", "Dependency",
                        f"label_values(apim_probe_target_info{{{F}}}, dependency)"),
         ]},
@@ -470,11 +537,11 @@ def build() -> Json:
     }
 
 
-def _query_var(name: str, label: str, query: str) -> Json:
+def _query_var(name: str, label: str, query: str, all_value: str = ".+") -> Json:
     return {"type": "query", "name": name, "label": label, "datasource": DS,
             "definition": query, "query": {"query": query, "refId": f"{name}-variable"},
             "refresh": 2, "sort": 1, "regex": "", "hide": 0,
-            "includeAll": True, "multi": True, "allValue": ".+",
+            "includeAll": True, "multi": True, "allValue": all_value,
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "options": []}
 

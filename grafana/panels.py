@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
-F = 'job=~"$job", instance=~"$instance"'
+F = 'job=~"$job", instance=~"$instance", vnet=~"$vnet", region=~"$region"'
 FD = F + ', dependency=~"$dependency"'
 RATE = "$__rate_interval"
 

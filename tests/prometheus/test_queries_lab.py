@@ -94,6 +94,8 @@ SUBSTITUTIONS = {
     "$__range": "1m",
     "$job": ".+",
     "$instance": ".+",
+    "$vnet": ".*",  # the identity variables match series without the label
+    "$region": ".*",
     "$dependency": ".+",
 }
 
@@ -179,10 +181,15 @@ def dashboard_items() -> list[dict[str, str]]:
     return items
 
 
+# Panels that compare agents: one agent in the lab has nobody to disagree
+# with (tests/test_fleet.py and the promtool fleet stories cover them).
+NEEDS_A_FLEET = ("Fails here, works elsewhere",)
+
+
 def main_queries() -> set[str]:
     """Each panel's first query: the one that must show data."""
     return {f"panel {p['id']} {p['title']!r}" for p in panels(dashboard())
-            if p.get("targets")}
+            if p.get("targets") and p["title"] not in NEEDS_A_FLEET}
 
 
 @pytest.fixture
