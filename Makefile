@@ -18,7 +18,7 @@ DEPLOY_APT_PACKAGES := debootstrap podman runc catatonit systemd-container util-
 # Only the benchmarks need these (peers measured side by side); `make test` does not.
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
-.PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench soak lab-up \
+.PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench bench-alert soak lab-up \
 	lab-down clean image deploy-deps
 
 all: test
@@ -89,6 +89,12 @@ demo-in-lab:
 bench: deps venv
 	@$(call apt_install,$(BENCH_APT_PACKAGES))
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Time to alert with real Prometheus and Alertmanager beside blackbox_exporter
+# (issue 19), about 20 minutes, in namespaces of its own (apb-alert-*): bench/ALERTING.md.
+bench-alert: deps venv
+	@$(call apt_install,$(BENCH_APT_PACKAGES))
+	$(PY) -m bench.alerting $(BENCH_ARGS)
 
 # Not part of `make test`: ten minutes (SOAK_SECONDS=180 make soak for three), in
 # namespaces of its own (soak-c, soak-s); results in bench/SOAK.md and bench/soak.json.

@@ -77,14 +77,14 @@ def test_alerts_fire_for_exactly_the_broken_vnet_under_remote_write(
     fleetlab.break_storage("b", False)
     fleet.wait("Storage alerts resolved", lambda: not firing(fleet))
 
-    fleetlab.break_dns("c", True)
+    fleet.net.break_dns("c", "servfail")  # the custom DNS server lost its forwarder
     fleet.wait("DNS alerts for vnet-c", lambda: {
         ("ApimProbeDnsResolverDown", "vnet-c"),
         ("ApimProbeDnsNameUnresolvable", "vnet-c")} <= firing(fleet))
     assert {vnet for _, vnet in firing(fleet)} == {"vnet-c"}
-    fleetlab.break_dns("c", False)
+    fleet.net.break_dns("c", None)
     fleet.wait("DNS alerts resolved", lambda: not firing(fleet))
-    rules = fleet._get(fleetlab.CENTRAL + "/api/v1/rules")["data"]["groups"]
+    rules = fleet.get(fleetlab.CENTRAL + "/api/v1/rules")["data"]["groups"]
     unhealthy = [(r["name"], r.get("lastError")) for g in rules for r in g["rules"]
                  if r.get("health") != "ok"]
     assert not unhealthy, unhealthy
