@@ -95,6 +95,7 @@ bench: deps venv
 bench-alert: deps venv
 	@$(call apt_install,$(BENCH_APT_PACKAGES))
 	$(PY) -m bench.alerting $(BENCH_ARGS)
+	$(PY) -m bench.fleetview
 
 # Not part of `make test`: ten minutes (SOAK_SECONDS=180 make soak for three), in
 # namespaces of its own (soak-c, soak-s); results in bench/SOAK.md and bench/soak.json.
