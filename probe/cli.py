@@ -138,6 +138,76 @@ def _warn(message: str) -> None:
     print(f"probe: warning: {message}", file=sys.stderr)
 
 
+def _agent_labels(config: Config) -> tuple[tuple[str, str], ...]:
+    """[agent] labels over what IMDS says (with [azure]); not on Azure is one line."""
+    found: dict[str, str] = {}
+    if config.azure is not None:
+        from probe.azure import imds
+
+        try:
+            found = imds.labels(imds.read(config.azure.imds, retry_for=5))
+        except ProbeError as exc:
+            print(f"probe: {exc} (no Azure context)", file=sys.stderr)
+    return tuple(sorted({**found, **dict(config.agent.labels)}.items()))
+
+
+def context_main(argv: Sequence[str]) -> int:
+    """`probe context`: what IMDS says about where the agent runs."""
+    from probe.azure import imds
+
+    parser = argparse.ArgumentParser(
+        prog="probe context",
+        description="Print what Azure's Instance Metadata Service says about this machine "
+                    "(region, subscription, VM, scale set, zone, subnet, AKS cluster) and the "
+                    "agent labels it gives. Exit 0 on Azure, 1 when IMDS did not answer, 2 "
+                    "usage or config error.")
+    parser.add_argument("-c", "--config", type=Path, metavar="PATH",
+                        help="config file: its [azure] imds and [agent] labels")
+    parser.add_argument("--imds", metavar="URL", help="IMDS base URL (default: the config's, "
+                        f"else {imds.DEFAULT_BASE})")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    args = parser.parse_args(argv)
+    try:
+        config = load(args.config) if args.config else Config()
+    except ProbeError as exc:
+        print(f"probe: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    base = args.imds or (config.azure.imds if config.azure else imds.DEFAULT_BASE)
+    try:
+        instance: imds.Instance | None = imds.read(base, retry_for=5)
+        error = ""
+    except ProbeError as exc:
+        instance, error = None, str(exc)
+    labels = {**(imds.labels(instance) if instance else {}), **dict(config.agent.labels)}
+    if args.format == "json":
+        body = {"imds": base, "on_azure": instance is not None, "error": error or None,
+                "instance": None if instance is None else {
+                    "location": instance.location, "environment": instance.environment,
+                    "subscription": instance.subscription,
+                    "resource_group": instance.resource_group,
+                    "resource_id": instance.resource_id, "name": instance.name,
+                    "vmss": instance.vmss, "zone": instance.zone, "aks": instance.aks,
+                    "private_ip": instance.private_ip, "subnet": instance.subnet,
+                    "arm": instance.arm, "tags": dict(instance.tags)},
+                "agent_labels": labels}
+        sys.stdout.write(json.dumps(body, indent=2, ensure_ascii=True) + "\n")
+    else:
+        lines = [f"IMDS          {base}: " + ("answered" if instance else f"no answer: {error}")]
+        if instance is not None:
+            lines += [f"{name:<14}{value or '-'}" for name, value in (
+                ("location", instance.location), ("cloud", instance.environment),
+                ("subscription", instance.subscription),
+                ("resource group", instance.resource_group), ("vm", instance.name),
+                ("scale set", instance.vmss), ("zone", instance.zone),
+                ("private ip", instance.private_ip), ("subnet", instance.subnet),
+                ("aks cluster", instance.aks), ("arm", instance.arm))]
+        lines.append("agent labels  " + (", ".join(f"{k}={v}" for k, v in sorted(
+            labels.items())) or "-"))
+        sys.stdout.write("".join(f"{''.join(c if c.isprintable() else '?' for c in line)}\n"
+                                 for line in lines))
+    return 0 if instance is not None else 1
+
+
 def run_once(config: Config, args: argparse.Namespace) -> int:
     prober = make_prober(config.agent, warn=_warn)
     result = asyncio.run(complete_round(config, prober, can_trace=raw_allowed()))
@@ -149,7 +219,7 @@ def run_once(config: Config, args: argparse.Namespace) -> int:
     if args.format == "prom" or args.textfile:
         body, failed = prometheus.one_round(
             result, rtt_histogram=config.metrics.rtt_histogram,
-            agent_labels=config.agent.labels,
+            agent_labels=_agent_labels(config),
             previous=prometheus.previous_textfile(args.textfile) if args.textfile else "")
         for failure in failed:
             _warn(f"the export stage failed: {failure.error} (that part of the metrics is "
@@ -233,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return lint.run(argv[1:])
     if argv[:1] == ["targets"]:
         return targets_main(argv[1:])
+    if argv[:1] == ["context"]:
+        return context_main(argv[1:])
     if argv[:1] == ["fleet"]:
         from probe import fleet
 

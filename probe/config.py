@@ -26,6 +26,7 @@ from typing import Any
 
 from probe.addresses import is_hostname, is_ip, split_host_port
 from probe.apim import ApimConfig, parse_apim
+from probe.azure.settings import AzureConfig
 from probe.errors import ConfigError, InputError
 from probe.files import CONFIG_LIMIT, read_regular_file, read_utf8
 from probe.results import PortState
@@ -253,11 +254,13 @@ class Config:
     source: str | None = None
     apim: ApimConfig | None = None
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    azure: AzureConfig | None = None
 
 
 # The sections of a config file, for the README's key tables and the drift test.
 SECTIONS: dict[str, type] = {"agent": AgentConfig, "dns": DnsConfig, "target": Target,
-                             "apim": ApimConfig, "metrics": MetricsConfig}
+                             "apim": ApimConfig, "metrics": MetricsConfig,
+                             "azure": AzureConfig}
 TOP_KEYS = tuple(SECTIONS)
 
 
@@ -415,8 +418,11 @@ def parse(text: str, *, source: str = "<config>",
     apim = parse_apim(doc, apim_raw) if apim_raw is not None else None
     metrics = MetricsConfig(**read_section(doc, doc.get(raw, "", "metrics", dict, {}),
                                            "metrics", MetricsConfig))
+    azure_raw = doc.get(raw, "", "azure", dict, None)
+    azure = (AzureConfig(**read_section(doc, azure_raw, "azure", AzureConfig))
+             if azure_raw is not None else None)
     return Config(agent=agent, dns=dns_config, targets=targets, source=source, apim=apim,
-                  metrics=metrics)
+                  metrics=metrics, azure=azure)
 
 
 def _check_pairs(doc: TomlDoc, agent: AgentConfig) -> None:

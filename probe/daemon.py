@@ -31,6 +31,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from probe import __version__
+from probe.azure.context import ImdsWatch
 from probe.config import Config
 from probe.errors import ProbeError, describe_error
 from probe.events import EventLog, transitions
@@ -77,6 +78,8 @@ class Agent:
         self.textfile = (TextfileWriter(options.textfile, log)
                          if options.textfile is not None else None)
         self.last_start: float | None = None
+        self.azure = ImdsWatch(self.log)  # [azure]: where the agent runs, read off the loop
+        self.azure.tick(self.config.azure)
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
 
@@ -141,12 +144,17 @@ class Agent:
     async def _round(self, config: Config, prober: TcpProber) -> RoundResult:
         return await complete_round(config, prober, can_trace=raw_allowed())
 
+    def agent_labels(self) -> tuple[tuple[str, str], ...]:
+        """IMDS's identity labels under the configured ones (the config wins)."""
+        self.azure.tick(self.config.azure)
+        return tuple(sorted({**self.azure.labels(), **dict(self.config.agent.labels)}.items()))
+
     def _record(self, result: RoundResult, began: float) -> None:
         self.rounds += 1
         try:
             exported = self.collector.record_round(
                 result, finished=time.time(), rtt_histogram=self.config.metrics.rtt_histogram,
-                agent_labels=self.config.agent.labels)
+                agent_labels=self.agent_labels())
         except Exception as exc:  # noqa: BLE001 -- the export stage fails alone
             exported = (StageFailure("export", describe_error(exc)),)
         for failure in (*result.stage_failures, *exported):
