@@ -257,9 +257,9 @@ def report(trials: list[dict[str, Any]], flaps: list[dict[str, Any]],
               f"{cost.get('bytes_per_sample') or 0:.1f} bytes per sample sent; "
               f"{cost.get('agent_series_per_scrape') or 0:.0f} series per agent scrape in "
               "this lab (one Storage target, one resolver); at a 15 s scrape "
-              f"{(per_day or 0) / 1e6:.1f} MB per agent per day. A preset agent (about 100 "
-              "series) costs about "
-              f"{(cost.get('bytes_per_sample') or 0) * 105 * 86400 / 15 / 1e6:.1f} MB per day.",
+              f"{(per_day or 0) / 1e6:.1f} MB per agent per day. The lab's APIM-shaped agent "
+              "(172 series, tests/golden/lab-round.prom, plus Prometheus' 5 per target) costs "
+              f"{(cost.get('bytes_per_sample') or 0) * 177 * 86400 / 15 / 1e6:.1f} MB per day.",
               ""]
     return "\n".join(lines)
 
