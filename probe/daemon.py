@@ -34,7 +34,7 @@ from probe import __version__
 from probe.azure.context import ImdsWatch
 from probe.config import Config
 from probe.errors import ProbeError, describe_error
-from probe.events import EventLog, transitions
+from probe.events import EventLog, event_name, transitions
 from probe.exporters import prometheus
 from probe.exporters.textfile import TextfileWriter
 from probe.fullround import complete_round
@@ -172,7 +172,7 @@ class Agent:
                  method=result.method, addresses=len(result.tcp),
                  failing=sum(1 for r in required if not r.ok), findings=len(result.findings))
         for change in transitions(self.previous, result):
-            self.log("target_changed", "warning" if not change["ok"] else "info", **change)
+            self.log(event_name(change), "warning" if not change["ok"] else "info", **change)
         self.previous = result
 
     def _overran(self, began: float, finished: float) -> None:
