@@ -81,9 +81,11 @@ def minilab(tag: str) -> Iterator[MiniLab]:
         _in(lab.client_ns, "ip", "link", "set", f"apd-{tag}-c", "up")
         subprocess.run(["ip", "netns", "exec", lab.server_ns, "nft", "-f", "-"], check=True,
                        capture_output=True, text=True, timeout=30, input=(
-                           "table inet apd { chain in { type filter hook input priority 0; "
-                           f"tcp dport {DROPPED_PORT} drop; tcp dport {REJECTED_PORT} "
-                           "reject with icmp type admin-prohibited; } }"))
+                           "table inet apd {\n chain in {\n"
+                           "  type filter hook input priority 0;\n"
+                           f"  tcp dport {DROPPED_PORT} drop\n"
+                           f"  tcp dport {REJECTED_PORT} reject with icmp type admin-prohibited\n"
+                           " }\n}\n"))
         listener = subprocess.Popen(["ip", "netns", "exec", lab.server_ns, sys.executable,
                                      str(LISTENER), SERVER_ADDR, str(OPEN_PORT)],
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
