@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "'probe targets -c FILE' lists the targets a config yields; "
                     "'probe fleet --prometheus URL' shows a fleet of agents from Prometheus.",
         epilog="Exit status: 0 every required target as expected, 1 otherwise, 2 usage or "
-               "config error.",
+               "config error, 70 an internal error (a bug).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--once", action="store_true", help="run one round, report, exit")
@@ -295,8 +295,28 @@ def targets_main(argv: Sequence[str]) -> int:
     return 0
 
 
+# sysexits' EX_SOFTWARE: a bug, never a verdict about the network (0, 1) or the
+# input (2). Units treat it as a failure; the textfile unit's SuccessExitStatus=1
+# never hides it.
+EXIT_CRASH = 70
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Every command; an unexpected exception is one line and exit 70, not a
+    traceback (APIM_PROBE_DEBUG=1 prints the traceback too)."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except Exception as exc:  # noqa: BLE001 -- the last line of defence: say it, exit 70
+        if os.environ.get("APIM_PROBE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        print(f"probe: internal error: {describe_error(exc)} (a bug in apim-probe: exit "
+              f"{EXIT_CRASH}; APIM_PROBE_DEBUG=1 shows where)", file=sys.stderr)
+        return EXIT_CRASH
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["lint"]:
         from probe import lint
 

@@ -25,16 +25,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
-from probe import __version__
+from probe import __version__, limits
 from probe.azure.context import ImdsWatch
 from probe.config import Config
 from probe.errors import ProbeError, describe_error
-from probe.events import EventLog, transitions
+from probe.events import EventLog, event_name, transitions
 from probe.exporters import prometheus
 from probe.exporters.textfile import TextfileWriter
 from probe.fullround import complete_round
@@ -172,7 +172,7 @@ class Agent:
                  method=result.method, addresses=len(result.tcp),
                  failing=sum(1 for r in required if not r.ok), findings=len(result.findings))
         for change in transitions(self.previous, result):
-            self.log("target_changed", "warning" if not change["ok"] else "info", **change)
+            self.log(event_name(change), "warning" if not change["ok"] else "info", **change)
         self.previous = result
 
     def _overran(self, began: float, finished: float) -> None:
@@ -247,7 +247,18 @@ def serve(load: Callable[[], Config], options: Options) -> int:
     # A reload asked for while starting must not kill the agent (SIGHUP's default
     # action); the config is being read anyway. The event loop takes over below.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    agent = Agent(load, options, log)
+    soft, hard = limits.raise_nofile()
+
+    def fitted() -> Config:
+        """The config, its probe concurrency within the descriptor budget."""
+        config = load()
+        share = limits.budget(soft, hard, config.agent.concurrency)
+        if share.probes < config.agent.concurrency:
+            config = replace(config, agent=replace(config.agent, concurrency=share.probes))
+        return config
+
+    agent = Agent(fitted, options, log)
+    share = limits.budget(soft, hard, agent.config.agent.concurrency)
     process = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=process)
     PlatformCollector(registry=process)
@@ -259,7 +270,8 @@ def serve(load: Callable[[], Config], options: Options) -> int:
         "http_error", "warning", client=client, error=error),
         on_retry=lambda attempt, delay, error: log(
             "listen_retry", "warning", address=listen, attempt=attempt,
-            next_delay_seconds=round(delay, 3), error=describe(error)))
+            next_delay_seconds=round(delay, 3), error=describe(error)),
+        max_connections=share.http)
     host, port = server.server_address[:2]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="metrics-http", daemon=True)
@@ -268,6 +280,8 @@ def serve(load: Callable[[], Config], options: Options) -> int:
     log("started", version=__version__, source=agent.config.source or "<command line>",
         targets=len(agent.config.targets), interval_seconds=agent.config.agent.interval,
         method=agent.prober.method)
+    log("resources", nofile_soft=soft, nofile_hard=hard, probe_concurrency=share.probes,
+        http_connections=share.http)
     log("listening", address=str(host), port=int(port),
         tls=agent.access.tls is not None, basic_auth=agent.access.user is not None)
     if not loopback and agent.access.user is None:

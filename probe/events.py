@@ -59,7 +59,15 @@ def _joined(rows: Sequence[TcpResult], field: str) -> str:
 def _change(old: Sequence[TcpResult], new: Sequence[TcpResult]) -> dict[str, Any]:
     return {"target": new[0].target, "address": _joined(new, "address"), "port": new[0].port,
             "from": _joined(old, "state"), "to": _joined(new, "state"),
-            "reason": _joined(new, "reason"), "ok": all(r.ok for r in new)}
+            "from_reason": _joined(old, "reason"), "reason": _joined(new, "reason"),
+            "ok": all(r.ok for r in new)}
+
+
+def event_name(change: dict[str, Any]) -> str:
+    """``target_changed`` when the state changed; ``target_reason_changed`` when only
+    the reason did (unresolved: timeout -> servfail), so that a log reader never
+    sees ``from=unresolved to=unresolved`` called a change of state."""
+    return "target_changed" if change["from"] != change["to"] else "target_reason_changed"
 
 
 def _logfmt_value(value: Any) -> str:

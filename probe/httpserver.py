@@ -1,5 +1,5 @@
 """The HTTP side of the agent: /metrics, the health endpoints, TLS and basic
-auth, and the threaded server that serves them.
+auth, and the asyncio server that serves them (one thread, however many clients).
 
 Nothing a request says chooses a target: the only paths are /metrics,
 /healthz, /-/healthy and an index.
@@ -7,21 +7,18 @@ Nothing a request says chooses a target: the only paths are /metrics,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import errno
-import gzip
 import hmac
-import io
 import socket
-import socketserver
 import ssl
 import sys
-import time
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from tenacity import (
@@ -43,6 +40,8 @@ HTTP_TIMEOUT = 10.0  # seconds a client has for its request head, TLS handshake,
 LISTEN_BACKLOG = 1024  # connections the kernel queues before accept(): 200 scrapers at once
 BIND_WAIT = 30.0  # seconds to keep trying an address that is not there yet or a taken port
 BIND_RETRY_ERRNOS = frozenset({errno.EADDRNOTAVAIL, errno.EADDRINUSE})
+MAX_HEAD = 16 * 1024  # bytes of request line and headers; Prometheus sends about 300
+DEFAULT_MAX_CONNECTIONS = 512  # the daemon sizes it from its descriptor budget
 
 
 def basic_auth_ok(header: str | None, user: str, password: bytes) -> bool:
@@ -114,14 +113,41 @@ class Routes:
         return _reply(start, "404 Not Found", "not found: targets come only from the config\n")
 
 
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an Accept-Encoding header (RFC 9110, 12.5.3) takes gzip: named
+    (gzip or x-gzip) with a q-value above 0, or not named and ``*`` above 0.
+    ``gzip;q=0`` refuses it, whatever ``*`` says."""
+    named: float | None = None
+    star: float | None = None
+    for item in (header or "").split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if coding.lower() in ("gzip", "x-gzip"):
+            named = q if named is None else max(named, q)
+        elif coding == "*":
+            star = q
+    if named is not None:
+        return named > 0
+    return star is not None and star > 0
+
+
 def metrics_app(exposition: prometheus.CachedExposition) -> WsgiApp:
-    """/metrics: the text format (0.0.4), gzip when the scraper asks for it."""
+    """/metrics: the text format (0.0.4), gzip when the scraper accepts it (the
+    round's part compressed once per round, not per scrape)."""
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
-        chunks = exposition.chunks()
         headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
-        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            chunks = [gzip.compress(b"".join(chunks), compresslevel=1)]
+        if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
+            chunks = exposition.gzip_chunks()
             headers.append(("Content-Encoding", "gzip"))
+        else:
+            chunks = exposition.chunks()
         headers.append(("Content-Length", str(sum(len(c) for c in chunks))))
         start("200 OK", headers)
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else chunks
@@ -136,92 +162,175 @@ def _reply(start: StartResponse, status: str, body: str,
     return [data]
 
 
-class _Deadline(io.RawIOBase):
-    """The socket as seen by the request parser: every read waits at most until
-    ``deadline``, so the whole request head (request line and headers) must
-    arrive within the server's timeout, however slowly it trickles in."""
+class Server:
+    """One asyncio event loop, in one thread, serves every connection: threads do
+    not grow with clients (the unit's TasksMax stays far away), an idle
+    connection costs a descriptor and a few KiB, never a thread. At most
+    ``max_connections`` are served at once; the next one gets a 503 at once and
+    is closed (refused fast, before TLS or auth). A connection has ``timeout``
+    seconds for its TLS handshake and whole request head (however slowly it
+    trickles), at most ``MAX_HEAD`` bytes of head, and ``timeout`` per write of
+    the answer. One request per connection, answered HTTP/1.0 with
+    Content-Length and closed; a HEAD answer carries no body."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        super().__init__()
-        self.sock = sock
-        self.deadline = deadline
+    def __init__(self, sock: socket.socket, app: WsgiApp, access: Callable[[], Access],
+                 on_error: Callable[[str, str], None], timeout: float,
+                 max_connections: int) -> None:
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        self.app = app
+        self.access = access
+        self.on_error = on_error
+        self.http_timeout = timeout
+        self.max_connections = max_connections
+        self.active = 0
+        self.refused = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._stopping = threading.Event()
+        self._done = threading.Event()
 
-    def readable(self) -> bool:
-        return True
+    # -- the thread's side
 
-    def readinto(self, buffer: Any) -> int:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the request head did not arrive in time")
-        self.sock.settimeout(remaining)
-        return self.sock.recv_into(buffer)
-
-
-class _Handler(WSGIRequestHandler):
-    """One request per connection, its head within the server's timeout."""
-
-    server: _Server
-    wbufsize = -1  # status line, headers and a small body in one send, not five
-
-    def setup(self) -> None:
-        super().setup()
-        deadline = time.monotonic() + self.server.http_timeout
-        self.rfile = io.BufferedReader(_Deadline(self.connection, deadline))
-
-    def parse_request(self) -> bool:
-        ok = super().parse_request()
-        # The head is in: from here on each send may take the timeout (a slow scraper).
-        self.connection.settimeout(self.server.http_timeout)
-        return ok
-
-    def handle(self) -> None:
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until ``shutdown`` (``poll_interval`` is accepted for the old API)."""
         try:
-            super().handle()
-        except TimeoutError:
-            self.close_connection = True  # idle or too slow: hang up, nothing to log
+            asyncio.run(self._serve())
+        finally:
+            self._done.set()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes are not events: no line per request."""
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if self._stopping.is_set():
+            return
+        server = await asyncio.start_server(
+            self._client, sock=self.socket, limit=MAX_HEAD, backlog=LISTEN_BACKLOG,
+            ssl=self._tls_dispatch() if self.access().tls is not None else None,
+            ssl_handshake_timeout=self.http_timeout if self.access().tls is not None else None)
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
 
+    def _tls_dispatch(self) -> ssl.SSLContext:
+        """A server context that hands each handshake to the context of the current
+        config (its SNI callback runs for every ClientHello, with or without a
+        name), so a reload with a renewed certificate applies to the next client.
+        Turning TLS on or off needs a restart, like a new listen address."""
+        dispatch = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        dispatch.minimum_version = ssl.TLSVersion.TLSv1_2
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = LISTEN_BACKLOG
-    http_timeout = HTTP_TIMEOUT
-    access: Callable[[], Access] = Access
-    on_error: Callable[[str, str], None] = staticmethod(lambda error, client: None)
+        def pick(ssl_object: ssl.SSLObject, server_name: str | None,
+                 context: ssl.SSLContext) -> None:
+            current = self.access().tls
+            if current is not None:
+                ssl_object.context = current
 
-    def server_bind(self) -> None:
-        """HTTPServer's, without its ``socket.getfqdn()``: a reverse lookup that
-        can take seconds when DNS is down. Serving never waits on DNS."""
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-        self.setup_environ()
+        dispatch.sni_callback = pick
+        return dispatch
+
+    def shutdown(self) -> None:
+        """Stop serving; returns once the loop has stopped (at most 2 s)."""
+        self._stopping.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(stop.set)
+            self._done.wait(2.0)
+
+    def server_close(self) -> None:
+        self.socket.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """One log line instead of socketserver's traceback on stderr."""
+        """One log line for the exception being handled, never a traceback."""
         exc = sys.exc_info()[1]
         self.on_error(f"{type(exc).__name__}: {exc}", str(client_address[0]))
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        tls = self.access().tls
-        if tls is None:
-            super().finish_request(request, client_address)
+    # -- one connection
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        if self.active >= self.max_connections:
+            self.refused += 1
+            writer.write(REFUSED)
+            writer.close()
             return
-        request.settimeout(self.http_timeout)  # a client that never finishes its handshake
+        self.active += 1
         try:
-            wrapped = tls.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return  # not TLS, or gave up: nothing to answer
-        try:
-            super().finish_request(wrapped, client_address)
+            await self._serve_one(reader, writer)
+        except (ConnectionError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass  # the client went away or was too slow: nothing to answer, nothing to log
+        except Exception:  # noqa: BLE001 -- one connection's fault is one log line
+            self.handle_error(None, peer)
         finally:
-            wrapped.close()
+            self.active -= 1
+            writer.close()
+
+    async def _serve_one(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.http_timeout
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"),
+                                          max(deadline - loop.time(), 0.001))
+        except (asyncio.LimitOverrunError, ValueError):
+            await self._send(writer, "431 Request Header Fields Too Large",
+                             [("Content-Type", "text/plain; charset=utf-8")],
+                             [b"request head too large\n"], head_only=False)
+            return
+        request = _parse_head(head)
+        if request is None:
+            await self._send(writer, "400 Bad Request",
+                             [("Content-Type", "text/plain; charset=utf-8")],
+                             [b"bad request\n"], head_only=False)
+            return
+        environ, method = request
+        answer: dict[str, Any] = {}
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            answer["status"], answer["headers"] = status, headers
+
+        body = list(self.app(environ, start))
+        await self._send(writer, answer["status"], answer["headers"], body,
+                         head_only=method == "HEAD")
+
+    async def _send(self, writer: asyncio.StreamWriter, status: str,
+                    headers: Sequence[tuple[str, str]], body: Sequence[bytes], *,
+                    head_only: bool) -> None:
+        names = {k.lower() for k, _ in headers}
+        extra = [] if "content-length" in names else [
+            ("Content-Length", str(sum(len(b) for b in body)))]
+        lines = [f"HTTP/1.0 {status}", *(f"{k}: {v}" for k, v in (*headers, *extra)),
+                 "Connection: close", "", ""]
+        writer.write("\r\n".join(lines).encode("latin-1"))
+        if not head_only:
+            writer.writelines(body)
+        await asyncio.wait_for(writer.drain(), self.http_timeout)
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+REFUSED = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+           b"Content-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")
+
+
+def _parse_head(head: bytes) -> tuple[dict[str, Any], str] | None:
+    """The WSGI-style environ the routes read, from a request head; None when it
+    is not HTTP/1.x."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        return None
+    method, target, _ = parts
+    path, _, query = target.partition("?")
+    environ: dict[str, Any] = {"REQUEST_METHOD": method, "PATH_INFO": path,
+                               "QUERY_STRING": query}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            environ["HTTP_" + name.strip().upper().replace("-", "_")] = value.strip()
+    return environ, method
 
 
 RetryLog = Callable[[int, float, BaseException | None], None]
@@ -230,7 +339,8 @@ RetryLog = Callable[[int, float, BaseException | None], None]
 def bind(listen: str, app: WsgiApp, access: Callable[[], Access],
          on_error: Callable[[str, str], None] | None = None, *,
          timeout: float = HTTP_TIMEOUT, wait: float = BIND_WAIT,
-         on_retry: RetryLog | None = None) -> _Server:
+         on_retry: RetryLog | None = None,
+         max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Server:
     """Bind the HTTP server; a taken port or a wrong address is a UsageError.
 
     An address that is not there yet (before DHCP, a NIC coming up) or a port
@@ -240,22 +350,21 @@ def bind(listen: str, app: WsgiApp, access: Callable[[], Access],
     (and the TLS handshake, and each write of the answer).
     """
     host, port = parse_listen(listen)
-    cls = _Server6 if is_ip(host) and ":" in host else _Server
+    family = socket.AF_INET6 if is_ip(host) and ":" in host else socket.AF_INET
     retrying = Retrying(
         retry=retry_if_exception(lambda e: isinstance(e, OSError)
                                  and e.errno in BIND_RETRY_ERRNOS),
         wait=wait_exponential(multiplier=0.25, max=4.0), stop=stop_after_delay(wait),
         before_sleep=_tell(on_retry), reraise=True)
     try:
-        server = retrying(make_server, host, port, app, server_class=cls, handler_class=_Handler)
+        # No getfqdn() or other lookup: serving never waits on DNS.
+        sock = retrying(socket.create_server, (host, port), family=family,
+                        backlog=LISTEN_BACKLOG, reuse_port=False)
     except OSError as exc:
         raise UsageError(_bind_failure(listen, exc, wait)) from None
-    assert isinstance(server, _Server)
-    server.access = access
-    server.http_timeout = timeout
-    if on_error is not None:
-        server.on_error = on_error
-    return server
+    sock.setblocking(False)
+    return Server(sock, app, access, on_error or (lambda error, client: None), timeout,
+                  max_connections)
 
 
 def _tell(on_retry: RetryLog | None) -> Callable[[RetryCallState], None]:

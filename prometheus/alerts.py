@@ -413,9 +413,9 @@ time() - apim_probe_last_round_timestamp_seconds > {STALE_ROUND_SECONDS}""",
         description=(
             f"The last probe round on {{{{ $labels.instance }}}} finished more than "
             f"{STALE_ROUND_SECONDS} seconds ago: the agent is stuck, or in textfile mode the "
-            "timer (apim-probe-once.timer) no longer runs and node_exporter serves a stale "
+            "timer (apim-probe-textfile.timer) no longer runs and node_exporter serves a stale "
             "file. The dashboards show old results. Check `journalctl -u apim-probe` (or "
-            "`systemctl list-timers apim-probe-once.timer`) and restart the unit."),
+            "`systemctl list-timers apim-probe-textfile.timer`) and restart the unit."),
     ),
     Alert(
         name="ApimProbeMetricsAbsent",

@@ -44,6 +44,9 @@ endif
 	@echo "validate: $(APIM_PREFIX)/bin/probe --check-config -c $(APIM_CONFDIR)/probe.toml"
 
 uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		systemctl disable --now $(APIM_UNITS) 2>/dev/null || true; \
+	fi
 	@for unit in $(APIM_UNITS); do rm -f $(DESTDIR)$(APIM_UNITDIR)/$$unit; done
 	rm -rf $(DESTDIR)$(APIM_PREFIX)
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi

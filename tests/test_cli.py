@@ -359,3 +359,23 @@ def test_lint_malformed_export_is_exit_2(capsys: pytest.CaptureFixture[str]) -> 
     err = capsys.readouterr().err
     assert "malformed-nsg-port.json" in err and "destinationPortRange" in err
     assert "Traceback" not in err
+
+
+def test_an_internal_error_is_one_line_and_exit_70(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 16: a crash must never look like 'a target failed' (exit 1, which the
+    textfile unit counts as success) or like a config error (2)."""
+    from probe import cli
+
+    def boom(argv: list[str]) -> int:
+        raise RuntimeError("something nobody expected")
+
+    monkeypatch.setattr(cli, "_main", boom)
+    monkeypatch.delenv("APIM_PROBE_DEBUG", raising=False)
+    assert cli.main(["--once"]) == cli.EXIT_CRASH == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "internal error: RuntimeError: something nobody expected" in err
+    monkeypatch.setenv("APIM_PROBE_DEBUG", "1")
+    assert cli.main([]) == 70
+    assert "Traceback" in capsys.readouterr().err

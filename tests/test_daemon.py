@@ -384,3 +384,20 @@ def test_start_up_and_serving_never_look_a_name_up(tmp_path: Path, listener: int
         assert not [line for line in d.lines if "NAME LOOKUP" in line]
     finally:
         d.stop()
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
+def test_the_descriptor_limit_is_raised_and_split_once(tmp_path: Path) -> None:
+    """Issue 16: with the default soft NOFILE of 1,024 the agent raises it to the
+    hard limit and says once how it splits it (probes, HTTP connections)."""
+    config = write_config(tmp_path / "probe.toml", {"x": f"127.0.0.1:{free_port()}"})
+    d = Daemon("-c", str(config), "--listen", "127.0.0.1:0",
+               prefix=["prlimit", "--nofile=1024:4096"]).started()
+    try:
+        line = d.wait_for("event=resources")
+        assert "nofile_soft=4096" in line and "nofile_hard=4096" in line
+        assert "probe_concurrency=256" in line and "http_connections=3776" in line
+        d.wait_for("event=round ", after=len(d.lines))
+        assert sum("event=resources" in entry for entry in d.lines) == 1
+    finally:
+        d.stop()

@@ -39,8 +39,9 @@ def test_transitions() -> None:
                   "no-response", dependency="management")
     changes = events.transitions(before, replace(before, tcp=tuple(rows)))
     assert changes == [{"target": "management", "address": "198.18.3.10", "port": 3443,
-                        "from": "open", "to": "filtered", "reason": "no-response",
-                        "ok": False}]
+                        "from": "open", "to": "filtered", "from_reason": "syn-ack",
+                        "reason": "no-response", "ok": False}]
+    assert events.event_name(changes[0]) == "target_changed"
 
 
 def _one(name: str, address: str | None, state: PortState, reason: str) -> RoundResult:
@@ -61,13 +62,13 @@ TIMEOUT = _one("blob", None, PortState.UNRESOLVED, "timeout")
 def test_a_dns_outage_is_one_event() -> None:
     assert events.transitions(OPEN, TIMEOUT) == [
         {"target": "blob", "address": "", "port": 443, "from": "open", "to": "unresolved",
-         "reason": "timeout", "ok": False}]
+         "from_reason": "syn-ack", "reason": "timeout", "ok": False}]
 
 
 def test_the_end_of_a_dns_outage_is_one_event() -> None:
     assert events.transitions(TIMEOUT, OPEN) == [
         {"target": "blob", "address": "198.18.3.21", "port": 443, "from": "unresolved",
-         "to": "open", "reason": "syn-ack", "ok": True}]
+         "to": "open", "from_reason": "timeout", "reason": "syn-ack", "ok": True}]
 
 
 def test_a_name_with_two_addresses_going_unresolved_is_one_event() -> None:
@@ -78,10 +79,14 @@ def test_a_name_with_two_addresses_going_unresolved_is_one_event() -> None:
         ("198.18.3.21,198.18.3.22", "unresolved", "open")]
 
 
-def test_a_new_dns_error_is_an_event() -> None:
+def test_a_new_dns_error_is_a_reason_change_not_a_state_change() -> None:
+    """Issue 20: `target_changed from=unresolved to=unresolved` read as a change of
+    state; a new reason alone is its own event, with both reasons."""
     nxdomain = _one("blob", None, PortState.UNRESOLVED, "nxdomain")
-    assert [(c["from"], c["to"], c["reason"]) for c in events.transitions(TIMEOUT, nxdomain)] == [
-        ("unresolved", "unresolved", "nxdomain")]
+    [change] = events.transitions(TIMEOUT, nxdomain)
+    assert (change["from"], change["to"], change["from_reason"], change["reason"]) == (
+        "unresolved", "unresolved", "timeout", "nxdomain")
+    assert events.event_name(change) == "target_reason_changed"
 
 
 def test_a_name_moving_to_another_address() -> None:

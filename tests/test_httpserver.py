@@ -239,3 +239,132 @@ def test_an_address_that_stays_away_is_a_usage_error_after_the_wait() -> None:
     with pytest.raises(UsageError, match=r"198\.18\.255\.254:9839: no interface has this "
                                          r"address \(still, after 0\.3 s of retries\)"):
         httpserver.bind("198.18.255.254:9839", _hello, httpserver.Access, wait=0.3)
+
+
+# --------------------------------------------------------------------------
+# issue 16: bounded by construction (one event loop), HEAD, Accept-Encoding
+
+
+def _recv_all(sock: socket.socket) -> bytes:
+    sock.settimeout(10)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_idle_connections_cost_no_threads_and_scrapes_go_on() -> None:
+    before = threading.active_count()
+    with serving() as port:
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+        try:
+            time.sleep(0.3)
+            assert threading.active_count() <= before + 1  # the server's one thread
+            started = time.monotonic()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+                assert response.status == 200
+            assert time.monotonic() - started < 2.0
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_connections_beyond_the_cap_are_refused_at_once() -> None:
+    server = httpserver.bind("127.0.0.1:0", _hello, httpserver.Access, max_connections=5)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = int(server.server_address[1])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+    try:
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", port)) as extra:
+            started = time.monotonic()
+            reply = _recv_all(extra)
+            assert reply.startswith(b"HTTP/1.0 503") and b"Retry-After: 1" in reply
+            assert time.monotonic() - started < 1.0
+        assert server.refused == 1
+    finally:
+        for sock in idle:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_request_head_larger_than_the_cap_is_431() -> None:
+    with serving() as port, socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * (httpserver.MAX_HEAD + 10)
+                     + b"\r\n\r\n")
+        assert _recv_all(sock).startswith(b"HTTP/1.0 431")
+
+
+def _routes(user: str | None = None) -> httpserver.Routes:
+    from probe.exporters import prometheus as prom
+    from probe.preflight import Access
+
+    exposition = prom.CachedExposition(prom.Exposition())
+    access = Access(None, user, b"pw" if user else None)
+    return httpserver.Routes(httpserver.metrics_app(exposition), lambda: (False, "starting"),
+                             lambda: access)
+
+
+@pytest.mark.parametrize(("path", "user", "status"), [
+    ("/metrics", None, 200), ("/healthz", None, 503), ("/", None, 200),
+    ("/nothing", None, 404), ("/metrics", "prom", 401)])
+def test_head_answers_carry_no_body_on_every_path(path: str, user: str | None,
+                                                   status: int) -> None:
+    server = httpserver.bind("127.0.0.1:0", _routes(user), httpserver.Access)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", int(server.server_address[1]))) as sock:
+            sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            reply = _recv_all(sock)
+    finally:
+        server.shutdown()
+        server.server_close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.0 {status}".encode()), head
+    assert b"Content-Length: " in head and body == b""
+
+
+@pytest.mark.parametrize(("header", "gzip"), [
+    ("gzip", True), ("gzip, deflate", True), ("deflate, gzip;q=0.5", True),
+    ("gzip;q=0", False), ("gzip;q=0.000", False), ("*;q=0.1", True), ("*", True),
+    ("*, gzip;q=0", False), ("x-gzip", True), ("identity", False), ("", False), (None, False),
+    ("GZIP;Q=1", True), ("gzip;q=nan", False), ("gzip;q=abc", False),
+    ("br;q=1, identity;q=0.5", False)])
+def test_accept_encoding_q_values(header: str | None, gzip: bool) -> None:
+    assert httpserver.accepts_gzip(header) is gzip
+
+
+def test_the_gzip_body_is_built_once_per_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip as gz
+
+    from probe.exporters import prometheus as prom
+    from tests.helpers.metrics_data import sample_round
+
+    exposition = prom.Exposition()
+    exposition.record_round(sample_round())
+    cached = prom.CachedExposition(exposition)
+    calls: list[int] = []
+    real = gz.compress
+    monkeypatch.setattr(prom.gzip, "compress",
+                        lambda data, compresslevel=9: calls.append(len(data))
+                        or real(data, compresslevel))
+    first = b"".join(cached.gzip_chunks())
+    assert b"".join(cached.gzip_chunks()) == first
+    assert len(calls) == 1
+    assert gz.decompress(first) == exposition.body
+    exposition.record_round(sample_round())  # a new round: compressed once more
+    cached.gzip_chunks()
+    cached.gzip_chunks()
+    assert len(calls) == 2
+
+
+def test_descriptor_budget() -> None:
+    from probe import limits
+
+    assert limits.budget(1024, 524288, 256) == limits.Budget(1024, 524288, 256, 704)
+    assert limits.budget(524288, 524288, 256).http == limits.MAX_HTTP_CONNECTIONS
+    small = limits.budget(128, 128, 256)  # a tight sandbox: probes shrink, HTTP keeps a floor
+    assert small.probes == 32 and small.http == 32
+    assert limits.budget(10, 10, 256).http == limits.MIN_HTTP_CONNECTIONS

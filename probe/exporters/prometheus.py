@@ -26,6 +26,7 @@ holds the two together.
 
 from __future__ import annotations
 
+import gzip
 import os
 import platform
 import statistics
@@ -377,10 +378,25 @@ class CachedExposition:
         self.exposition = exposition
         self.extra = extra
         self.extra_enabled = extra_enabled  # [metrics] process, as of the last (re)load
+        self._gzip_of: bytes | None = None
+        self._gzip = b""
+
+    def _extra(self) -> bytes:
+        extra = self.extra if self.extra is not None and self.extra_enabled() else None
+        return generate_latest(extra) if extra is not None else b""
 
     def chunks(self) -> list[bytes]:
-        extra = self.extra if self.extra is not None and self.extra_enabled() else None
-        return [self.exposition.body, generate_latest(extra) if extra is not None else b""]
+        return [self.exposition.body, self._extra()]
+
+    def gzip_chunks(self) -> list[bytes]:
+        """The same text gzipped: the round's part compressed once per round (the
+        body is a new object each round), the process metrics per scrape, as two
+        gzip members one after the other (RFC 1952: one stream to a reader)."""
+        body = self.exposition.body
+        if self._gzip_of is not body:
+            self._gzip, self._gzip_of = gzip.compress(body, compresslevel=1), body
+        extra = self._extra()
+        return [self._gzip, gzip.compress(extra, compresslevel=1)] if extra else [self._gzip]
 
     def text(self) -> bytes:
         return b"".join(self.chunks())

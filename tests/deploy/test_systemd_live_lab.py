@@ -106,26 +106,69 @@ def test_metrics_say_syn_and_healthz_answers(machine: nspawn.Machine, lab: MiniL
 
 def test_reload_accepts_a_good_config_and_rejects_a_bad_one(
         machine: nspawn.Machine, lab: MiniLab) -> None:
+    """ExecReload runs --check-config first: `systemctl reload` with a bad config
+    fails where it is typed, says why in the journal, and the agent keeps its
+    config (no SIGHUP was sent)."""
     good = lab.toml(interval=3, listen="127.0.0.1:9839")
     pid = show(machine, "MainPID")
     machine.write(CONFIG, "[agent]\ninterval = -1\n")
-    machine.run(["systemctl", "reload", UNIT])
-    wait_metrics(lab.client_ns, f"{RELOAD_OK} 0.0")
+    reload = machine.run(["systemctl", "reload", UNIT], check=False)
+    assert reload.returncode != 0, reload.stdout + reload.stderr
     assert show(machine, "ActiveState") == "active" and show(machine, "MainPID") == pid
     journal = machine.run(["journalctl", "-u", UNIT, "--no-pager", "-o", "cat"]).stdout
-    assert "interval" in journal, journal[-2000:]
+    assert "agent.interval: expected seconds from 1 to 86400" in journal, journal[-2000:]
+    wait_metrics(lab.client_ns, f"{RELOAD_OK} 1.0")  # the running config stays
     machine.write(CONFIG, good)
     machine.run(["systemctl", "reload", UNIT])
     wait_metrics(lab.client_ns, f"{RELOAD_OK} 1.0")
     assert show(machine, "MainPID") == pid
 
 
-def test_live_security_exposure_at_most_1_5(machine: nspawn.Machine) -> None:
+def test_failing_targets_are_probed_and_traced_under_the_sandbox(
+        machine: nspawn.Machine, lab: MiniLab) -> None:
+    """Issue 16: under the unit's own sandbox, a round whose targets are refused,
+    dropped and rejected (ICMP admin-prohibited) succeeds, with traces of the
+    failing ones (scapy's traceroute needs AF_PACKET in RestrictAddressFamilies)
+    and no stage failing."""
+    machine.write(CONFIG, lab.toml(interval=2, listen="127.0.0.1:9839", failing=True))
+    machine.run(["systemctl", "reload", UNIT])
+    body = wait_metrics(lab.client_ns, 'apim_probe_trace_reached{target="dropped"', within=40)
+    body = wait_metrics(lab.client_ns, 'apim_probe_trace_reached{target="rejected"', within=20)
+    found = verdicts(body)
+    assert found["refused"] == ("closed", "reset")
+    assert found["dropped"] == ("filtered", "no-response")
+    assert found["rejected"] == ("filtered", "admin-prohibited")
+    errors = re.findall(r'^apim_probe_stage_errors_total\{stage="(\w+)"\} (\S+)$', body, re.M)
+    assert errors and all(float(v) == 0 for _, v in errors), errors
+    journal = machine.run(["journalctl", "-u", UNIT, "--no-pager", "-o", "cat"]).stdout
+    assert "round_failed" not in journal and "Address family not supported" not in journal
+    machine.write(CONFIG, lab.toml(interval=3, listen="127.0.0.1:9839"))
+    machine.run(["systemctl", "reload", UNIT])
+
+
+def test_textfile_unit_fails_visibly_on_a_config_error(machine: nspawn.Machine) -> None:
+    """Exit 1 (a target failed) is data; exit 2 (config) fails the unit and the
+    message is in the journal, never hidden."""
+    saved = machine.run(["cat", CONFIG]).stdout
+    machine.write(CONFIG, "[agent]\ntimeout = 0\n")
+    try:
+        run = machine.run(["systemctl", "start", "apim-probe-textfile.service"], check=False)
+        assert run.returncode != 0
+        assert show(machine, "Result", "apim-probe-textfile.service") == "exit-code"
+        journal = machine.run(["journalctl", "-u", "apim-probe-textfile.service", "--no-pager",
+                               "-o", "cat"]).stdout
+        assert "agent.timeout: expected seconds" in journal, journal[-2000:]
+    finally:
+        machine.write(CONFIG, saved)
+        machine.run(["systemctl", "reset-failed", "apim-probe-textfile.service"], check=False)
+
+
+def test_live_security_exposure_at_most_1_6(machine: nspawn.Machine) -> None:
     out = machine.run(["systemd-analyze", "security", "--no-pager", UNIT]).stdout
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out)
     assert match, out
     print(f"live systemd-analyze security: {match.group(1)}")
-    assert float(match.group(1)) <= 1.5, out
+    assert float(match.group(1)) <= 1.6, out  # 1.5 + AF_PACKET for traceroute
 
 
 def test_textfile_timer_writes_its_file(machine: nspawn.Machine) -> None:

@@ -23,6 +23,8 @@ SERVER_ADDR = "198.19.251.1"
 CLIENT_ADDR = "198.19.251.2"
 OPEN_PORT = 443
 CLOSED_PORT = 8081
+DROPPED_PORT = 7001   # the server's nftables drops SYNs to it (an NSG deny)
+REJECTED_PORT = 7002  # and rejects these with ICMP admin-prohibited (a firewall)
 
 
 @dataclass(frozen=True)
@@ -35,15 +37,22 @@ class MiniLab:
         return f"/run/netns/{self.client_ns}"
 
     def toml(self, *, interval: float = 2, listen: str = "0.0.0.0:9839",
-             trace: bool = False) -> str:
+             trace: bool = False, failing: bool = False) -> str:
         """A config probing the open and the closed port (IP targets: no DNS
-        question); `trace` traces the open one every round."""
-        return (f'[agent]\ninterval = {interval}\ntimeout = 1.0\nlisten = "{listen}"\n\n'
+        question); `trace` traces the open one every round; `failing` adds a
+        refused, a dropped and a rejected target that expect `open` (failing
+        targets are traced every round when raw sockets are allowed)."""
+        text = (f'[agent]\ninterval = {interval}\ntimeout = 1.0\nlisten = "{listen}"\n\n'
                 f'[dns]\nresolvers = ["{SERVER_ADDR}"]\n\n'
                 f'[[target]]\nname = "open"\nhost = "{SERVER_ADDR}"\nport = {OPEN_PORT}\n'
                 f'count = 1\ntrace = {str(trace).lower()}\n\n'
                 f'[[target]]\nname = "closed"\nhost = "{SERVER_ADDR}"\nport = {CLOSED_PORT}\n'
                 f'expect = "closed"\ncount = 1\n')
+        for name, port in (("refused", CLOSED_PORT), ("dropped", DROPPED_PORT),
+                           ("rejected", REJECTED_PORT)) if failing else ():
+            text += (f'\n[[target]]\nname = "{name}"\nhost = "{SERVER_ADDR}"\nport = {port}\n'
+                     f'count = 1\nrequired = false\n')
+        return text
 
 
 def _ip(*args: str) -> None:
@@ -70,6 +79,13 @@ def minilab(tag: str) -> Iterator[MiniLab]:
         _in(lab.server_ns, "ip", "link", "set", f"apd-{tag}-s", "up")
         _in(lab.client_ns, "ip", "addr", "add", f"{CLIENT_ADDR}/24", "dev", f"apd-{tag}-c")
         _in(lab.client_ns, "ip", "link", "set", f"apd-{tag}-c", "up")
+        subprocess.run(["ip", "netns", "exec", lab.server_ns, "nft", "-f", "-"], check=True,
+                       capture_output=True, text=True, timeout=30, input=(
+                           "table inet apd {\n chain in {\n"
+                           "  type filter hook input priority 0;\n"
+                           f"  tcp dport {DROPPED_PORT} drop\n"
+                           f"  tcp dport {REJECTED_PORT} reject with icmp type admin-prohibited\n"
+                           " }\n}\n"))
         listener = subprocess.Popen(["ip", "netns", "exec", lab.server_ns, sys.executable,
                                      str(LISTENER), SERVER_ADDR, str(OPEN_PORT)],
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
