@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -247,11 +248,14 @@ def run_once(config: Config, args: argparse.Namespace) -> int:
     return status
 
 
-def run_daemon(args: argparse.Namespace) -> int:
+def run_daemon(args: argparse.Namespace, first: Config | None = None) -> int:
+    """The agent; ``first``: the config already read at start-up (read once)."""
     from probe import daemon, httpserver
 
+    pending = [first] if first is not None else []
+
     def load() -> Config:
-        config = build_config(args)
+        config = pending.pop() if pending else build_config(args)
         if not config.targets:
             raise UsageError("no targets: give --target [NAME=]HOST:PORT or a config file "
                              "with [[target]] tables")
@@ -331,6 +335,10 @@ def _main(argv: list[str]) -> int:
         return fleet.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.once and not args.check_config:
+        # The agent: a SIGHUP while it starts (systemctl reload right after start)
+        # must not kill it (SIGHUP's default action); the config is being read anyway.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         config = build_config(args)
         if args.check_config:
@@ -339,7 +347,7 @@ def _main(argv: list[str]) -> int:
             raise UsageError("no targets: give --target [NAME=]HOST:PORT or a config file "
                              "with [[target]] tables")
         if not args.once:
-            return run_daemon(args)
+            return run_daemon(args, config)
         return run_once(config, args)
     except ProbeError as exc:
         print(f"probe: error: {exc}", file=sys.stderr)

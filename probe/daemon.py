@@ -20,6 +20,8 @@ modules; the ``Agent`` only drives I/O around them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import signal
 import threading
@@ -27,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
@@ -47,6 +50,7 @@ from probe.results import RoundResult, StageFailure
 from probe.retries import describe
 from probe.schedule import JITTER, health, next_start, overrun
 
+T = TypeVar("T")
 STOP_GRACE = 1.0  # seconds the cancelled round may take to unwind
 
 
@@ -81,6 +85,7 @@ class Agent:
         self.azure = ImdsWatch(self.log)  # [azure]: where the agent runs, read off the loop
         self.azure.tick(self.config.azure)
         self._stop: asyncio.Event | None = None
+        self._reload_wanted: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
 
     def _prober(self, config: Config) -> TcpProber:
@@ -107,11 +112,31 @@ class Agent:
             self.log("stopping", signal=why)
             self._stop.set()
 
-    def reload(self) -> None:
-        old = self.config
+    def request_reload(self) -> None:
+        """SIGHUP, or the config file changed: one reload, however many ask at once
+        (the reloader reads the file off the event loop)."""
+        if self._reload_wanted is not None:
+            self._reload_wanted.set()
+
+    def read_reload(self) -> tuple[Config, Access] | str:
+        """Read and check a new config (any thread): it and its access, or why not."""
         try:
             config = self.load()
-            access = preflight(config)
+            return config, preflight(config)
+        except Exception as exc:  # noqa: BLE001 -- whatever the reason, the running config stays
+            return str(exc) if isinstance(exc, ProbeError) else describe_error(exc)
+
+    def reload(self) -> None:
+        """Read, check and apply a new config, here and now."""
+        self.apply_reload(self.read_reload())
+
+    def apply_reload(self, outcome: tuple[Config, Access] | str) -> None:
+        """Apply what ``read_reload`` found (on the event loop's thread)."""
+        old = self.config
+        try:
+            if isinstance(outcome, str):
+                raise ProbeError(outcome)
+            config, access = outcome
             prober = self.prober
             if (config.agent.method, config.agent.rate, config.agent.concurrency) != (
                     old.agent.method, old.agent.rate, old.agent.concurrency):
@@ -200,14 +225,46 @@ class Agent:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self._stop, self._wake = asyncio.Event(), asyncio.Event()
+        self._reload_wanted = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, self.stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.stop, "SIGINT")
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        helpers = [asyncio.ensure_future(self._reloader()),
+                   asyncio.ensure_future(self._watch_config())]
         try:
             await self._loop()
         finally:
+            for task in helpers:
+                task.cancel()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+
+    async def _reloader(self) -> None:
+        """Reloads, one at a time: read and checked in a thread of its own (a large
+        import never stalls the rounds' DNS and SYN timing), applied here."""
+        assert self._reload_wanted is not None and self._stop is not None
+        while not self._stop.is_set():
+            await self._reload_wanted.wait()
+            self._reload_wanted.clear()  # SIGHUPs queued meanwhile make one more reload
+            outcome = await _in_thread(self.read_reload)
+            if not self._stop.is_set():
+                self.apply_reload(outcome)
+
+    async def _watch_config(self) -> None:
+        """Reload when the config file changes (a kubelet swapping a ConfigMap's
+        ..data symlink, an editor's save): its inode, size or mtime, every
+        WATCH_SECONDS, through symlinks."""
+        path = self.config.source
+        if not path or path.startswith("<"):
+            return
+        last = _stamp(path)
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            now = _stamp(path)
+            if now != last:
+                last = now
+                self.log("config_changed", path=path)
+                self.request_reload()
 
     async def _loop(self) -> None:
         assert self._stop is not None and self._wake is not None
@@ -296,6 +353,43 @@ def serve(load: Callable[[], Config], options: Options) -> int:
         _close(agent.prober)
     log("stopped", rounds=agent.rounds)
     return 0
+
+
+WATCH_SECONDS = 2.0
+
+
+def _stamp(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+async def _in_thread(work: Callable[[], T]) -> T:
+    """``work()`` in a daemon thread of its own: unlike asyncio.to_thread, a
+    stop never waits for it (the process may exit while a big file is parsed)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            value, error = work(), None
+        except BaseException as exc:  # noqa: BLE001 -- handed to the awaiting task
+            value, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=run, name="reload", daemon=True).start()
+    return await done
 
 
 def _close(prober: TcpProber) -> None:

@@ -3,6 +3,7 @@ real config reloads."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -399,5 +400,75 @@ def test_the_descriptor_limit_is_raised_and_split_once(tmp_path: Path) -> None:
         assert "probe_concurrency=256" in line and "http_connections=3776" in line
         d.wait_for("event=round ", after=len(d.lines))
         assert sum("event=resources" in entry for entry in d.lines) == 1
+    finally:
+        d.stop()
+
+
+# --------------------------------------------------------------------------
+# issue 16: signals and reloads never stall probing
+
+
+def test_a_sighup_storm_is_coalesced_and_sigterm_wins_at_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "probe.toml", {"x": f"127.0.0.1:{free_port()}"})
+    d = Daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    try:
+        d.wait_for("event=round ")
+        mark = len(d.lines)
+        for _ in range(20):
+            d.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        reloads = [line for line in d.lines[mark:] if "event=reloaded" in line]
+        d.wait_for("event=reloaded", after=mark)
+        assert 1 <= len([x for x in d.lines[mark:] if "event=reloaded" in x]) <= 3, reloads
+        for _ in range(20):
+            d.proc.send_signal(signal.SIGHUP)
+        started = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(5) == 0
+        assert time.monotonic() - started < 2.0
+    finally:
+        d.stop()
+
+
+def test_a_sighup_while_starting_is_never_fatal(tmp_path: Path) -> None:
+    """From the moment our code runs (the interpreter's own start, some 50 ms,
+    is before it), SIGHUPs until the agent listens are ignored, not fatal."""
+    config = write_config(tmp_path / "probe.toml", {"x": f"127.0.0.1:{free_port()}"})
+    d = Daemon("-c", str(config), "--listen", "127.0.0.1:0")
+    try:
+        time.sleep(0.3)  # python itself starting and importing the cli
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not any("event=listening" in x for x in d.lines):
+            d.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.01)
+            with contextlib.suppress(AssertionError):
+                d.wait_for("event=listening", timeout=0.01)
+        d.started()
+        d.wait_for("event=round ")
+        assert d.proc.poll() is None
+    finally:
+        d.stop()
+
+
+def test_a_changed_config_file_is_reloaded_without_a_signal(tmp_path: Path) -> None:
+    """The kubelet swaps a ConfigMap's ..data symlink: the file the agent reads
+    through its path changes; so does an editor's save. Both reload."""
+    data = tmp_path / "..2026_01"
+    data.mkdir()
+    write_config(data / "probe.toml", {"x": f"127.0.0.1:{free_port()}"})
+    (tmp_path / "..data").symlink_to(data.name)
+    (tmp_path / "probe.toml").symlink_to("..data/probe.toml")
+    d = Daemon("-c", str(tmp_path / "probe.toml"), "--listen", "127.0.0.1:0").started()
+    try:
+        d.wait_for("event=round ")
+        fresh = tmp_path / "..2026_02"
+        fresh.mkdir()
+        write_config(fresh / "probe.toml", {"x": f"127.0.0.1:{free_port()}",
+                                             "y": f"127.0.0.1:{free_port()}"}, interval=2)
+        (tmp_path / "..data_tmp").symlink_to(fresh.name)
+        os.replace(tmp_path / "..data_tmp", tmp_path / "..data")  # what the kubelet does
+        d.wait_for("event=config_changed", timeout=10)
+        line = d.wait_for("event=reloaded", timeout=10)
+        assert "targets=2" in line
     finally:
         d.stop()
