@@ -48,7 +48,7 @@ from probe.probers.connect import ConnectProber
 from probe.rawfallback import RawFallback
 from probe.results import RoundResult, StageFailure
 from probe.retries import describe
-from probe.schedule import JITTER, health, next_start, overrun
+from probe.schedule import JITTER, health, next_start, overrun, ready
 
 T = TypeVar("T")
 STOP_GRACE = 1.0  # seconds the cancelled round may take to unwind
@@ -101,6 +101,10 @@ class Agent:
     def fresh(self) -> tuple[bool, str]:
         return health(time.monotonic(), self.started, self.last_finished,
                       self.config.agent.interval, self.last_duration)
+
+    def is_ready(self) -> tuple[bool, str]:
+        return ready(time.monotonic(), self.started, self.last_finished,
+                     self.config.agent.interval, self.last_duration)
 
     def current_access(self) -> Access:
         return self.access
@@ -322,7 +326,7 @@ def serve(load: Callable[[], Config], options: Options) -> int:
     exposition = prometheus.CachedExposition(agent.collector, process,
                                              lambda: agent.config.metrics.process)
     listen = options.listen or agent.config.agent.listen
-    routes = Routes(metrics_app(exposition), agent.fresh, agent.current_access)
+    routes = Routes(metrics_app(exposition), agent.fresh, agent.current_access, agent.is_ready)
     server = bind(listen, routes, agent.current_access, lambda error, client: log(
         "http_error", "warning", client=client, error=error),
         on_retry=lambda attempt, delay, error: log(

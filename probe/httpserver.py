@@ -35,7 +35,11 @@ from probe.errors import UsageError
 from probe.exporters import prometheus
 from probe.preflight import Access
 
-HEALTH_PATHS = ("/healthz", "/-/healthy")
+# Readiness: a fresh round is there to serve (503 until the first one ends).
+READY_PATHS = ("/healthz", "/-/ready")
+# Liveness: the agent is not stuck (starting counts as alive; 503 when stale).
+LIVE_PATHS = ("/livez", "/-/healthy")
+HEALTH_PATHS = READY_PATHS + LIVE_PATHS
 HTTP_TIMEOUT = 10.0  # seconds a client has for its request head, TLS handshake, each write
 LISTEN_BACKLOG = 1024  # connections the kernel queues before accept(): 200 scrapers at once
 BIND_WAIT = 30.0  # seconds to keep trying an address that is not there yet or a taken port
@@ -86,9 +90,11 @@ class Routes:
     """The WSGI app: /metrics, the health endpoints, an index; nothing else."""
 
     def __init__(self, metrics: WsgiApp, fresh: Callable[[], tuple[bool, str]],
-                 access: Callable[[], Access]) -> None:
+                 access: Callable[[], Access],
+                 ready: Callable[[], tuple[bool, str]] | None = None) -> None:
         self.metrics = metrics
-        self.fresh = fresh
+        self.fresh = fresh  # liveness
+        self.ready = ready or fresh
         self.access = access
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
@@ -105,7 +111,7 @@ class Routes:
         if path == "/metrics":
             return self.metrics(environ, start)
         if path in HEALTH_PATHS:
-            ok, why = self.fresh()
+            ok, why = self.ready() if path in READY_PATHS else self.fresh()
             return _reply(start, "200 OK" if ok else "503 Service Unavailable", why + "\n")
         if path == "/":
             return _reply(start, "200 OK", f"apim-probe {__version__}: /metrics, "

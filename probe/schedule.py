@@ -44,6 +44,20 @@ def health(now: float, started: float, last_finished: float | None, interval: fl
     when rounds take longer than the interval)."""
     limit = STALE_INTERVALS * max(interval, last_duration)
     since = now - (last_finished if last_finished is not None else started)
+    return _health(since, limit, last_finished)
+
+
+def ready(now: float, started: float, last_finished: float | None, interval: float,
+          last_duration: float = 0.0) -> tuple[bool, str]:
+    """Readiness (/healthz, /-/ready): a round has finished and it is fresh.
+    Before the first round the agent has nothing to show: not ready yet."""
+    alive, why = health(now, started, last_finished, interval, last_duration)
+    if last_finished is None and alive:
+        return False, why
+    return alive, why
+
+
+def _health(since: float, limit: float, last_finished: float | None) -> tuple[bool, str]:
     if last_finished is None:
         if since <= limit:
             return True, f"starting: no round finished yet ({since:.1f} s since start)"

@@ -121,7 +121,7 @@ def test_listens_on_ipv6_loopback(tmp_path: Path, listener: int,
         pytest.skip("no IPv6 loopback here")
     config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
     d = run_daemon("-c", str(config), "--listen", "[::1]:0").started()
-    status, body = get(f"http://[::1]:{d.port}/healthz")
+    status, body = get(f"http://[::1]:{d.port}/livez")
     assert status == 200, body
 
 
@@ -238,11 +238,13 @@ def test_health_goes_503_when_rounds_are_stale(tmp_path: Path, silent_dns: int,
     config = write_config(tmp_path / "probe.toml", {"slow": "slow.test:443"},
                           resolver=f"127.0.0.1:{silent_dns}", timeout=30)
     d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
-    status, body = get(d.url("/healthz"))
+    status, body = get(d.url("/livez"))  # alive while starting
     assert status == 200 and body.startswith("starting")
+    status, body = get(d.url("/healthz"))  # but not ready: no round to show yet
+    assert status == 503 and body.startswith("starting")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # interval 1 s: stale after 3 s with no round
-        status, body = get(d.url("/healthz"))
+        status, body = get(d.url("/livez"))
         if status == 503:
             break
         time.sleep(0.2)
@@ -263,7 +265,7 @@ def test_a_port_still_taken_at_start_is_retried(tmp_path: Path, listener: int,
     assert "Address already in use" in first
     d.started()
     assert d.port == port
-    status, _ = get(d.url("/healthz"))
+    status, _ = get(d.url("/livez"))
     assert status == 200
 
 
@@ -377,7 +379,7 @@ def test_start_up_and_serving_never_look_a_name_up(tmp_path: Path, listener: int
                program=("tests/helpers/no_dns.py",))
     try:
         d.started()
-        status, body = get(d.url("/healthz"))
+        status, body = get(d.url("/livez"))
         assert status == 200, body
         d.wait_for("event=round ")
         status, _ = get(d.url("/metrics"))

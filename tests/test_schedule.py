@@ -61,6 +61,16 @@ def test_overrun(previous: float, finished: float, interval: float,
     assert got == (None if expected is None else pytest.approx(expected))
 
 
+def test_ready_waits_for_the_first_round() -> None:
+    """Issue 20: /healthz (readiness) is 503 until a round has finished; liveness
+    counts a start as alive."""
+    assert schedule.ready(5.0, 0.0, None, 30.0) == (False, schedule.health(5.0, 0.0, None,
+                                                                           30.0)[1])
+    assert schedule.health(5.0, 0.0, None, 30.0)[0] is True
+    assert schedule.ready(5.0, 0.0, 4.0, 30.0)[0] is True
+    assert schedule.ready(500.0, 0.0, 4.0, 30.0)[0] is False  # stale: neither
+
+
 @pytest.mark.parametrize(("now", "last", "interval", "duration", "ok", "word"), [
     (50.0, None, 30.0, 0.0, True, "starting"),
     (100.0, None, 10.0, 0.0, False, "stale"),       # 100 s after start, nothing finished

@@ -233,6 +233,10 @@ def test_kube_play_runs_the_manifest(image: str, podman: Podman, lab: MiniLab,
     manifest = kube_yaml(lab, image, tmp_path / "apim-probe.yaml")
     # nsenter, not `ip netns exec`: that remounts /sys, hiding the cgroups podman needs.
     in_lab = ["nsenter", f"--net={lab.client_netns_path}", "podman"]
+    # leftovers of a killed run would make the names "already in use"
+    subprocess.run([*in_lab, "kube", "down", str(manifest)], capture_output=True, timeout=60,
+                   env=podman.env, check=False)
+    podman.run(["rm", "-f", "--storage", "apim-probe-pod-0-apim-probe"], check=False)
     try:
         play = subprocess.run([*in_lab, "kube", "play", "--network", "host", str(manifest)],
                               capture_output=True, text=True, timeout=120, env=podman.env,

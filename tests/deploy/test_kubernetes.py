@@ -88,8 +88,10 @@ def test_resources_and_health_probes() -> None:
     c = container()
     for kind in ("requests", "limits"):
         assert set(c["resources"][kind]) == {"cpu", "memory"}
+    # readiness waits for the first round; liveness only for a stuck agent
+    assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
     for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"]["path"] == "/healthz"
         assert c[probe]["httpGet"]["port"] in {p["name"] for p in c["ports"]}
 
 
