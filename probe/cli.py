@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,9 +26,10 @@ from probe.config import (
     with_overrides,
 )
 from probe.errors import ConfigError, ProbeError, UsageError, describe_error
-from probe.exporters import jsonreport, prometheus, table
+from probe.exporters import jsonreport, prometheus, table, textfile
 from probe.fullround import complete_round
 from probe.probers import make_prober, raw_allowed
+from probe.results import RoundResult
 from probe.round import exit_status
 from probe.schema import Between, check_of
 from probe.targets import expand, render_targets
@@ -209,6 +212,27 @@ def context_main(argv: Sequence[str]) -> int:
     return 0 if instance is not None else 1
 
 
+def _exposition(config: Config, args: argparse.Namespace, result: RoundResult) -> bytes:
+    """The round as metrics for --format prom and --textfile (written, the file's
+    lock held by the caller); b"" when neither is asked for."""
+    if not (args.format == "prom" or args.textfile):
+        return b""
+    body, failed = prometheus.one_round(
+        result, rtt_histogram=config.metrics.rtt_histogram,
+        agent_labels=_agent_labels(config),
+        previous=prometheus.previous_textfile(args.textfile) if args.textfile else "")
+    for failure in failed:
+        _warn(f"the export stage failed: {failure.error} (that part of the metrics is "
+              "left out)")
+    if args.textfile:
+        try:
+            prometheus.write_textfile(args.textfile, body)
+        except OSError as exc:
+            raise UsageError(f"--textfile {str(args.textfile)!r}: cannot write: "
+                             f"{exc.strerror or exc}") from None
+    return body
+
+
 def run_once(config: Config, args: argparse.Namespace) -> int:
     prober = make_prober(config.agent, warn=_warn)
     result = asyncio.run(complete_round(config, prober, can_trace=raw_allowed()))
@@ -216,21 +240,8 @@ def run_once(config: Config, args: argparse.Namespace) -> int:
     for failure in result.stage_failures:
         _warn(f"the {failure.stage} stage failed: {failure.error} (the rest of the round "
               "is reported)")
-    body = b""
-    if args.format == "prom" or args.textfile:
-        body, failed = prometheus.one_round(
-            result, rtt_histogram=config.metrics.rtt_histogram,
-            agent_labels=_agent_labels(config),
-            previous=prometheus.previous_textfile(args.textfile) if args.textfile else "")
-        for failure in failed:
-            _warn(f"the export stage failed: {failure.error} (that part of the metrics is "
-                  "left out)")
-        if args.textfile:
-            try:
-                prometheus.write_textfile(args.textfile, body)
-            except OSError as exc:
-                raise UsageError(f"--textfile {str(args.textfile)!r}: cannot write: "
-                                 f"{exc.strerror or exc}") from None
+    with (textfile.locked(args.textfile) if args.textfile else contextlib.nullcontext()):
+        body = _exposition(config, args, result)
     if args.format == "prom":
         sys.stdout.write(body.decode("utf-8"))
         return status
@@ -350,7 +361,15 @@ def _main(argv: list[str]) -> int:
             return run_daemon(args, config)
         return run_once(config, args)
     except ProbeError as exc:
-        print(f"probe: error: {exc}", file=sys.stderr)
+        if not args.once and args.log_format == "json":
+            # the agent's fatal error (a taken port, a bad config) in the agent's format
+            from probe.events import format_event
+
+            print(format_event("json", time.time(), "error", "fatal",
+                               {"error": str(exc), "exit_status": exc.exit_status}),
+                  file=sys.stderr)
+        else:
+            print(f"probe: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         return 130

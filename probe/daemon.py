@@ -37,7 +37,7 @@ from probe import __version__, limits
 from probe.azure.context import ImdsWatch
 from probe.config import Config
 from probe.errors import ProbeError, describe_error
-from probe.events import EventLog, event_name, transitions
+from probe.events import EventLog, event_name, route_logging, transitions
 from probe.exporters import prometheus
 from probe.exporters.textfile import TextfileWriter
 from probe.fullround import complete_round
@@ -305,6 +305,7 @@ class Agent:
 def serve(load: Callable[[], Config], options: Options) -> int:
     """Run the agent until SIGTERM/SIGINT; ProbeError (exit 2) when it cannot start."""
     log = EventLog(options.log_format)
+    route_logging(log)
     # A reload asked for while starting must not kill the agent (SIGHUP's default
     # action); the config is being read anyway. The event loop takes over below.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

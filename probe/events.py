@@ -4,6 +4,7 @@ between two rounds are events (``transitions``)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -96,6 +97,33 @@ def format_event(fmt: str, when: float, level: str, event: str, fields: dict[str
     parts = [f"level={level}", f"event={event}"]
     parts.extend(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
     return prefix + " ".join(parts)
+
+
+class _Forward(logging.Handler):
+    """Every library's log record (scapy, dnspython, asyncio, warnings) as an
+    event of the agent's log, in its format: no raw lines under JSON."""
+
+    def __init__(self, log: EventLog) -> None:
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = "error" if record.levelno >= logging.ERROR else "warning"
+            self.log("library_log", level, logger=record.name, message=record.getMessage())
+        except Exception:  # noqa: BLE001 -- logging must never raise into its caller
+            self.handleError(record)
+
+
+def route_logging(log: EventLog) -> None:
+    """Send warnings and errors of every library (and Python's warnings) to ``log``."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(_Forward(log))
+    root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    logging.lastResort = None
 
 
 class EventLog:

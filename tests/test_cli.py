@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -379,3 +380,25 @@ def test_an_internal_error_is_one_line_and_exit_70(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("APIM_PROBE_DEBUG", "1")
     assert cli.main([]) == 70
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_two_writers_on_one_textfile_are_refused(tmp_path: Path) -> None:
+    """Issue 16: an agent holds its textfile's lock; a second writer (another
+    agent, a timer run) gets a clear error and exit 2, never a silent overwrite."""
+    from probe.exporters import textfile
+
+    target = tmp_path / "apim_probe.prom"
+    with textfile.locked(target):
+        proc = subprocess.run([sys.executable, "-m", "probe", "--once", "--method", "connect",
+                               "--target", "127.0.0.1:1", "--resolver", "127.0.0.1:1",
+                               "--timeout", "0.2", "--count", "1", "--textfile", str(target)],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert "another apim-probe is writing it" in proc.stderr
+        assert str(textfile.lock_path(target)) in proc.stderr
+        assert not target.exists()
+    proc = subprocess.run([sys.executable, "-m", "probe", "--once", "--method", "connect",
+                           "--target", "127.0.0.1:1", "--resolver", "127.0.0.1:1",
+                           "--timeout", "0.2", "--count", "1", "--textfile", str(target)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and target.exists(), proc.stderr  # the lock is free again

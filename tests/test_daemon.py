@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -474,3 +475,39 @@ def test_a_changed_config_file_is_reloaded_without_a_signal(tmp_path: Path) -> N
         assert "targets=2" in line
     finally:
         d.stop()
+
+
+def test_a_second_agent_on_the_same_textfile_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "probe.toml", {"x": f"127.0.0.1:{free_port()}"})
+    target = tmp_path / "apim_probe.prom"
+    first = Daemon("-c", str(config), "--listen", "127.0.0.1:0", "--textfile",
+                   str(target)).started()
+    try:
+        second = subprocess.run([sys.executable, "-m", "probe", "-c", str(config), "--listen",
+                                 "127.0.0.1:0", "--textfile", str(target)],
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert second.returncode == 2
+        assert "another apim-probe is writing it" in second.stderr
+        assert first.proc.poll() is None
+    finally:
+        first.stop()
+
+
+def test_json_logs_hold_only_json_even_for_a_fatal_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "probe.toml", {"x": f"127.0.0.1:{free_port()}"})
+    d = Daemon("-c", str(config), "--listen", "127.0.0.1:0", "--log-format", "json")
+    try:
+        d.wait_for('"event": "listening"')
+        d.wait_for('"event": "round"')
+    finally:
+        d.stop()
+    assert all(json.loads(line)["event"] for line in d.lines)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[agent]\ninterval = 0\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "probe", "-c", str(bad), "--log-format", "json"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    fatal = json.loads(line)
+    assert (fatal["level"], fatal["event"], fatal["exit_status"]) == ("error", "fatal", 2)
+    assert "agent.interval" in fatal["error"]

@@ -101,3 +101,29 @@ def test_targets_added_or_removed_by_a_reload_are_not_changes() -> None:
     other = _one("queue", None, PortState.UNRESOLVED, "timeout")
     assert events.transitions(OPEN, other) == []
     assert events.transitions(other, OPEN) == []
+
+
+def test_library_logs_become_events_in_the_agents_format() -> None:
+    """Issue 16: scapy's 'WARNING: ...' lines and Python warnings went raw to
+    stderr under --log-format json; now they are events like any other."""
+    import io
+    import logging
+    import warnings
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.lastResort)
+    try:
+        events.route_logging(events.EventLog("json", stream))
+        logging.getLogger("scapy.runtime").warning("MAC address to reach destination not found")
+        logging.getLogger("dns.resolver").info("not an event: below warning")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("a library deprecation", DeprecationWarning, stacklevel=1)
+    finally:
+        logging.captureWarnings(False)
+        root.handlers[:], root.level, logging.lastResort = saved
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(x["event"], x["level"], x["logger"]) for x in lines] == [
+        ("library_log", "warning", "scapy.runtime"), ("library_log", "warning", "py.warnings")]
+    assert lines[0]["message"] == "MAC address to reach destination not found"

@@ -14,13 +14,50 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from tenacity import AsyncRetrying, stop_never
 from tenacity.wait import wait_base
 
+from probe.errors import UsageError
 from probe.exporters.prometheus import write_textfile
 from probe.retries import DISK_ERRNOS, Log, announce, backoff, describe, on_errnos
+
+
+def lock_path(path: Path) -> Path:
+    """The lock beside the textfile (the file itself is replaced by rename, so it
+    cannot carry the lock; node_exporter reads only ``*.prom``)."""
+    return path.with_name(path.name + ".lock")
+
+
+def take_lock(path: Path) -> int:
+    """An exclusive ``flock`` on the textfile's lock, or a UsageError naming the
+    file: two writers on one file would overwrite each other silently."""
+    lock = lock_path(path)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise UsageError(f"--textfile {str(path)!r}: cannot open its lock {str(lock)!r}: "
+                         f"{exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UsageError(f"--textfile {str(path)!r}: another apim-probe is writing it (its "
+                         f"lock {str(lock)!r} is held); run one writer per file") from None
+    return fd
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    fd = take_lock(path)
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class TextfileWriter:
@@ -32,6 +69,7 @@ class TextfileWriter:
     """
 
     def __init__(self, path: Path, log: Log, *, wait: wait_base | None = None) -> None:
+        self.lock = take_lock(path)  # held for the agent's life; freed when it ends
         self.path = path
         self.log = log
         self.wait = wait if wait is not None else backoff(1.0, 30.0)

@@ -108,6 +108,8 @@ def trace_many(requests: Sequence[TraceRequest], *, max_hops: int = 16,
     from scapy.sendrecv import sr
     from scapy.volatile import RandShort
 
+    _quiet_scapy()
+
     base = int(RandShort()) % 30000 + 20000
     sports = {i: base + i for i in range(len(requests))}
     answers: dict[int, list[tuple[int, str | None, float | None, str]]] = {
@@ -141,6 +143,19 @@ def trace_many(requests: Sequence[TraceRequest], *, max_hops: int = 16,
     return tuple(TraceResult(req.target or f"{req.address}:{req.port}", req.dependency,
                              req.address, req.port, hops_from(answers[i], max_hops=max_hops))
                  for i, req in enumerate(requests))
+
+
+def _quiet_scapy() -> None:
+    """scapy writes its warnings to stderr with a handler of its own ("WARNING:
+    ..." lines in the middle of JSON logs): hand them to the logging tree, where
+    the agent's handler turns them into events (probe.events.route_logging)."""
+    import logging
+
+    scapy_log = logging.getLogger("scapy")
+    for handler in list(scapy_log.handlers):
+        if isinstance(handler, logging.StreamHandler):
+            scapy_log.removeHandler(handler)
+    scapy_log.propagate = True
 
 
 def _reason(received: Any, ipv6: bool) -> str | None:  # a scapy packet (untyped)
