@@ -25,6 +25,7 @@ from probe.config import (
     parse_target_spec,
     with_overrides,
 )
+from probe.display import printable
 from probe.errors import ConfigError, ProbeError, UsageError, describe_error
 from probe.exporters import jsonreport, prometheus, table, textfile
 from probe.fullround import complete_round
@@ -207,8 +208,7 @@ def context_main(argv: Sequence[str]) -> int:
                 ("aks cluster", instance.aks), ("arm", instance.arm))]
         lines.append("agent labels  " + (", ".join(f"{k}={v}" for k, v in sorted(
             labels.items())) or "-"))
-        sys.stdout.write("".join(f"{''.join(c if c.isprintable() else '?' for c in line)}\n"
-                                 for line in lines))
+        sys.stdout.write("".join(f"{printable(line)}\n" for line in lines))
     return 0 if instance is not None else 1
 
 

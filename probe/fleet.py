@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probe.display import printable
 from probe.errors import InputError, ProbeError, UsageError
 from probe.files import read_utf8
 from probe.promql import AGE, PER_TARGET, ROUNDS, TARGET_FAILING
@@ -100,9 +101,7 @@ class Fleet:
 # pure: answers -> fleet
 
 
-def _clean(text: str) -> str:
-    """A label value from someone else's server, safe to print on a terminal."""
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+_clean = printable  # a label value from someone else's server
 
 
 def display_name(key: AgentKey) -> str:
