@@ -261,6 +261,46 @@ CASES: tuple[Case, ...] = (
         ),
     ),
     Case(
+        alert="ApimProbeManagementEndpointUnreachable",
+        story="a fleet under remote_write: 3443 stops answering from vnet-c only; vnet-a and "
+              "vnet-b (the same job and instance) keep reaching it",
+        series=(
+            streak(MGMT, OK, A), MGMT.info("1x11", agent=A),
+            streak(MGMT, OK, B), MGMT.info("1x11", agent=B),
+            streak(MGMT, FAILING, C), MGMT.info("1x11", agent=C),
+        ),
+        checks=(Check("2m"), Check("3m", (MGMT.labels(agent=VNET_C),))),
+    ),
+    Case(
+        alert="ApimProbeOptionalDependencyUnreachable",
+        story="a fleet: an optional backend fails from vnet-a only",
+        series=(
+            streak(REPORTS, "1+1x11", A), REPORTS.info("1x11", required=False, agent=A),
+            streak(REPORTS, OK, B), REPORTS.info("1x11", required=False, agent=B),
+        ),
+        checks=(Check("5m"), Check("6m", (REPORTS.labels(agent=VNET_A),))),
+    ),
+    Case(
+        alert="ApimProbeDependencyAddressFailing",
+        story="a fleet: one keyvault address fails from vnet-b; from vnet-a both answer",
+        series=(
+            streak(KV_A, OK, A), streak(KV_B, OK, A), KV_A.info("1x11", agent=A),
+            streak(KV_A, OK, B), streak(KV_B, "1+1x11", B), KV_A.info("1x11", agent=B),
+        ),
+        checks=(Check("5m"), Check("7m", (KV_B.labels(address=True, agent=VNET_B),))),
+    ),
+    Case(
+        alert="ApimProbeDnsNameUnresolvable",
+        story="a fleet: the required name is missing on vnet-b's DNS servers only",
+        series=(
+            dns(NAME_A, "10.0.0.4", OK, A), dns(NAME_A, "168.63.129.16", OK, A),
+            STORAGE_A.info("1x11", agent=A),
+            dns(NAME_A, "10.0.0.4", FAILING, B), dns(NAME_A, "168.63.129.16", FAILING, B),
+            Target("blob", "storage", NAME_A, "", 443).info("1x11", agent=B),
+        ),
+        checks=(Check("2m"), Check("3m", ({**VNET_B, "name": NAME_A},))),
+    ),
+    Case(
         alert="ApimProbeDependencyFailsOnlyHere",
         story="storage fails from vnet-b while vnet-a and vnet-c reach it: the fault is "
               "vnet-b's; keyvault fails from every VNet (the other fleet alert's)",
