@@ -38,7 +38,9 @@ def take_lock(path: Path) -> int:
     file: two writers on one file would overwrite each other silently."""
     lock = lock_path(path)
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # read-only: flock needs no write access, and a descriptor open for
+        # writing would keep the file system from being remounted read-only
+        fd = os.open(lock, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise UsageError(f"--textfile {str(path)!r}: cannot open its lock {str(lock)!r}: "
                          f"{exc.strerror or exc}") from None

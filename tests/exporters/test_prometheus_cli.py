@@ -83,7 +83,8 @@ def test_textfile_is_written_and_the_report_still_printed(tmp_path: Path,
     got = samples(path.read_text(encoding="utf-8"))
     assert any(name == "apim_probe_tcp_success" and value == 1 for (name, _), value in
                got.items())
-    assert sorted(os.listdir(tmp_path)) == ["apim_probe.prom"]  # no temporary left behind
+    # no temporary left behind; the writers' lock (PATH.lock) stays, empty
+    assert sorted(os.listdir(tmp_path)) == ["apim_probe.prom", "apim_probe.prom.lock"]
 
 
 def test_textfile_in_a_missing_directory_is_a_clear_error(tmp_path: Path,
