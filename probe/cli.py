@@ -29,6 +29,7 @@ from probe.display import printable
 from probe.errors import ConfigError, ProbeError, UsageError, describe_error
 from probe.exporters import jsonreport, prometheus, table, textfile
 from probe.fullround import complete_round
+from probe.preflight import no_targets
 from probe.probers import make_prober, raw_allowed
 from probe.results import RoundResult
 from probe.round import exit_status
@@ -268,8 +269,7 @@ def run_daemon(args: argparse.Namespace, first: Config | None = None) -> int:
     def load() -> Config:
         config = pending.pop() if pending else build_config(args)
         if not config.targets:
-            raise UsageError("no targets: give --target [NAME=]HOST:PORT or a config file "
-                             "with [[target]] tables")
+            raise no_targets(config)
         return config
 
     if args.listen is not None:
@@ -355,8 +355,7 @@ def _main(argv: list[str]) -> int:
         if args.check_config:
             return check_config(config, args)
         if not config.targets:
-            raise UsageError("no targets: give --target [NAME=]HOST:PORT or a config file "
-                             "with [[target]] tables")
+            raise no_targets(config)
         if not args.once:
             return run_daemon(args, config)
         return run_once(config, args)

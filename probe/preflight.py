@@ -16,13 +16,23 @@ import ssl
 from dataclasses import dataclass
 
 from probe.config import Config
-from probe.errors import ConfigError, InputError, UsageError
+from probe.errors import ConfigError, InputError, ProbeError, UsageError
 from probe.files import CONFIG_LIMIT, read_regular_file
 
-__all__ = ["NO_TARGETS", "Access", "access_from", "preflight"]
+__all__ = ["NO_TARGETS", "Access", "access_from", "no_targets", "preflight"]
 
 NO_TARGETS = ("no targets: give --target [NAME=]HOST:PORT or a config file with [[target]] "
               "tables")
+
+
+def no_targets(config: Config) -> ProbeError:
+    """The error for a config that names nothing to probe. A file (the installed
+    default, deploy/default/probe.toml, until it is edited) is named: edit it."""
+    if config.source and not config.source.startswith("<"):
+        return UsageError(f"edit {config.source}: no instance or targets yet (name your "
+                          "APIM instance with [apim] name, or add [[target]] tables; "
+                          "examples/probe.toml shows every key)")
+    return UsageError(NO_TARGETS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +80,5 @@ def access_from(config: Config) -> Access:
 def preflight(config: Config) -> Access:
     """Every check the agent makes before it starts, except binding the port."""
     if not config.targets:
-        if config.source:
-            raise ConfigError(NO_TARGETS, source=config.source)
-        raise UsageError(NO_TARGETS)
+        raise no_targets(config)
     return access_from(config)

@@ -1,6 +1,7 @@
-# make install: the agent into a venv under /opt/apim-probe, the example config
-# to /etc/apim-probe/probe.toml (only when absent: never over an edited one),
-# and the systemd units. Included from the top Makefile. Then:
+# make install: the agent into a venv under /opt/apim-probe, `probe` on PATH
+# (/usr/local/bin/probe), the safe default config (deploy/default/probe.toml:
+# probes nothing until edited) to /etc/apim-probe/probe.toml (only when absent:
+# never over an edited one), and the systemd units. Included from the top Makefile. Then:
 #   systemctl enable --now apim-probe.service          (Prometheus scrapes it)
 # or
 #   systemctl enable --now apim-probe-textfile.timer   (node_exporter textfile)
@@ -11,6 +12,7 @@
 APIM_PREFIX ?= /opt/apim-probe
 APIM_CONFDIR ?= /etc/apim-probe
 APIM_UNITDIR ?= /etc/systemd/system
+APIM_BINDIR ?= /usr/local/bin
 APIM_UNITS := apim-probe.service apim-probe-textfile.service apim-probe-textfile.timer
 APIM_PYTHON ?= python3
 APIM_WHEELS ?=
@@ -30,9 +32,11 @@ endif
 	@if [ -e $(DESTDIR)$(APIM_CONFDIR)/probe.toml ]; then \
 		echo "keeping $(DESTDIR)$(APIM_CONFDIR)/probe.toml"; \
 	else \
-		install -m 0644 examples/probe.toml $(DESTDIR)$(APIM_CONFDIR)/probe.toml; \
-		echo "installed $(DESTDIR)$(APIM_CONFDIR)/probe.toml: edit its targets"; \
+		install -m 0644 deploy/default/probe.toml $(DESTDIR)$(APIM_CONFDIR)/probe.toml; \
+		echo "installed $(DESTDIR)$(APIM_CONFDIR)/probe.toml: it probes nothing until you edit it"; \
 	fi
+	install -d -m 0755 $(DESTDIR)$(APIM_BINDIR)
+	ln -sfn $(APIM_PREFIX)/bin/probe $(DESTDIR)$(APIM_BINDIR)/probe
 	install -d -m 0755 $(DESTDIR)$(APIM_UNITDIR)
 	@for unit in $(APIM_UNITS); do \
 		sed -e 's#/opt/apim-probe#$(APIM_PREFIX)#g' -e 's#/etc/apim-probe#$(APIM_CONFDIR)#g' \
@@ -48,6 +52,8 @@ uninstall:
 		systemctl disable --now $(APIM_UNITS) 2>/dev/null || true; \
 	fi
 	@for unit in $(APIM_UNITS); do rm -f $(DESTDIR)$(APIM_UNITDIR)/$$unit; done
+	@if [ "$$(readlink $(DESTDIR)$(APIM_BINDIR)/probe)" = "$(APIM_PREFIX)/bin/probe" ]; then \
+		rm -f $(DESTDIR)$(APIM_BINDIR)/probe; fi
 	rm -rf $(DESTDIR)$(APIM_PREFIX)
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "kept $(APIM_CONFDIR) (your config)"

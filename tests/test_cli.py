@@ -190,7 +190,7 @@ def test_check_config_refuses_a_file_without_targets(
     path.write_text(text)
     status, out, err = run(capsys, "--check-config", "-c", str(path), *RESOLVER)
     assert (status, out) == (2, "")
-    assert_error(err, f"{path}: no targets: give --target")
+    assert_error(err, f"edit {path}: no instance or targets yet")
 
 
 def _agent_config(tmp_path: Path, agent: str) -> Path:

@@ -788,3 +788,21 @@ def test_metrics_process_switch() -> None:
     assert parse('[dns]\nresolvers = ["192.0.2.53"]\n').metrics.process is True
     assert parse('[metrics]\nprocess = false\n[dns]\nresolvers = ["192.0.2.53"]\n'
                  ).metrics.process is False
+
+
+def test_the_installed_default_probes_nothing_until_edited(tmp_path: Path) -> None:
+    """Issue 20: `make install`, the image and the ConfigMap ship a config that
+    names no real host and makes the agent say what to edit (exit 2)."""
+    default = Path(__file__).parents[1] / "deploy" / "default" / "probe.toml"
+    text = default.read_text(encoding="utf-8")
+    hosts = re.findall(r'"([a-z0-9-]+(?:\.[a-z0-9-]+)+)"', text)
+    assert hosts and all(h.endswith((".example", ".invalid")) or h[0].isdigit() for h in hosts)
+    proc = subprocess.run([sys.executable, "-m", "probe", "--check-config", "-c", str(default)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert f"edit {default}: no instance or targets yet" in proc.stderr
+    # uncommenting the example [apim] block makes it a config
+    edited = tmp_path / "probe.toml"
+    edited.write_text(re.sub(r"^# (\[apim\]|name =|mode =|region =)", r"\1", text, flags=re.M),
+                      encoding="utf-8")
+    assert "[apim]" in edited.read_text(encoding="utf-8")

@@ -20,9 +20,9 @@ TARGET = ("[[target]]\nname = 'gw'\nhost = '192.0.2.1'\nport = 443\n"
 def test_no_targets() -> None:
     with pytest.raises(UsageError, match="no targets"):
         preflight(Config())
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(UsageError) as info:
         preflight(Config(source="probe.toml"))
-    assert str(info.value).startswith("probe.toml: no targets: ")
+    assert str(info.value).startswith("edit probe.toml: no instance or targets yet")
     assert preflight(Config(targets=(Target("gw", "192.0.2.1", 443),))).tls is None
 
 

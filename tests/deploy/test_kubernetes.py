@@ -3,6 +3,7 @@ PodMonitor by its own structure, and the hardening the README promises."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,13 +105,19 @@ def test_service_exposes_9839_to_the_pods() -> None:
     assert service["spec"]["selector"].items() <= pod_labels.items()
 
 
-def test_the_configmap_is_a_valid_config_mounted_where_the_agent_reads_it(
+def test_the_configmap_is_the_safe_default_mounted_where_the_agent_reads_it(
         tmp_path: Path) -> None:
+    """Issue 20: applied as shipped, the pod probes nothing (no placeholder name
+    is ever resolved) and says what to edit, exit 2."""
     config = tmp_path / "probe.toml"
-    config.write_text(by_kind("ConfigMap")["data"]["probe.toml"], encoding="utf-8")
+    text = by_kind("ConfigMap")["data"]["probe.toml"]
+    config.write_text(text, encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "probe", "--check-config", "-c", str(config)],
                           capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"edit {config}: no instance or targets yet" in proc.stderr
+    names = re.findall(r'"([a-z0-9-]+(?:\.[a-z0-9-]+)+)"', text)
+    assert names and all(n.endswith((".example", ".invalid")) or n[0].isdigit() for n in names)
     c = container()
     mounts = {m["name"]: m for m in c["volumeMounts"]}
     assert mounts["config"]["mountPath"] == "/etc/apim-probe" and mounts["config"]["readOnly"]

@@ -107,6 +107,7 @@ def test_make_install_dry_run(tmp_path: Path) -> None:
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert f"-m venv {tmp_path}/opt/apim-probe" in proc.stdout
-    assert "examples/probe.toml" in proc.stdout
+    assert "deploy/default/probe.toml" in proc.stdout  # the safe default, not an example
+    assert f"ln -sfn /opt/apim-probe/bin/probe {tmp_path}/usr/local/bin/probe" in proc.stdout
     for unit in ALL_UNITS:
         assert unit in proc.stdout

@@ -217,8 +217,14 @@ def test_serves_within_2_s_of_start_without_etc_hosts(
         machine.run(["systemctl", "stop", UNIT])
 
 
+def test_probe_is_on_path_after_install(machine: nspawn.Machine) -> None:
+    out = machine.run(["sh", "-c", "command -v probe && probe --version"]).stdout
+    assert "/usr/local/bin/probe" in out and "0.3.0" in out, out
+
+
 def test_uninstall_keeps_the_config(machine: nspawn.Machine) -> None:
     machine.run(["make", "-C", "/src", "--no-print-directory", "uninstall"])
+    assert machine.run(["test", "-e", "/usr/local/bin/probe"], check=False).returncode == 1
     assert machine.run(["test", "-e", "/opt/apim-probe"], check=False).returncode == 1
     for unit in (UNIT, "apim-probe-textfile.service", "apim-probe-textfile.timer"):
         assert machine.run(["test", "-e", f"/etc/systemd/system/{unit}"],
