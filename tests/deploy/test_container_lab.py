@@ -111,6 +111,17 @@ def test_image_is_small_non_root_labelled_and_serves_on_every_address(
     assert labels["org.opencontainers.image.base.name"] == podman_helper.containerfile_base()
 
 
+def test_shipped_config_probes_nothing_and_says_what_to_edit(
+        image: str, podman: Podman) -> None:
+    """Started without a mounted config, the image must not probe anything
+    (no network at all here) and must exit 2 naming the file to edit, so a
+    restart policy does not loop silently."""
+    proc = podman.run(["run", "--rm", "--network", "none", "--cap-drop", "ALL", image],
+                      check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "edit /etc/apim-probe/probe.toml: no instance or targets yet" in proc.stderr
+
+
 def test_runtime_has_no_pip_setuptools_compiler_or_file_capabilities(
         image: str, podman: Podman) -> None:
     """No file capabilities either: where NET_RAW is not in the bounding set,
