@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from probe.boundary import ascii_int
+
 __all__ = ["is_hostname", "is_ip", "is_prefix", "split_host_port"]
 
 # \Z, not $: '$' also matches before a final newline, and "host\n" is no hostname.
@@ -45,9 +47,10 @@ def split_host_port(text: str) -> tuple[str, int | None]:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    port = ascii_int(text, 1, 65535) if text == text.strip() else None
+    if port is None:
         raise ValueError(f"port must be a number from 1 to 65535 in {whole!r}")
-    return int(text)
+    return port
 
 
 def is_prefix(text: str) -> bool:
