@@ -4,7 +4,8 @@ A valid document is drawn from the schema (``probe.schema.keys_of``: ranges,
 choices, types; valid strings by key name), then up to three mutations break
 it anywhere the schema reaches: a key given another type, an edge of its range,
 NaN, an integer beyond 64 bits or 5,000 digits long, a nasty string (unicode,
-IDN, huge), a control character slipped into a valid string, an unknown key, a required key dropped, a section of the wrong
+IDN, huge), a control character slipped into a valid string, an unknown key,
+a required key dropped, a section of the wrong
 type. ``dump`` writes it as TOML (tomllib has no writer), with [table] and
 [[target]] headers or all inline.
 """
