@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from probe.addresses import is_hostname, is_ip, split_host_port
-from probe.apim import ApimConfig, parse_apim
+from probe.addresses import is_hostname, is_ip, is_prefix, split_host_port, unusable
+from probe.apim import ApimConfig, parse_apim, strings_key
 from probe.azure.settings import AzureConfig
 from probe.errors import ConfigError, InputError
 from probe.files import CONFIG_LIMIT, read_regular_file, read_utf8
@@ -87,7 +87,15 @@ def _user(value: Any) -> str | None:
 
 
 def _host(value: Any) -> str | None:
-    if is_ip(value) or is_hostname(value):
+    if is_ip(value):
+        # typed by the user: probed as typed (loopback, 169.254.169.254 included),
+        # except what no TCP service can be
+        kind = unusable(value)
+        if kind in ("sinkhole", "multicast", "broadcast"):
+            return (f"expected a hostname or an IP address a TCP service can have; {value} is "
+                    f"{'unspecified' if kind == 'sinkhole' else kind}")
+        return None
+    if is_hostname(value):
         return None
     if not value.isascii():
         return ("expected a hostname or an IP address (write an internationalized name in "
@@ -208,6 +216,11 @@ class DnsConfig:
                              "lowest in address order, IPv4 and IPv6 in turn when the "
                              "answer has both (a name may answer with thousands)",
                              check=Between(1, 4096, "an integer"))
+    allow_answers: tuple[str, ...] = key(
+        (), (list, str), "prefixes whose answers are probed although they cannot be the "
+        "dependency (loopback, link-local, this host...: a lab, a test); other such answers "
+        "are reported `unusable` and never probed", expected="IP addresses or CIDR prefixes",
+        read=strings_key(is_prefix, "an IP address or CIDR prefix"))
 
     @property
     def primary(self) -> Resolver | None:
@@ -376,6 +389,9 @@ def parse_target_spec(spec: str) -> Target:
         raise ValueError(f"--target {spec!r}: expected [NAME=]HOST:PORT (the port is missing)")
     if not (is_ip(host) or is_hostname(host)):
         raise ValueError(f"--target {spec!r}: {host!r} is neither a hostname nor an IP address")
+    problem = _host(host)  # the same rule as the file's targets: no 0.0.0.0, no multicast
+    if problem:
+        raise ValueError(f"--target {spec!r}: {problem}")
     default_name = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return Target(name=name or default_name, host=host, port=port,
                   dependency=infer_dependency(host, port))

@@ -22,7 +22,8 @@ def management(round_: RoundResult, context: Context = DEFAULT_CONTEXT) -> Itera
     """Management endpoint (3443) unresolved or unreachable."""
     del context
     for result in round_.tcp:
-        if result.dependency != "management" or result.ok:
+        # an unusable answer (0.0.0.0, loopback...) is dns-answer-unusable's, critical too
+        if result.dependency != "management" or result.ok or result.state is PortState.UNUSABLE:
             continue
         evidence = tcp_evidence(round_, result)
         if result.state is PortState.UNRESOLVED:
@@ -88,7 +89,8 @@ def configuration(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
     """A self-hosted gateway cut off from its configuration endpoint."""
     del context
     for result in round_.tcp:
-        if result.dependency != "configuration" or result.ok:
+        if result.dependency != "configuration" or result.ok or \
+                result.state is PortState.UNUSABLE:
             continue
         if result.state is not PortState.UNRESOLVED and result.expected is not PortState.OPEN:
             continue

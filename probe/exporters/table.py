@@ -43,7 +43,8 @@ def _ms(seconds: float | None) -> str:
 
 
 _STATE_COLOUR = {PortState.OPEN: "green", PortState.CLOSED: "yellow",
-                 PortState.FILTERED: "red", PortState.UNRESOLVED: "red", PortState.ERROR: "red"}
+                 PortState.FILTERED: "red", PortState.UNRESOLVED: "red", PortState.ERROR: "red",
+                 PortState.UNUSABLE: "red"}
 
 
 def _tcp_row(r: TcpResult) -> list[tuple[str, str | None]]:
@@ -125,6 +126,19 @@ def host_lines(host: HostInfo) -> list[str]:
     return lines
 
 
+def _findings_section(result: RoundResult, paint: Painter) -> list[str]:
+    if not result.findings:
+        return []
+    out = ["", paint("FINDINGS", "bold")]
+    for f in result.findings:
+        tint = {Severity.CRITICAL: "red", Severity.WARNING: "yellow"}.get(f.severity, "dim")
+        out.append(f"{paint(f.severity.value.upper(), tint)} "
+                   + printable(f"{f.id}: {f.summary}"))
+        out.extend(printable(f"    {line}") for line in f.evidence)
+        out.append(printable(f"    remedy: {f.remedy}"))
+    return out
+
+
 def render(result: RoundResult, *, colour: bool = False, exit_status: int | None = None) -> str:
     paint = Painter(colour)
     out: list[str] = []
@@ -156,15 +170,7 @@ def render(result: RoundResult, *, colour: bool = False, exit_status: int | None
                        + paint(printable(h.reason), "green" if h.ok else "red")
                        + f" ({h.duration_seconds * 1000:.0f} ms)")
 
-    if result.findings:
-        out.append("")
-        out.append(paint("FINDINGS", "bold"))
-        for f in result.findings:
-            tint = {Severity.CRITICAL: "red", Severity.WARNING: "yellow"}.get(f.severity, "dim")
-            out.append(f"{paint(f.severity.value.upper(), tint)} "
-                       + printable(f"{f.id}: {f.summary}"))
-            out.extend(printable(f"    {line}") for line in f.evidence)
-            out.append(printable(f"    remedy: {f.remedy}"))
+    out.extend(_findings_section(result, paint))
 
     if result.stage_failures:
         out.append("")
