@@ -104,8 +104,9 @@ def test_a_silent_resolver_behind_a_blocked_loop_times_out_after_unblocked_time(
 
     result, after_unblock = asyncio.run(blocked())
     assert result.status is DnsStatus.TIMEOUT
-    # ~0.1 s had passed before the block; the rest of the timeout comes after it
-    assert TIMEOUT - 0.1 - 0.1 <= after_unblock < TIMEOUT + 0.5
+    # ~0.1 s had passed before the block (and up to a tick and its slack of the
+    # block count, ~0.05 s); the rest of the timeout comes after it
+    assert TIMEOUT - 0.3 <= after_unblock < TIMEOUT + 0.5
 
 
 @pytest.mark.parametrize("step", [3600, -3600])
@@ -152,9 +153,10 @@ def test_the_stall_clock_does_not_count_a_blocked_loop() -> None:
             return during, after, clock.stalled
 
     during, after, stalled = asyncio.run(measure())
-    assert 0.1 <= during < 0.3
-    assert 0.2 <= after < 0.4
-    assert 0.8 < stalled <= 1.0
+    # A busy machine may delay ticks before the block too: that counts as stalled.
+    assert 0.05 <= during < 0.3
+    assert 0.1 <= after < 0.4
+    assert 0.8 < stalled < 1.2
 
 
 def test_the_stall_clock_keeps_no_loop_alive_and_leaves_nothing_scheduled() -> None:
