@@ -41,9 +41,11 @@ BLOCK = 1.5
 class Server:
     def __init__(self) -> None:
         self.asked = threading.Event()
+        self.questions = 0
         self.dns = HostileDns({FAST: self._fast})  # any other name: silence
 
     def _fast(self, query: dns.message.QueryMessage, transport: Transport) -> Reply:
+        self.questions += 1
         self.asked.set()
         time.sleep(0.05)  # long enough for the test to block its loop first
         return Reply(to_wire(response(query, answer=[(qname(query), "A", [ADDRESS])]),
@@ -79,11 +81,14 @@ def run(server: Server, name: str, block: float) -> tuple[DnsResult, float]:
     return result, time.monotonic() - started
 
 
-def test_an_answer_that_came_while_the_loop_was_blocked_is_an_answer(server: Server) -> None:
+def test_an_answer_that_came_while_the_loop_was_blocked_is_an_answer(
+        server: Server, caplog: pytest.LogCaptureFixture) -> None:
     result, elapsed = run(server, FAST, BLOCK)
     assert (result.status, result.addresses) == (DnsStatus.OK, (ADDRESS,)), result.detail
     assert result.duration_seconds < 0.5  # the kernel's receive stamp, not the blocked loop's
     assert elapsed < BLOCK + 0.5  # taken as the loop unblocked, not after another timeout
+    assert server.questions == 1  # no retransmission: the stall was not the resolver's time
+    assert not [r for r in caplog.records if r.name == "asyncio"]  # "Task was destroyed"...
 
 
 def test_a_silent_resolver_still_times_out_in_about_the_timeout(server: Server) -> None:
