@@ -30,7 +30,6 @@ import asyncio
 import ipaddress
 import itertools
 import socket
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -299,13 +298,17 @@ class DnsProber:
                       aaaa: bool = False) -> DnsResult:
         """Ask one resolver about one name; never raises for what the network,
         the resolver or its answers do."""
-        start = time.perf_counter()
         rdtypes = [dns.rdatatype.A, dns.rdatatype.AAAA] if aaaa else [dns.rdatatype.A]
         queries = [dns.message.make_query(name, rdtype) for rdtype in rdtypes]
-        outcomes = await asyncio.gather(*(self._exchange(q, resolver, timeout) for q in queries),
-                                        return_exceptions=True)
-        result = _result(name, resolver, timeout, rdtypes, outcomes,
-                         time.perf_counter() - start)
+        # Without a wire time (a timeout, an error), the duration is the time the
+        # loop could see: a blocked loop does not make a timeout look longer.
+        clock = stallclock.for_running_loop()
+        with clock.held():
+            start = clock.now()
+            outcomes = await asyncio.gather(
+                *(self._exchange(q, resolver, timeout) for q in queries), return_exceptions=True)
+            duration = clock.now() - start
+        result = _result(name, resolver, timeout, rdtypes, outcomes, duration)
         return cap(result, self.max_addresses)
 
     async def resolve_all(self, names: Sequence[str], resolvers: Sequence[Resolver],
