@@ -26,7 +26,7 @@ from probe.config import (
     with_overrides,
 )
 from probe.display import printable
-from probe.errors import ConfigError, ProbeError, UsageError, describe_error
+from probe.errors import ConfigError, ProbeError, UsageError, describe_error, error_lines
 from probe.exporters import jsonreport, prometheus, table, textfile
 from probe.fullround import complete_round
 from probe.preflight import no_targets
@@ -37,6 +37,12 @@ from probe.schema import Between, check_of
 from probe.targets import expand, render_targets
 
 FORMATS = ("table", "json", "prom")
+
+
+def print_error(exc: BaseException) -> None:
+    """``probe: error: ...``, one line per error (a config lists all of its)."""
+    for line in error_lines(exc):
+        print(f"probe: error: {line}", file=sys.stderr)
 
 
 def _bounded(kind: Callable[[str], float], section: type, key: str) -> Callable[[str], float]:
@@ -176,7 +182,7 @@ def context_main(argv: Sequence[str]) -> int:
     try:
         config = load(args.config) if args.config else Config()
     except ProbeError as exc:
-        print(f"probe: error: {exc}", file=sys.stderr)
+        print_error(exc)
         return exc.exit_status
     base = args.imds or (config.azure.imds if config.azure else imds.DEFAULT_BASE)
     try:
@@ -305,7 +311,7 @@ def targets_main(argv: Sequence[str]) -> int:
     try:
         sys.stdout.write(render_targets(load(args.config)))
     except ProbeError as exc:
-        print(f"probe: error: {exc}", file=sys.stderr)
+        print_error(exc)
         return exc.exit_status
     return 0
 
@@ -364,11 +370,13 @@ def _main(argv: list[str]) -> int:
             # the agent's fatal error (a taken port, a bad config) in the agent's format
             from probe.events import format_event
 
+            errors = error_lines(exc)
             print(format_event("json", time.time(), "error", "fatal",
-                               {"error": str(exc), "exit_status": exc.exit_status}),
+                               {"error": str(exc), "exit_status": exc.exit_status,
+                                **({"errors": errors} if len(errors) > 1 else {})}),
                   file=sys.stderr)
         else:
-            print(f"probe: error: {exc}", file=sys.stderr)
+            print_error(exc)
         return exc.exit_status
     except KeyboardInterrupt:
         return 130

@@ -19,7 +19,7 @@ import io
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from probe import checks
 from probe.addresses import is_hostname, is_ip, is_prefix, split_host_port
 from probe.apim import ApimConfig, parse_apim, strings_key
 from probe.azure.settings import AzureConfig
-from probe.errors import ConfigError
+from probe.errors import ConfigError, InputError, several
 from probe.files import CONFIG_LIMIT, read_utf8
 from probe.results import PortState
 from probe.schema import Between, OneOf, key, read_section
@@ -374,24 +374,50 @@ def load(path: Path, *, resolv_conf: Path | None = None) -> Config:
 
 def parse(text: str, *, source: str = "<config>",
           resolv_conf: Path | None = None) -> Config:
+    """Validate a config; every problem of every section and target is found
+    (a ConfigError standing for all of them: ``errors.error_lines``)."""
     raw = parse_toml(text, source=source, error=ConfigError)
     doc = _ConfigDoc(source, text, resolv_conf)
-    doc.check_keys(raw, "", TOP_KEYS)
-    agent_raw = doc.get(raw, "", "agent", dict, {})
-    agent = AgentConfig(**read_section(doc, agent_raw, "agent", AgentConfig))
-    _check_pairs(doc, agent)
-    dns_config = DnsConfig(**read_section(doc, doc.get(raw, "", "dns", dict, {}), "dns",
-                                          DnsConfig))
-    targets = _targets(doc, doc.get(raw, "", "target", list, []))
-    apim_raw = doc.get(raw, "", "apim", dict, None)
-    apim = parse_apim(doc, apim_raw) if apim_raw is not None else None
-    metrics = MetricsConfig(**read_section(doc, doc.get(raw, "", "metrics", dict, {}),
-                                           "metrics", MetricsConfig))
-    azure_raw = doc.get(raw, "", "azure", dict, None)
-    azure = (AzureConfig(**read_section(doc, azure_raw, "azure", AzureConfig))
-             if azure_raw is not None else None)
+    problems: list[InputError] = []
+
+    def read(build: Callable[[], Any], default: Any) -> Any:
+        try:
+            return build()
+        except InputError as exc:
+            problems.append(exc)
+            return default
+
+    read(lambda: doc.check_keys(raw, "", TOP_KEYS), None)
+
+    def agent_section() -> AgentConfig:
+        agent = AgentConfig(**read_section(doc, doc.get(raw, "", "agent", dict, {}), "agent",
+                                           AgentConfig))
+        _check_pairs(doc, agent)
+        return agent
+
+    agent = read(agent_section, AgentConfig())
+    dns_config = read(lambda: DnsConfig(**read_section(
+        doc, doc.get(raw, "", "dns", dict, {}), "dns", DnsConfig)), DnsConfig())
+    targets = read(lambda: _targets(doc, doc.get(raw, "", "target", list, [])), ())
+    apim = read(lambda: _apim(doc, raw), None)
+    metrics = read(lambda: MetricsConfig(**read_section(
+        doc, doc.get(raw, "", "metrics", dict, {}), "metrics", MetricsConfig)), MetricsConfig())
+    azure = read(lambda: _azure(doc, raw), None)
+    if problems:
+        raise several(problems)
     return Config(agent=agent, dns=dns_config, targets=targets, source=source, apim=apim,
                   metrics=metrics, azure=azure)
+
+
+def _apim(doc: TomlDoc, raw: Mapping[str, Any]) -> ApimConfig | None:
+    apim_raw = doc.get(raw, "", "apim", dict, None)
+    return parse_apim(doc, apim_raw) if apim_raw is not None else None
+
+
+def _azure(doc: TomlDoc, raw: Mapping[str, Any]) -> AzureConfig | None:
+    azure_raw = doc.get(raw, "", "azure", dict, None)
+    return (AzureConfig(**read_section(doc, azure_raw, "azure", AzureConfig))
+            if azure_raw is not None else None)
 
 
 def _check_pairs(doc: TomlDoc, agent: AgentConfig) -> None:
@@ -406,22 +432,32 @@ def _check_pairs(doc: TomlDoc, agent: AgentConfig) -> None:
 
 
 def _targets(doc: TomlDoc, entries: Sequence[Any]) -> tuple[Target, ...]:
+    """Every [[target]] table; the errors of all of them at once."""
     targets: list[Target] = []
     seen: dict[str, int] = {}
+    problems: list[InputError] = []
     for i, entry in enumerate(entries):
         where = f"target[{i}]"
-        if not isinstance(entry, dict):
-            raise doc.fail(where, "expected a [[target]] table")
-        values = read_section(doc, entry, where, Target,
-                              header=functools.partial(doc.header_line, "target", i))
+        # a repeated name is its own error, whether or not the rest of the entry is valid
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name in seen:
+            problems.append(doc.fail(f"{where}.name", f"duplicate target name {name!r} (also "
+                                     f"target[{seen[name]}]); names must be unique"))
+        elif isinstance(name, str):
+            seen[name] = i
+        try:
+            if not isinstance(entry, dict):
+                raise doc.fail(where, "expected a [[target]] table")
+            values = read_section(doc, entry, where, Target,
+                                  header=functools.partial(doc.header_line, "target", i))
+        except InputError as exc:
+            problems.append(exc)
+            continue
         if "dependency" not in values:
             values["dependency"] = infer_dependency(values["host"], values["port"])
         targets.append(Target(**values))
-        name = targets[-1].name
-        if name in seen:
-            raise doc.fail(f"{where}.name", f"duplicate target name {name!r} (also "
-                                            f"target[{seen[name]}]); names must be unique")
-        seen[name] = i
+    if problems:
+        raise several(problems)
     return tuple(targets)
 
 

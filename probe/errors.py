@@ -46,6 +46,7 @@ class InputError(ProbeError):
     """
 
     exit_status = 2
+    errors: tuple[InputError, ...] = ()  # all of them, when this one stands for several
 
     def __init__(self, message: str, *, source: Path | str | None = None, key: str | None = None,
                  line: int | None = None) -> None:
@@ -93,6 +94,31 @@ class ErrorSite:
     def fail(self, key: str, message: str, line: int | None = None) -> InputError:
         """An error at ``key`` (a TOML key or a JSON path; empty: the whole document)."""
         return self.error(message, source=self.source, key=key or None, line=line)
+
+
+def several(errors: list[InputError]) -> InputError:
+    """One error standing for ``errors`` (at least one): the first, saying how
+    many more there are, with all of them in ``.errors`` (``error_lines``)."""
+    if len(errors) == 1:
+        return errors[0]
+    # in file order (errors without a line last), whatever order they were found in
+    errors = sorted((e for error in errors for e in (error.errors or (error,))),
+                    key=lambda e: (e.line is None, e.line or 0))
+    first = errors[0]
+    combined = type(first)(f"{first.message} (and {len(errors) - 1} more error(s))",
+                           source=first.source, key=first.key, line=first.line)
+    combined.errors = tuple(errors)
+    return combined
+
+
+def error_list(exc: BaseException) -> tuple[BaseException, ...]:
+    """The errors an exception stands for: its ``errors`` (``several``), or itself."""
+    return getattr(exc, "errors", None) or (exc,)
+
+
+def error_lines(exc: BaseException) -> list[str]:
+    """One line per error an exception stands for, as ``str()`` gives each."""
+    return [str(e) for e in error_list(exc)]
 
 
 class ConfigError(InputError):

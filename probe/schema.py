@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from probe.errors import InputError, several
 from probe.tomldoc import Check, TomlDoc, kind_name
 
 __all__ = ["Between", "Key", "OneOf", "check_of", "key", "keys_of", "markdown_table",
@@ -117,19 +118,28 @@ def read_section(doc: TomlDoc, table: Mapping[str, Any], where: str, cls: type,
     many tables quadratic).
     """
     keys = keys_of(cls)
-    doc.check_keys(table, where, [name for name, _ in keys])
+    problems: list[InputError] = []  # every key is read: all of a section's errors at once
+    try:
+        doc.check_keys(table, where, [name for name, _ in keys])
+    except InputError as exc:
+        problems.append(exc)
     for name, spec in keys:
         if spec.required and name not in table:
-            raise doc.fail(where, f"missing required key {name!r}",
-                           line=header() if header else None)
+            problems.append(doc.fail(where, f"missing required key {name!r}",
+                                     line=header() if header else None))
     fields = _field_names(cls)
     values: dict[str, Any] = {}
     for name, spec in keys:
-        if spec.read is not None:
-            values[fields[name]] = spec.read(doc, table, where, name)
-        elif name in table:
-            value = doc.get(table, where, name, spec.kind, None, spec.check)
-            values[fields[name]] = spec.convert(value) if spec.convert else value
+        try:
+            if spec.read is not None:
+                values[fields[name]] = spec.read(doc, table, where, name)
+            elif name in table:
+                value = doc.get(table, where, name, spec.kind, None, spec.check)
+                values[fields[name]] = spec.convert(value) if spec.convert else value
+        except InputError as exc:
+            problems.append(exc)
+    if problems:
+        raise several(problems)
     return values
 
 

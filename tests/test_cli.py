@@ -4,6 +4,7 @@ stops at validation (--check-config, or an error before the round)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -89,6 +90,28 @@ def test_valid_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert (status, err) == (0, "")
     assert out == (f"{path}: valid, 4 target(s), resolvers 10.0.0.4, 168.63.129.16, "
                    "[2001:db8::53]:5353\n")
+
+
+def test_check_config_lists_every_error_in_file_order(capsys: pytest.CaptureFixture[str],
+                                                       tmp_path: Path) -> None:
+    # one run tells the user everything to fix, not one error per edit
+    path = tmp_path / "probe.toml"
+    path.write_text("[dns]\nresolvers = ['192.0.2.53']\naaaa = 'yes'\n"
+                    "[agent]\ntimeout = -1\n"
+                    "[[target]]\nname = 'a'\nhost = '192.0.2.1'\nport = 0\n"
+                    "[[target]]\nname = 'a'\nhost = '192.0.2.2'\nport = 443\n")
+    status, out, err = run(capsys, "--check-config", "-c", str(path))
+    assert status == 2 and out == "" and "Traceback" not in err
+    lines = err.splitlines()
+    assert all(line.startswith(f"probe: error: {path}:") for line in lines), err
+    assert [int(line.split(":")[3]) for line in lines] == [3, 5, 9, 11], err
+    assert "dns.aaaa" in lines[0] and "agent.timeout" in lines[1]
+    assert "target[0].port" in lines[2] and "'a'" in lines[3]
+    # the JSON log of the agent carries the same list in its fatal event
+    status = main(["-c", str(path), "--log-format", "json"])
+    event = json.loads(capsys.readouterr().err.splitlines()[-1])
+    assert status == 2 and event["event"] == "fatal"
+    assert [e.split(":")[1] for e in event["errors"]] == ["3", "5", "9", "11"]
 
 
 def test_flags_override_the_file_in_check_config(capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,7 +39,7 @@ from probe.config import (
     split_host_port,
     with_overrides,
 )
-from probe.errors import ConfigError
+from probe.errors import ConfigError, error_lines
 from probe.files import CONFIG_LIMIT
 from probe.results import PortState
 from probe.schema import toml_names
@@ -592,8 +592,11 @@ def test_files_the_config_names_are_read_safely(tmp_path: Path) -> None:
     dns = "[dns]\nresolvers = ['192.0.2.53']\n"
     with pytest.raises(ConfigError) as info:
         parse(f"[agent]\ntls_cert = '{fifo}'\ntls_key = '{fifo}'\n" + dns, source="p.toml")
-    assert str(info.value) == (f"p.toml:2: agent.tls_cert: expected the path of a readable "
-                               f"file (a FIFO (named pipe), not a regular file), got '{fifo}'")
+    # both keys are wrong, and both are named, in file order
+    assert error_lines(info.value) == [
+        f"p.toml:{line}: agent.{key}: expected the path of a readable "
+        f"file (a FIFO (named pipe), not a regular file), got '{fifo}'"
+        for line, key in ((2, "tls_cert"), (3, "tls_key"))]
     with pytest.raises(ConfigError) as info:
         parse(dns + f"[apim]\nname = 'c'\nmode = 'internal'\nca_file = '{fifo}'\n",
               source="p.toml")
@@ -717,7 +720,9 @@ def test_fuzz_check_config(fuzz_files: dict[str, Path], data: st.DataObject) -> 
     if status == 0:
         assert out.getvalue().startswith(f"{path}: valid, ") and not errors
     else:
-        assert len(errors) == 1 and errors[0].startswith("probe: error: "), err.getvalue()
+        # every error of the file, one line each, none repeated
+        assert errors and all(e.startswith("probe: error: ") for e in errors), err.getvalue()
+        assert len(set(errors)) == len(errors), err.getvalue()
 
 
 @pytest.mark.parametrize("special", ["/dev/zero", "/dev/null", "fifo", "dir", "zero",
