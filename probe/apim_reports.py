@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from probe.addresses import is_hostname, is_ip, split_host_port
+from probe.apim import IMPORT_LIMIT_MAX
 from probe.apim_dependencies import classify, resource_dependency
 from probe.config import Target, infer_dependency
 from probe.errors import ConfigError, ErrorSite, InputError
@@ -67,6 +68,9 @@ class Imported:
     checks: tuple[ApimCheck, ...] = ()
     locations: tuple[str, ...] = ()   # the locations read (networkstatus)
     notes: tuple[str, ...] = ()       # probed, but worth a word (unclassified categories)
+    # What counts against [apim] import_limit: every connectivityStatus entry of
+    # the document (all locations), or every outbound domain and port pair.
+    entries: int = 0
 
 
 class _Where(ErrorSite):
@@ -239,6 +243,7 @@ def from_networkstatus(doc: Any, source: str, locations: Sequence[str] = ()) -> 
                                             f"{type(location.entries).__name__}")
         for j, entry in enumerate(location.entries):
             checks.append(_check(entry, f"{location.path}[{j}]", location, where))
+    entries = len(checks)
     chosen = [loc.name for loc in _select(everything, locations, where)]
     checks = [c for c in checks if c.location in chosen]
     targets: list[Target] = []
@@ -257,7 +262,8 @@ def from_networkstatus(doc: Any, source: str, locations: Sequence[str] = ()) -> 
                                   check.host, check.port, dependency=check.dependency,
                                   required=not check.is_optional))
     return Imported(NETWORKSTATUS, unique(targets), tuple(dict.fromkeys(skipped)),
-                    tuple(checks), tuple(n for n in dict.fromkeys(chosen) if n))
+                    tuple(checks), tuple(n for n in dict.fromkeys(chosen) if n),
+                    entries=entries)
 
 
 # --------------------------------------------------------------------------
@@ -311,6 +317,7 @@ def from_outbound(doc: Any, source: str) -> Imported:
     targets: list[Target] = []
     skipped: list[str] = []
     notes: list[str] = []
+    entries = 0
     for i, group in enumerate(groups):
         key = f"value[{i}]"
         if not isinstance(group, Mapping) or not isinstance(group.get("endpoints"), list):
@@ -319,10 +326,12 @@ def from_outbound(doc: Any, source: str) -> Imported:
         if not isinstance(category, str):
             raise where.fail(f"{key}.category", f"expected a string, got {category!r}")
         for j, endpoint in enumerate(group["endpoints"]):
-            targets.extend(_endpoint_targets(category, endpoint, f"{key}.endpoints[{j}]",
-                                             where, skipped, notes))
+            found = _endpoint_targets(category, endpoint, f"{key}.endpoints[{j}]", where,
+                                      skipped, notes)
+            entries += len(found) or 1  # a wildcard is an entry too
+            targets.extend(found)
     return Imported(OUTBOUND, unique(targets), tuple(dict.fromkeys(skipped)),
-                    notes=tuple(dict.fromkeys(notes)))
+                    notes=tuple(dict.fromkeys(notes)), entries=entries)
 
 
 # --------------------------------------------------------------------------
@@ -378,6 +387,16 @@ def load(path: Path, locations: Sequence[str] = ()) -> Imported:
     except RecursionError:
         raise ConfigError("not valid JSON: nested too deeply", source=path) from None
     return targets_from(doc, str(path), locations)
+
+
+def over_limit(source: str, entries: int, total: int, limit: int) -> ConfigError:
+    """The error for the import that takes the entries past ``[apim] import_limit``."""
+    before = "" if total == entries else f" ({total} with the imports listed before it)"
+    return ConfigError(
+        f"{entries} entries{before}, over the limit of {limit} ([apim] import_limit); "
+        f"expected at most {limit} connectivityStatus entries and outbound domain:port "
+        "pairs across all imported files: import only this instance's locations, or raise "
+        f"import_limit (at most {IMPORT_LIMIT_MAX})", source=source)
 
 
 def resolve_paths(paths: Sequence[str], config_source: str | None) -> list[Path]:

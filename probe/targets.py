@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from probe.apim import ApimConfig
-from probe.apim_reports import Imported, load, resolve_paths, target_name, unique
+from probe.apim_reports import Imported, load, over_limit, resolve_paths, target_name, unique
 from probe.config import Config, Target
 
 # Documented ports (APIM-REFERENCE.md, "Required network rules").
@@ -78,11 +78,24 @@ def wanted_locations(apim: ApimConfig) -> tuple[str, ...]:
 
 
 def imported(config: Config) -> list[Imported]:
-    """Read the files named by ``[apim].import`` (relative to the config file)."""
+    """Read the files named by ``[apim].import`` (relative to the config file).
+
+    Raises ConfigError, naming the file, when the entries of the files read so
+    far pass ``[apim] import_limit``.
+    """
     if config.apim is None or not config.apim.imports:
         return []
     wanted = wanted_locations(config.apim)
-    return [load(path, wanted) for path in resolve_paths(config.apim.imports, config.source)]
+    limit = config.apim.import_limit
+    documents: list[Imported] = []
+    total = 0
+    for path in resolve_paths(config.apim.imports, config.source):
+        document = load(path, wanted)
+        total += document.entries
+        if total > limit:
+            raise over_limit(str(path), document.entries, total, limit)
+        documents.append(document)
+    return documents
 
 
 def expand(config: Config) -> Config:
