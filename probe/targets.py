@@ -124,7 +124,8 @@ def health_url(config: Config) -> str | None:
 def _origin(target: Target, generated: set[str], imported_names: set[str],
             explicit: set[str]) -> str:
     if target.name in explicit:
-        return "config" if target.name not in generated | imported_names else "config (over)"
+        over = target.name in generated or target.name in imported_names
+        return "config (over)" if over else "config"
     if target.name in generated:
         return "apim"
     return "import"
