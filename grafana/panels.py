@@ -33,7 +33,8 @@ TCP_STATE = [{"type": "value", "options": {
     "open": {"color": "green", "index": 0},
     "closed": {"color": "orange", "index": 1},
     "filtered": {"color": "red", "index": 2},
-    "unresolved": {"color": "purple", "index": 3}}}]
+    "unresolved": {"color": "purple", "index": 3},
+    "unusable": {"color": "dark-red", "index": 4}}}]
 
 SEVERITY = [{"type": "value", "options": {
     "critical": {"color": "red", "index": 0},

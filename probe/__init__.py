@@ -3,7 +3,7 @@
 import signal as _signal
 import sys as _sys
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # Run as the agent (`probe ...` or `python -m probe ...` without a one-shot
 # command), a SIGHUP while it starts (`systemctl reload` right after `start`)

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-__all__ = ["is_hostname", "is_ip", "is_prefix", "split_host_port"]
+from probe.boundary import ascii_int
+
+__all__ = [
+    "NO_LOCAL",
+    "UNUSABLE_KINDS",
+    "LocalAddresses",
+    "in_prefixes",
+    "is_hostname",
+    "is_ip",
+    "is_prefix",
+    "split_host_port",
+    "unusable",
+]
 
 # \Z, not $: '$' also matches before a final newline, and "host\n" is no hostname.
 _HOSTNAME_RE = re.compile(
@@ -45,9 +59,10 @@ def split_host_port(text: str) -> tuple[str, int | None]:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    port = ascii_int(text, 1, 65535) if text == text.strip() else None
+    if port is None:
         raise ValueError(f"port must be a number from 1 to 65535 in {whole!r}")
-    return int(text)
+    return port
 
 
 def is_prefix(text: str) -> bool:
@@ -57,3 +72,56 @@ def is_prefix(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class LocalAddresses:
+    """This host's own addresses and its interfaces' subnet broadcasts, as
+    ``probe.hostinfo.local_addresses`` finds them (empty when unknown)."""
+
+    own: frozenset[str] = frozenset()
+    broadcasts: frozenset[str] = frozenset()
+
+
+NO_LOCAL = LocalAddresses()
+
+# What an answer that cannot be the dependency is, in the order it is judged.
+UNUSABLE_KINDS = ("sinkhole", "loopback", "own-address", "multicast", "broadcast",
+                  "link-local")
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+_LIMITED_BROADCAST = ipaddress.ip_address("255.255.255.255")
+
+
+def in_prefixes(address: str, prefixes: Sequence[str]) -> bool:
+    """Pure: ``address`` lies in one of ``prefixes`` (addresses or CIDR)."""
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(p, strict=False) for p in prefixes
+               if ipaddress.ip_network(p, strict=False).version == ip.version)
+
+
+def unusable(address: str, local: LocalAddresses = NO_LOCAL) -> str | None:
+    """Pure: why a DNS answer cannot be the dependency it names, or None.
+
+    ``sinkhole``: 0.0.0.0 (and 0.0.0.0/8) or ``::``, what blocking resolvers
+    answer; ``loopback``: 127.0.0.0/8, ``::1``; ``own-address``: this host;
+    ``multicast``; ``broadcast``: 255.255.255.255 or a local subnet's
+    broadcast; ``link-local``: 169.254.0.0/16 (169.254.169.254 is the
+    instance metadata service), fe80::/10. Mapped IPv4 (``::ffff:a.b.c.d``)
+    is judged as IPv4. Anything else, 198.18.0.0/15 included, is probed.
+    """
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified or (ip.version == 4 and ip in _THIS_NETWORK):
+        return "sinkhole"
+    if ip.is_loopback:
+        return "loopback"
+    if str(ip) in local.own:
+        return "own-address"
+    if ip.is_multicast:
+        return "multicast"
+    if ip == _LIMITED_BROADCAST or str(ip) in local.broadcasts:
+        return "broadcast"
+    if ip.is_link_local:
+        return "link-local"
+    return None

@@ -63,7 +63,7 @@ def _canonical_ip(text: str) -> str:
     return str(ipaddress.ip_address(text))
 
 
-def _strings(check: Callable[[str], bool], expected: str,
+def strings_key(check: Callable[[str], bool], expected: str,
              canonical: Callable[[str], str] = str) -> Callable[..., tuple[str, ...] | None]:
     """A reader for a string or a list of strings, each passing ``check``; duplicates collapse."""
     def read(doc: TomlDoc, table: Mapping[str, Any], where: str,
@@ -117,27 +117,27 @@ class ApimConfig:
     instance_addresses: tuple[str, ...] = key(
         (), (list, str), "what APIM's names must resolve to (its private address in internal "
         "mode)", toml="instance_address", expected="IP addresses (or one)",
-        read=_strings(is_ip, "an IP address", _canonical_ip))
+        read=strings_key(is_ip, "an IP address", _canonical_ip))
     storage: tuple[str, ...] = key((), (list, str), "Storage accounts (443)", expected=_HOSTS,
-                                   read=_strings(_is_host, "a hostname"))
+                                   read=strings_key(_is_host, "a hostname"))
     sql: tuple[str, ...] = key((), (list, str), "Azure SQL servers (1433)", expected=_HOSTS,
-                               read=_strings(_is_host, "a hostname"))
+                               read=strings_key(_is_host, "a hostname"))
     keyvault: tuple[str, ...] = key((), (list, str), "Key Vaults (443)", expected=_HOSTS,
-                                    read=_strings(_is_host, "a hostname"))
+                                    read=strings_key(_is_host, "a hostname"))
     monitor: tuple[str, ...] = key((), (list, str), "Azure Monitor endpoints (1886 and 443)",
-                                   expected=_HOSTS, read=_strings(_is_host, "a hostname"))
+                                   expected=_HOSTS, read=strings_key(_is_host, "a hostname"))
     azure_dns: tuple[str, ...] = key(
         (AZURE_DNS,), (list, str), "resolvers taken as Azure DNS (the reference for DNS "
         "findings)", expected="IP addresses (or one)",
-        read=_strings(is_ip, "an IP address (a resolver taken as Azure DNS)"))
+        read=strings_key(is_ip, "an IP address (a resolver taken as Azure DNS)"))
     forbidden_hops: tuple[str, ...] = key(
         (), (list, str), "addresses or prefixes Azure traffic must not cross (a firewall, "
         "on-premises)", expected="IP addresses or CIDR prefixes",
-        read=_strings(is_prefix, "an IP address or CIDR prefix"))
+        read=strings_key(is_prefix, "an IP address or CIDR prefix"))
     imports: tuple[str, ...] = key(
         (), (list, str), "saved `az rest` JSON (networkstatus, outbound dependencies), "
         "relative to the config file; never fetched", toml="import",
-        expected="file paths (or one)", read=_strings(_is_path, "a file path"))
+        expected="file paths (or one)", read=strings_key(_is_path, "a file path"))
     import_limit: int = key(
         IMPORT_LIMIT, int, "entries read from all `import` files together (networkstatus "
         "checks, outbound domain and port pairs); more is an error, not a truncation",
@@ -151,7 +151,7 @@ class ApimConfig:
     locations: tuple[str, ...] = key(
         (), (list, str), "multi-region: the Azure locations whose networkstatus is read "
         "(default: `region`)", expected="location names (or one)",
-        read=_strings(_is_path, "an Azure location name"))
+        read=strings_key(_is_path, "an Azure location name"))
     # Not a key: probe.targets.expand fills it with the imported networkstatus checks
     # (probe.apim_reports), for the diagnosis.
     reports: tuple[ApimCheck, ...] = ()

@@ -27,7 +27,6 @@ what was expected, with the command that saves the expected document.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -38,9 +37,10 @@ from urllib.parse import urlsplit
 from probe.addresses import is_hostname, is_ip, split_host_port
 from probe.apim import IMPORT_LIMIT_MAX
 from probe.apim_dependencies import classify, resource_dependency
+from probe.boundary import load_json
 from probe.config import Target, infer_dependency
 from probe.errors import ConfigError, ErrorSite, InputError
-from probe.files import EXPORT_LIMIT, read_utf8
+from probe.files import EXPORT_LIMIT, read_regular_file
 from probe.results import ApimCheck
 
 NETWORKSTATUS = "networkstatus"
@@ -378,14 +378,11 @@ def targets_from(doc: Any, source: str, locations: Sequence[str] = ()) -> Import
 
 def load(path: Path, locations: Sequence[str] = ()) -> Imported:
     """Read one saved document; every problem is a ConfigError naming the file."""
-    # A regular file of sane size only: a FIFO named in [apim] import must not hang a reload.
-    text = read_utf8(path, EXPORT_LIMIT, error=ConfigError, encoding="utf-8-sig")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON: {exc.msg}", source=path, line=exc.lineno) from None
-    except RecursionError:
-        raise ConfigError("not valid JSON: nested too deeply", source=path) from None
+    # A regular file of sane size only: a FIFO named in [apim] import must not hang a
+    # reload; then the one input boundary (encodings, numbers, text).
+    doc = load_json(read_regular_file(path, EXPORT_LIMIT, error=ConfigError), path,
+                    error=ConfigError, expected="a saved networkstatus or "
+                    "outboundNetworkDependenciesEndpoints document")
     return targets_from(doc, str(path), locations)
 
 

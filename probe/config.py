@@ -24,11 +24,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from probe.addresses import is_hostname, is_ip, split_host_port
-from probe.apim import ApimConfig, parse_apim
+from probe import checks
+from probe.addresses import is_hostname, is_ip, is_prefix, split_host_port
+from probe.apim import ApimConfig, parse_apim, strings_key
 from probe.azure.settings import AzureConfig
-from probe.errors import ConfigError, InputError
-from probe.files import CONFIG_LIMIT, read_regular_file, read_utf8
+from probe.errors import ConfigError
+from probe.files import CONFIG_LIMIT, read_utf8
 from probe.results import PortState
 from probe.schema import Between, OneOf, key, read_section
 from probe.tomldoc import TomlDoc, control_character, parse_toml, show
@@ -57,46 +58,6 @@ class Resolver:
 
 # --------------------------------------------------------------------------
 # checks the schema below refers to
-
-
-def _listen(value: Any) -> str | None:
-    try:
-        host, port = split_host_port(value)
-    except ValueError as exc:
-        return f"expected HOST:PORT ({exc})"
-    if port is None:
-        return "expected HOST:PORT (the port is missing)"
-    if host and not (is_ip(host) or is_hostname(host)):
-        return "expected HOST:PORT with an IP address or hostname"
-    return None
-
-
-def _readable_file(value: Any) -> str | None:
-    if not value.strip():
-        return "expected the path of a readable file"
-    try:
-        read_regular_file(value, CONFIG_LIMIT)
-    except InputError as exc:
-        return f"expected the path of a readable file ({exc.message.removeprefix('cannot read: ')})"
-    return None
-
-
-def _user(value: Any) -> str | None:
-    ok = value and ":" not in value and value.isprintable()
-    return None if ok else "expected a non-empty user name without ':'"
-
-
-def _host(value: Any) -> str | None:
-    if is_ip(value) or is_hostname(value):
-        return None
-    if not value.isascii():
-        return ("expected a hostname or an IP address (write an internationalized name in "
-                "its ASCII form, xn--...)")
-    return "expected a hostname or an IP address"
-
-
-def _label(value: Any) -> str | None:
-    return None if value.strip() else "expected a non-empty label"
 
 
 _FILE = "the path of a readable file"
@@ -143,7 +104,7 @@ class AgentConfig:
                           "rounds raise an alert: prometheus/README.md, Time to alert)",
                           check=Between(1, 86400, "seconds"), convert=float)
     listen: str = key("127.0.0.1:9839", str, "where /metrics and /healthz are served in "
-                      "daemon mode", check=_listen, expected="HOST:PORT")
+                      "daemon mode", check=checks.listen, expected="HOST:PORT")
     method: str = key("auto", str, "TCP probe method: raw SYN probes need CAP_NET_RAW; auto "
                       "falls back to connect()", check=OneOf(METHODS))
     rate: float = key(200.0, float, "cap on SYN probes per second across all targets",
@@ -152,14 +113,14 @@ class AgentConfig:
                            check=Between(1, 10_000, "an integer"))
     # /metrics for remote scrapes: TLS (both or neither) and basic auth (both or neither)
     tls_cert: str | None = key(None, str, "PEM certificate for HTTPS on /metrics (with "
-                               "`tls_key`)", check=_readable_file, expected=_FILE)
+                               "`tls_key`)", check=checks.readable_file, expected=_FILE)
     tls_key: str | None = key(None, str, "its PEM private key (with `tls_cert`)",
-                              check=_readable_file, expected=_FILE)
+                              check=checks.readable_file, expected=_FILE)
     basic_auth_user: str | None = key(None, str, "basic auth user for /metrics (with "
-                                      "`basic_auth_password_file`)", check=_user,
+                                      "`basic_auth_password_file`)", check=checks.user,
                                       expected="a user name without ':'")
     basic_auth_password_file: str | None = key(None, str, "file holding its password (with "
-                                               "`basic_auth_user`)", check=_readable_file,
+                                               "`basic_auth_user`)", check=checks.readable_file,
                                                expected=_FILE)
     labels: tuple[tuple[str, str], ...] = key(
         (), dict, "who this agent is, e.g. `{ vnet = \"hub\", region = \"westeurope\" }`: "
@@ -208,6 +169,11 @@ class DnsConfig:
                              "lowest in address order, IPv4 and IPv6 in turn when the "
                              "answer has both (a name may answer with thousands)",
                              check=Between(1, 4096, "an integer"))
+    allow_answers: tuple[str, ...] = key(
+        (), (list, str), "prefixes whose answers are probed although they cannot be the "
+        "dependency (loopback, link-local, this host...: a lab, a test); other such answers "
+        "are reported `unusable` and never probed", expected="IP addresses or CIDR prefixes",
+        read=strings_key(is_prefix, "an IP address or CIDR prefix"))
 
     @property
     def primary(self) -> Resolver | None:
@@ -216,13 +182,13 @@ class DnsConfig:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    name: str = key(help="unique label", check=_label, expected="a non-empty label")
+    name: str = key(help="unique label", check=checks.label, expected="a non-empty label")
     host: str = key(help="a name (resolved through every resolver; every address on the "
-                    "primary is probed) or an IP address", check=_host,
+                    "primary is probed) or an IP address", check=checks.host,
                     expected="a hostname or an IP address")
     port: int = key(kind=int, help="TCP port", check=Between(1, 65535, "a port"))
     dependency: str = key("other", str, "group (management, storage, sql, keyvault, monitor, "
-                          "backend, ...)", check=_label, expected="a non-empty label",
+                          "backend, ...)", check=checks.label, expected="a non-empty label",
                           default_text="guessed from host and port")
     expect: PortState = key(PortState.OPEN, str, "the state that counts as success",
                             check=OneOf(EXPECTATIONS), convert=PortState)
@@ -376,6 +342,9 @@ def parse_target_spec(spec: str) -> Target:
         raise ValueError(f"--target {spec!r}: expected [NAME=]HOST:PORT (the port is missing)")
     if not (is_ip(host) or is_hostname(host)):
         raise ValueError(f"--target {spec!r}: {host!r} is neither a hostname nor an IP address")
+    problem = checks.host(host)  # the same rule as the file's targets: no 0.0.0.0, no multicast
+    if problem:
+        raise ValueError(f"--target {spec!r}: {problem}")
     default_name = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return Target(name=name or default_name, host=host, port=port,
                   dependency=infer_dependency(host, port))

@@ -8,4 +8,6 @@ __all__ = ["printable"]
 
 
 def printable(text: str) -> str:
+    if text.isprintable():  # the common case, in C
+        return text
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)

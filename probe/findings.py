@@ -122,6 +122,35 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "Resolvers give different addresses: a stale A record or a private DNS zone linked "
           "to one network only. Make the records agree (internal mode: APIM names resolve to "
           "the instance's private VIP)."),
+    _kind("dns-answer-unusable", DIAGNOSIS, CRIT_WARN,
+          "a name resolves to an address that cannot be the dependency (required: critical)",
+          "{resolver} answers {addresses} for {name}: 0.0.0.0 or :: is what a DNS sinkhole or "
+          "a blocking policy answers (a DNS firewall or filtering resolver, a Private DNS "
+          "zone or conditional forwarder holding a placeholder record). Nothing is probed. "
+          "Find the policy or zone that blocks {name} on {resolver} and let it answer the "
+          "real address (compare Azure DNS {azure_dns}).",
+          "A DNS answer cannot be the dependency (0.0.0.0 or ::, loopback, this host, "
+          "multicast, broadcast, link-local): a DNS sinkhole or blocking policy, or a wrong "
+          "record. The address is not probed; fix the resolver's policy or the zone.",
+          **dict((
+              ("loopback", "{resolver} answers {addresses} (loopback) for {name}: a filtering "
+               "resolver or an override record points it at the host that asks, where "
+               "{name} is not. Nothing is probed. Remove the override or the record from the "
+               "zone {resolver} serves (compare Azure DNS {azure_dns})."),
+              ("own-address", "{resolver} answers {addresses}, this agent's own address, for "
+               "{name}: a record in a custom or private zone points at the wrong host. "
+               "Nothing is probed. Correct the record (compare Azure DNS {azure_dns})."),
+              ("multicast", "{resolver} answers {addresses}, a multicast group, for {name}: "
+               "no TCP service answers there, so the record is wrong or corrupted. Nothing "
+               "is probed. Correct the A/AAAA record in the zone {resolver} serves."),
+              ("broadcast", "{resolver} answers {addresses}, a broadcast address, for {name}: "
+               "the record is wrong (a subnet's last address). Nothing is probed. Correct "
+               "the A record in the zone {resolver} serves."),
+              ("link-local", "{resolver} answers {addresses}, link-local (169.254.0.0/16, "
+               "fe80::/10: never routed beyond this link; 169.254.169.254 is the instance "
+               "metadata service), for {name}: the record is wrong. Nothing is probed. "
+               "Correct the record in the zone {resolver} serves."),
+          ))),
     _kind("dns-addresses-capped", DIAGNOSIS, WARN,
           "a name answers with more addresses than the agent probes",
           "{name} answers with {count} addresses; the agent probes the lowest {probed} in "

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probe.boundary import load_json
 from probe.display import printable
 from probe.errors import InputError, ProbeError, UsageError
 from probe.files import read_utf8
@@ -250,11 +251,13 @@ def _vector(base: str, query: str, token: str | None, timeout: float,
     if len(body) > RESPONSE_LIMIT:
         raise FleetError(f"{base}: the answer is larger than {RESPONSE_LIMIT} bytes")
     try:
-        answer = json.loads(body)
+        answer = load_json(body, base, expected="a Prometheus query API answer")
         if answer.get("status") != "success" or answer["data"]["resultType"] != "vector":
             raise ValueError(answer.get("error") or "not a successful vector answer")
         return [({str(k): str(v) for k, v in item["metric"].items()}, str(item["value"][1]))
                 for item in answer["data"]["result"]]
+    except InputError as exc:
+        raise FleetError(f"{base}: {printable(exc.message)[:200]}") from None
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise FleetError(f"{base}: expected a Prometheus query API answer (status success, "
                          f"a vector), got: {str(exc)[:200]}") from None

@@ -52,7 +52,7 @@ def to_trace(config: Config, results: tuple[TcpResult, ...]) -> list[TcpResult]:
     asked = {t.name for t in config.targets if t.trace}
     chosen = {(r.address, r.port): r for r in worth_tracing(results)}
     for result in results:
-        if result.target in asked and result.address is not None:
+        if result.target in asked and result.address is not None and result.probed:
             chosen.setdefault((result.address, result.port), result)
     return list(chosen.values())[:MAX_TRACES]
 
@@ -60,7 +60,8 @@ def to_trace(config: Config, results: tuple[TcpResult, ...]) -> list[TcpResult]:
 def gateway_addresses(results: tuple[TcpResult, ...]) -> list[str]:
     """Pure: the addresses the round found for the gateway, for the health check."""
     return list(dict.fromkeys(r.address for r in results
-                              if r.dependency == "gateway" and r.address is not None))
+                              if r.dependency == "gateway" and r.address is not None
+                              and r.probed))
 
 
 async def _traces(config: Config, result: RoundResult, can_trace: bool,

@@ -15,10 +15,12 @@ from connecting a UDP socket, which only asks the kernel.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from probe.addresses import LocalAddresses
 from probe.results import Connections, HostInfo, Interface, Route, TcpResult
 
 __all__ = ["Connections", "HostInfo", "Interface", "Route", "count_established", "gather",
@@ -33,7 +35,7 @@ def probed(tcp: Sequence[TcpResult]) -> list[tuple[str, str, int]]:
     """(target, address, port) of every probed row, in round order, once each."""
     seen: dict[tuple[str, str, int], None] = {}
     for row in tcp:
-        if row.address is not None:
+        if row.address is not None and row.probed:
             seen.setdefault((row.target, row.address, row.port), None)
     return list(seen)
 
@@ -117,6 +119,39 @@ def source_of(address: str, port: int) -> tuple[str | None, str]:
             return str(sock.getsockname()[0]), ""
     except OSError as exc:
         return None, errno.errorcode.get(exc.errno or 0, "") or str(exc)
+
+
+def local_from(held: Mapping[str, Sequence[Any]]) -> LocalAddresses:
+    """Pure: own addresses and subnet broadcasts from psutil.net_if_addrs()."""
+    own: set[str] = set()
+    broadcasts: set[str] = set()
+    for addresses in held.values():
+        for a in addresses:
+            if a.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            address = str(a.address).split("%", 1)[0]  # fe80::1%eth0
+            try:
+                own.add(str(ipaddress.ip_address(address)))
+                if a.family == socket.AF_INET and a.netmask:
+                    network = ipaddress.ip_interface(f"{address}/{a.netmask}").network
+                    if network.prefixlen < 31:
+                        broadcasts.add(str(network.broadcast_address))
+                if a.family == socket.AF_INET and a.broadcast:
+                    broadcasts.add(str(ipaddress.ip_address(a.broadcast)))
+            except ValueError:
+                continue
+    return LocalAddresses(frozenset(own), frozenset(broadcasts))
+
+
+def local_addresses() -> LocalAddresses:
+    """This host's addresses and subnet broadcasts, now; empty when the kernel
+    cannot say (a round is not failed for it: the rest still holds)."""
+    import psutil
+
+    try:
+        return local_from(psutil.net_if_addrs())
+    except (OSError, RuntimeError, ValueError):
+        return LocalAddresses()
 
 
 def gather(tcp: Sequence[TcpResult]) -> HostInfo:

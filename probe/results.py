@@ -40,6 +40,9 @@ class PortState(enum.StrEnum):
     FILTERED = "filtered"
     UNRESOLVED = "unresolved"
     ERROR = "error"  # the TCP stage of the round failed: nothing is known about the port
+    # DNS answered an address that cannot be the dependency (0.0.0.0, loopback,
+    # this host, multicast, broadcast, link-local): not probed; the reason says which
+    UNUSABLE = "unusable"
 
 
 class Severity(enum.StrEnum):
@@ -122,6 +125,12 @@ class TcpResult:
     attempts: tuple[Attempt, ...] = ()
     responder: str | None = None
     reply_ttl: int | None = None
+
+    @property
+    def probed(self) -> bool:
+        """An address was probed (or was to be: the stage may have failed);
+        not for an unresolved name or an unusable answer."""
+        return self.address is not None and self.state is not PortState.UNUSABLE
 
     @property
     def sent(self) -> int:

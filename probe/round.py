@@ -21,8 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from probe.addresses import NO_LOCAL, LocalAddresses, in_prefixes, unusable
 from probe.config import Config, Resolver, Target
 from probe.errors import describe_error
+from probe.hostinfo import local_addresses
 from probe.probers import TcpProber
 from probe.probers.classify import aggregate
 from probe.probers.dns import NameResolver
@@ -47,6 +49,7 @@ class Planned:
     target: Target
     address: str | None
     unresolved: DnsResult | None = None
+    unusable: str | None = None  # why the answer cannot be the dependency (not probed)
 
 
 def hostnames(targets: Sequence[Target]) -> list[str]:
@@ -59,8 +62,20 @@ def hostnames(targets: Sequence[Target]) -> list[str]:
 
 
 def plan(targets: Sequence[Target], primary: Sequence[DnsResult], *,
-         ipv6: bool = False) -> list[Planned]:
-    """Fan every target out to every address its name has on the primary resolver."""
+         ipv6: bool = False, local: LocalAddresses = NO_LOCAL,
+         allow: Sequence[str] = ()) -> list[Planned]:
+    """Fan every target out to every address its name has on the primary resolver.
+
+    An answer that cannot be the dependency (``probe.addresses.unusable``:
+    0.0.0.0, loopback, this host, multicast, broadcast, link-local) is planned
+    as ``unusable`` and never probed. An address typed in the config is the
+    user's word, and is probed as typed; so is an answer within ``allow``
+    (``[dns] allow_answers``)."""
+
+    def why(address: str) -> str | None:
+        kind = unusable(address, local)
+        return None if kind is None or (allow and in_prefixes(address, allow)) else kind
+
     by_name = {r.name: r for r in primary}
     rows: list[Planned] = []
     for target in targets:
@@ -73,7 +88,7 @@ def plan(targets: Sequence[Target], primary: Sequence[DnsResult], *,
         if result is None or not result.ok or not addresses:
             rows.append(Planned(target, None, result))
             continue
-        rows.extend(Planned(target, address) for address in addresses)
+        rows.extend(Planned(target, address, unusable=why(address)) for address in addresses)
     return rows
 
 
@@ -91,6 +106,10 @@ def judge(row: Planned, attempts: Sequence[Attempt] | None, method: str) -> TcpR
     (``error/stage-failed``) instead of guessing a state.
     """
     target = row.target
+    if row.address is not None and row.unusable is not None:
+        return TcpResult(target.name, target.dependency, target.host, row.address, target.port,
+                         PortState.UNUSABLE, row.unusable, target.expect, False,
+                         target.required, method)
     if row.address is not None and attempts is None:
         return TcpResult(target.name, target.dependency, target.host, row.address, target.port,
                          PortState.ERROR, STAGE_FAILED, target.expect, False, target.required,
@@ -127,9 +146,27 @@ def exit_status(result: RoundResult) -> int:
     return 0 if all(r.ok for r in result.tcp if r.required) else 1
 
 
-async def run_round(config: Config, prober: TcpProber, resolver: NameResolver) -> RoundResult:
+def judge_all(rows: Sequence[Planned], probed: Sequence[Planned],
+              answers: Sequence[tuple[Attempt, ...]] | None,
+              prober: TcpProber) -> tuple[TcpResult, ...]:
+    """Every row judged: ``answers`` (None: the TCP stage failed) are in the
+    order of ``probed``."""
+    attempts_of = dict(zip(map(id, probed), answers, strict=True)) if answers is not None else {}
+
+    def method(row: Planned) -> str:
+        # A composite prober (SYN for IPv4, connect() for IPv6) says which one probed what.
+        return prober.method_for(row.address) if row.address and row.unusable is None \
+            else prober.method
+
+    return tuple(judge(row, attempts_of.get(id(row), ()) if answers is not None else None,
+                       method(row)) for row in rows)
+
+
+async def run_round(config: Config, prober: TcpProber, resolver: NameResolver,
+                    local: LocalAddresses | None = None) -> RoundResult:
     """Resolve through ``resolver``, probe with ``prober``; both are parameters
-    so that a test hands in its own, and the callers wire the real ones."""
+    so that a test hands in its own, and the callers wire the real ones.
+    ``local``: this host's addresses (default: asked of the kernel now)."""
     started = datetime.now(UTC)
     clock = time.perf_counter()
     timeout = config.agent.timeout
@@ -158,8 +195,10 @@ async def run_round(config: Config, prober: TcpProber, resolver: NameResolver) -
     comparison = asyncio.ensure_future(resolve(others))
     try:
         first = await resolve(primary)
-        rows = plan(config.targets, first, ipv6=config.dns.aaaa)
-        probed = [row for row in rows if row.address is not None]
+        rows = plan(config.targets, first, ipv6=config.dns.aaaa,
+                    local=local_addresses() if local is None else local,
+                    allow=config.dns.allow_answers)
+        probed = [row for row in rows if row.address is not None and row.unusable is None]
         jobs = [TcpJob(row.address, row.target.port, row.target.count)
                 for row in probed if row.address is not None]
         answers = await probe(jobs)
@@ -167,14 +206,7 @@ async def run_round(config: Config, prober: TcpProber, resolver: NameResolver) -
     finally:
         comparison.cancel()
 
-    attempts_of = dict(zip(map(id, probed), answers, strict=True)) if answers is not None else {}
-
-    def method(row: Planned) -> str:
-        # A composite prober (SYN for IPv4, connect() for IPv6) says which one probed what.
-        return prober.method_for(row.address) if row.address else prober.method
-
-    tcp = tuple(judge(row, attempts_of.get(id(row), ()) if answers is not None else None,
-                      method(row)) for row in rows)
+    tcp = judge_all(rows, probed, answers, prober)
     order = {r.label: i for i, r in enumerate(resolvers)}
     position = {name: i for i, name in enumerate(names)}
     dns_results = sorted([*first, *rest], key=lambda d: (position[d.name], order[d.resolver]))

@@ -19,11 +19,11 @@ from __future__ import annotations
 import re
 import reprlib
 import tomllib
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from probe.boundary import unsafe_character
 from probe.errors import ErrorSite, InputError
 
 __all__ = ["Check", "TomlDoc", "control_character", "kind_name", "parse_toml", "show"]
@@ -32,7 +32,6 @@ T = TypeVar("T")
 Check = Callable[[Any], "str | None"]  # None when the value is fine, else what was expected
 
 # Unicode line and paragraph separators end a line for many readers too.
-_SEPARATORS = {"\u2028", "\u2029"}
 
 
 _REPR = reprlib.Repr()
@@ -47,11 +46,9 @@ def show(value: Any) -> str:
 
 
 def control_character(text: str) -> str | None:
-    """The first C0/DEL/C1 control character or line separator in ``text``, if any."""
-    for char in text:
-        if char in _SEPARATORS or unicodedata.category(char) == "Cc":
-            return char
-    return None
+    """The first C0/DEL/C1 control character, line separator or lone surrogate
+    in ``text``, if any (``probe.boundary`` decides for every reader)."""
+    return unsafe_character(text)
 
 
 def kind_name(kinds: tuple[type, ...]) -> str:
@@ -67,7 +64,7 @@ def parse_toml(text: str, *, source: Path | str,
                error: type[InputError] = InputError) -> dict[str, Any]:
     """tomllib.loads, with its failures as ``error`` naming the source and line."""
     try:
-        return tomllib.loads(text)
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         raise error(f"not valid TOML: {exc}", source=source,
@@ -75,6 +72,30 @@ def parse_toml(text: str, *, source: Path | str,
     except RecursionError:
         raise error("arrays or inline tables nested too deeply to read",
                     source=source) from None
+    except ValueError:  # Python's int digit limit, hit inside tomllib
+        long = re.search(r"\d{4000,}", text)
+        raise error("an integer too long to read; expected an integer within 64 bits (TOML's "
+                    "range)", source=source,
+                    line=text.count("\n", 0, long.start()) + 1 if long else None) from None
+    big = _big_integer(doc, "")
+    if big:
+        raise error("an integer beyond 64 bits; expected an integer within 64 bits (TOML's "
+                    "range)", source=source, key=big)
+    return doc
+
+
+def _big_integer(value: Any, where: str) -> str | None:
+    """The key path of the first integer TOML's 64 bits cannot hold, if any."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return where if not -(1 << 63) <= value < (1 << 63) else None
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _big_integer(v, f"{where}.{k}" if isinstance(k, str) and where else
+                             k if isinstance(k, str) else f"{where}[{k}]")
+        if found:
+            return found
+    return None
 
 
 class TomlDoc(ErrorSite):

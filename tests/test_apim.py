@@ -29,9 +29,12 @@ def test_apim_does_not_import_config() -> None:
 
 
 def test_bottom_layer_modules_import_only_the_error_tree() -> None:
-    for module in ("tomldoc", "files"):
+    for module in ("boundary", "files"):
         ours = {m for m in _imports(module) if m.startswith("probe")}
         assert ours <= {"probe.errors"}, module
+    # the TOML reader decides what text is through the one input boundary
+    assert {m for m in _imports("tomldoc") if m.startswith("probe")} == {
+        "probe.errors", "probe.boundary"}
     assert {m for m in _imports("schema") if m.startswith("probe")} == {"probe.tomldoc"}
 
 

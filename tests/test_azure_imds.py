@@ -132,7 +132,7 @@ def test_not_on_azure_and_garbage_say_what_happened(
     with pytest.raises(imds.NotOnAzure, match="answered HTTP 404"):
         imds.read(base)
     handler.script[:] = [(200, b"<html>captive portal</html>")]
-    with pytest.raises(ProbeError, match="not JSON"):
+    with pytest.raises(ProbeError, match="not valid JSON"):
         imds.read(base)
     with pytest.raises(imds.NotOnAzure, match=r"no IMDS at http://127\.0\.0\.1:"):
         imds.read(f"http://127.0.0.1:{free_port()}")

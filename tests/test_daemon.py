@@ -23,7 +23,16 @@ from pathlib import Path
 import pytest
 
 from probe import httpserver
-from tests.helpers.agent import Daemon, basic, free_port, get, rounds_after, sample, write_config
+from tests.helpers.agent import (
+    ROOT,
+    Daemon,
+    basic,
+    free_port,
+    get,
+    rounds_after,
+    sample,
+    write_config,
+)
 
 # --------------------------------------------------------------------------
 # the real daemon
@@ -534,3 +543,47 @@ def test_json_logs_hold_only_json_even_for_a_fatal_error(tmp_path: Path) -> None
     fatal = json.loads(line)
     assert (fatal["level"], fatal["event"], fatal["exit_status"]) == ("error", "fatal", 2)
     assert "agent.interval" in fatal["error"]
+
+
+def _hostile_reloads(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """name -> (config text, what reload_rejected must say); imports beside it."""
+    status = (ROOT / "tests" / "data" / "azure" / "networkstatus.json").read_text("utf-8")
+    imports = {"surrogate": ('"error": ""', '"error": "\\ud800"'),
+               "digits": ('"isOptional": false', '"isOptional": ' + "9" * 5000),
+               "nan": ('"isOptional": false', '"isOptional": NaN')}
+    apim = ('[apim]\nname = "contoso"\nmode = "internal"\nregion = "eastus"\n'
+            'import = ["{}.json"]\n')
+    cases = {"toml-digits": ("[agent]\ninterval = " + "9" * 5000 + "\n", "too long to read"),
+             "toml-65-bits": ("[agent]\ncount = 18446744073709551616\n", "beyond 64 bits")}
+    for name, (old, new) in imports.items():
+        (tmp_path / f"{name}.json").write_text(status.replace(old, new, 1), encoding="utf-8")
+        cases[name] = (apim.format(name), f"{name}.json")
+    return cases
+
+
+def test_every_rejected_reload_says_so_and_sets_the_metric_to_0(
+        tmp_path: Path, listener: int, run_daemon: type[Daemon]) -> None:
+    """Hostile configs and imports given to a running agent: each reload is
+    rejected with an event naming the file, the metric goes to 0, probing goes
+    on with the old config, and a good reload in between sets it back to 1."""
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    good = config.read_text(encoding="utf-8")
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    d.wait_for("event=round ")
+    for name, (text, what) in _hostile_reloads(tmp_path).items():
+        mark = len(d.lines)
+        config.write_text(text, encoding="utf-8")
+        d.proc.send_signal(signal.SIGHUP)
+        line = d.wait_for("event=reload_rejected", after=mark)
+        assert what in line and line.isprintable(), (name, line)
+        d.wait_for("event=round ", after=len(d.lines))
+        _, metrics = get(d.url("/metrics"))
+        assert sample(metrics, "apim_probe_config_last_reload_successful") == 0, name
+        assert sample(metrics, "apim_probe_tcp_success", target="web") == 1, name
+        mark = len(d.lines)
+        config.write_text(good, encoding="utf-8")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_for("event=reloaded", after=mark)
+        _, metrics = get(d.url("/metrics"))
+        assert sample(metrics, "apim_probe_config_last_reload_successful") == 1, name
+    assert d.proc.poll() is None

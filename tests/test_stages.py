@@ -60,7 +60,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         path = tmp_path_factory.mktemp("stages") / "probe.toml"
         path.write_text(
             f'[agent]\ninterval = 1\ntimeout = 0.5\nmethod = "connect"\n\n'
-            f'[dns]\nresolvers = ["{server.address}"]\n\n'
+            f'[dns]\nresolvers = ["{server.address}"]\nallow_answers = ["127.0.0.0/8"]\n\n'
             f'[[target]]\nname = "web"\nhost = "{NAME}"\nport = {web_port}\ncount = 1\n'
             f'trace = true\n\n'
             f'[[target]]\nname = "shut"\nhost = "127.0.0.1"\nport = {free_port()}\n'

@@ -16,7 +16,6 @@ hosts point it elsewhere; tests only ever point it at loopback or the lab.
 from __future__ import annotations
 
 import ipaddress
-import json
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -31,7 +30,9 @@ from tenacity import (
     wait_exponential,
 )
 
-from probe.errors import ProbeError
+from probe.boundary import load_json
+from probe.display import printable
+from probe.errors import InputError, ProbeError
 
 __all__ = ["API_VERSION", "DEFAULT_BASE", "Instance", "NotOnAzure", "labels", "parse", "read"]
 
@@ -202,7 +203,8 @@ def read(base: str = DEFAULT_BASE, timeout: float = 2.0, retry_for: float = RETR
     if len(body) > ANSWER_LIMIT:
         raise ProbeError(f"IMDS at {base} answered more than {ANSWER_LIMIT} bytes")
     try:
-        return parse(json.loads(body))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProbeError(f"IMDS at {base} answered something that is not JSON: "
-                         f"{str(exc)[:120]}") from None
+        doc = load_json(body, base, expected="IMDS's JSON")
+    except InputError as exc:
+        raise ProbeError(f"IMDS at {base} answered something we do not read: "
+                         f"{printable(exc.message)[:200]}") from None
+    return parse(doc)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from probe.diagnosis.apim import apim_addresses, configuration, gateway_health, management
 from probe.diagnosis.apim_view import apim_view
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context, Rule
-from probe.diagnosis.dns import dns_addresses_capped, dns_disagreement
+from probe.diagnosis.dns import dns_addresses_capped, dns_answer_unusable, dns_disagreement
 from probe.diagnosis.evidence import by_name, describe_dns, describe_tcp
 from probe.diagnosis.outbound import AZURE_DEPENDENCIES, SERVICE_TAGS, outbound_blocked, refused
 from probe.diagnosis.path import forbidden_path
@@ -43,13 +43,14 @@ if TYPE_CHECKING:
 __all__ = [
     "AZURE_DEPENDENCIES", "DEFAULT_CONTEXT", "FINDINGS", "RULES", "SERVICE_TAGS", "Context",
     "Rule", "apim_addresses", "apim_view", "by_name", "configuration", "context_from",
-    "describe_dns", "describe_tcp", "diagnose", "dns_addresses_capped", "dns_disagreement",
-    "forbidden_path", "gateway_health", "management", "outbound_blocked", "refused",
+    "describe_dns", "describe_tcp", "diagnose", "dns_addresses_capped", "dns_answer_unusable",
+    "dns_disagreement", "forbidden_path", "gateway_health", "management", "outbound_blocked",
+    "refused",
 ]
 
-RULES: tuple[Rule, ...] = (dns_disagreement, dns_addresses_capped, outbound_blocked, refused,
-                           management, apim_addresses, configuration, forbidden_path,
-                           gateway_health, apim_view)
+RULES: tuple[Rule, ...] = (dns_disagreement, dns_addresses_capped, dns_answer_unusable,
+                           outbound_blocked, refused, management, apim_addresses,
+                           configuration, forbidden_path, gateway_health, apim_view)
 
 
 def diagnose(round_: RoundResult, context: Context | None = None,

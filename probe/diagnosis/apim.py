@@ -23,7 +23,8 @@ def management(round_: RoundResult, context: Context = DEFAULT_CONTEXT) -> Itera
     del context
     answers = DnsAnswers(round_)
     for result in round_.tcp:
-        if result.dependency != "management" or result.ok:
+        # an unusable answer (0.0.0.0, loopback...) is dns-answer-unusable's, critical too
+        if result.dependency != "management" or result.ok or result.state is PortState.UNUSABLE:
             continue
         evidence = answers.tcp_evidence(result)
         if result.state is PortState.UNRESOLVED:
@@ -91,7 +92,8 @@ def configuration(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
     del context
     answers = DnsAnswers(round_)
     for result in round_.tcp:
-        if result.dependency != "configuration" or result.ok:
+        if result.dependency != "configuration" or result.ok or \
+                result.state is PortState.UNUSABLE:
             continue
         if result.state is not PortState.UNRESOLVED and result.expected is not PortState.OPEN:
             continue

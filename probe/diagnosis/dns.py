@@ -1,5 +1,6 @@
 """DNS: resolvers that fail where another answers, or answer differently;
-names answering with more addresses than the agent probes."""
+names answering with more addresses than the agent probes, or with addresses
+that cannot be the dependency."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from probe.apim import AZURE_DNS
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
 from probe.diagnosis.evidence import by_name, describe_dns
 from probe.findings import finding
-from probe.results import DnsResult, Finding, RoundResult, Severity
+from probe.results import DnsResult, Finding, PortState, RoundResult, Severity, TcpResult
 
 
 def dns_disagreement(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
@@ -87,4 +88,33 @@ def dns_addresses_capped(round_: RoundResult, context: Context = DEFAULT_CONTEXT
             summary=f"{name} answers with {count} addresses on {on}; {probed} are probed",
             evidence=tuple(f"{a.resolver}: {a.detail}" for a in capped),
             name=name, count=count, probed=probed,
+        )
+
+
+def dns_answer_unusable(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
+                        ) -> Iterable[Finding]:
+    """Names the primary resolver answers with addresses that cannot be the
+    dependency (``unusable`` rows: 0.0.0.0, loopback, this host, multicast,
+    broadcast, link-local). One finding per name and kind; critical when a
+    required target depends on the name. The other resolvers' answers are the
+    evidence: Azure DNS answering a real address there points at the sinkhole."""
+    rows: dict[tuple[str, str], list[TcpResult]] = {}
+    for row in round_.tcp:
+        if row.state is PortState.UNUSABLE and row.address is not None:
+            rows.setdefault((row.host.rstrip(".").lower(), row.reason), []).append(row)
+    answers = by_name(round_.dns)
+    primary = round_.resolvers[0] if round_.resolvers else "the primary resolver"
+    for (name, kind), found in rows.items():
+        addresses = ", ".join(dict.fromkeys(r.address for r in found if r.address))
+        required = any(r.required for r in found)
+        targets = ", ".join(dict.fromkeys(r.target for r in found))
+        yield finding(
+            id="dns-answer-unusable",
+            severity=Severity.CRITICAL if required else Severity.WARNING,
+            subject=name,
+            summary=f"{name} resolves to {addresses} on {primary} ({kind}), which cannot be "
+                    f"{targets}; not probed",
+            evidence=tuple(describe_dns(a) for a in answers.get(name, ())),
+            variant=None if kind == "sinkhole" else kind,
+            resolver=primary, addresses=addresses, name=name, azure_dns=AZURE_DNS,
         )

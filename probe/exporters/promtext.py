@@ -8,13 +8,19 @@ from typing import cast
 
 from prometheus_client.utils import floatToGoString
 
+from probe.display import printable
+
 PREFIX = "apim_probe"
 # prometheus-client's own number format (Go's), typed for mypy.
 num = cast(Callable[[float], str], floatToGoString)
 
 
 def escape(value: str) -> str:
-    """A label value as the text format wants it: backslash, quote, newline escaped."""
+    """A label value as the text format wants it: backslash, quote, newline
+    escaped; anything else not printable (a terminal escape, a lone surrogate
+    that UTF-8 cannot carry) shown as ``\\uXXXX`` first (``printable``)."""
+    if not value.isprintable():  # keep the newline for the format's own escape
+        value = "\n".join(printable(part) for part in value.split("\n"))
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return value

@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Sequence
 
 from probe.diagnosis import by_name
+from probe.display import printable
 from probe.results import DnsResult, Hop, HostInfo, PortState, RoundResult, Severity, TcpResult
 
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
@@ -23,6 +24,9 @@ class Painter:
 
 def _grid(rows: Sequence[Sequence[tuple[str, str | None]]], paint: Painter) -> list[str]:
     """Align cells (text, colour) in columns; padding is computed on plain text."""
+    # Every cell is made printable here: a name, an answer or a reason from
+    # elsewhere can neither forge a row nor send a terminal escape.
+    rows = [[(printable(text), colour) for text, colour in row] for row in rows]
     widths = [max(len(row[i][0]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
@@ -39,7 +43,8 @@ def _ms(seconds: float | None) -> str:
 
 
 _STATE_COLOUR = {PortState.OPEN: "green", PortState.CLOSED: "yellow",
-                 PortState.FILTERED: "red", PortState.UNRESOLVED: "red", PortState.ERROR: "red"}
+                 PortState.FILTERED: "red", PortState.UNRESOLVED: "red", PortState.ERROR: "red",
+                 PortState.UNUSABLE: "red"}
 
 
 def _tcp_row(r: TcpResult) -> list[tuple[str, str | None]]:
@@ -114,14 +119,27 @@ def host_lines(host: HostInfo) -> list[str]:
         where = f"via {r.interface or '?'} from {r.source}" if r.source else f"no route ({r.error})"
         known = established.get(r.address, [])
         conns = f", {sum(known)} established" if known else ""
-        lines.append(f"  {r.address}: {where}{conns}")
+        lines.append(printable(f"  {r.address}: {where}{conns}"))
     for i in host.interfaces:
         bits = i.speed_bits_per_second
         speed = f", {bits // 1_000_000} Mbit/s" if bits else ""
-        lines.append(f"  {i.name}: {'up' if i.up else 'DOWN'}, mtu {i.mtu}{speed}, errors "
-                     f"{i.errors_in} in / {i.errors_out} out, drops {i.drops_in} in / "
-                     f"{i.drops_out} out")
+        lines.append(printable(
+            f"  {i.name}: {'up' if i.up else 'DOWN'}, mtu {i.mtu}{speed}, errors "
+            f"{i.errors_in} in / {i.errors_out} out, drops {i.drops_in} in / {i.drops_out} out"))
     return lines
+
+
+def _findings_section(result: RoundResult, paint: Painter) -> list[str]:
+    if not result.findings:
+        return []
+    out = ["", paint("FINDINGS", "bold")]
+    for f in result.findings:
+        tint = {Severity.CRITICAL: "red", Severity.WARNING: "yellow"}.get(f.severity, "dim")
+        out.append(f"{paint(f.severity.value.upper(), tint)} "
+                   + printable(f"{f.id}: {f.summary}"))
+        out.extend(printable(f"    {line}") for line in f.evidence)
+        out.append(printable(f"    remedy: {f.remedy}"))
+    return out
 
 
 def render(result: RoundResult, *, colour: bool = False, exit_status: int | None = None) -> str:
@@ -145,29 +163,23 @@ def render(result: RoundResult, *, colour: bool = False, exit_status: int | None
             hops = "  ".join(f"{h.ttl}:{h.address or '*'}" for h in _trim(t.hops))
             end = ("reached" if t.reached else
                    f"stops after {t.stopped_after.address}" if t.stopped_after else "no answer")
-            out.append(f"{t.target} {t.address}:{t.port}  {hops}  ({end})")
+            out.append(printable(f"{t.target} {t.address}:{t.port}  {hops}  ({end})"))
 
     if result.health:
         out.append("")
         out.append(paint("GATEWAY HEALTH", "bold"))
         for h in result.health:
-            out.append(f"{h.url} via {h.address or 'its name'}: "
-                       + paint(h.reason, "green" if h.ok else "red")
+            out.append(printable(f"{h.url} via {h.address or 'its name'}: ")
+                       + paint(printable(h.reason), "green" if h.ok else "red")
                        + f" ({h.duration_seconds * 1000:.0f} ms)")
 
-    if result.findings:
-        out.append("")
-        out.append(paint("FINDINGS", "bold"))
-        for f in result.findings:
-            tint = {Severity.CRITICAL: "red", Severity.WARNING: "yellow"}.get(f.severity, "dim")
-            out.append(f"{paint(f.severity.value.upper(), tint)} {f.id}: {f.summary}")
-            out.extend(f"    {line}" for line in f.evidence)
-            out.append(f"    remedy: {f.remedy}")
+    out.extend(_findings_section(result, paint))
 
     if result.stage_failures:
         out.append("")
         out.append(paint("STAGES THAT FAILED (the rest of the round stands)", "bold"))
-        out.extend(f"{paint(f.stage, 'red')}: {f.error}" for f in result.stage_failures)
+        out.extend(f"{paint(f.stage, 'red')}: {printable(f.error)}"
+                   for f in result.stage_failures)
 
     host = host_lines(result.host) if result.host is not None else []
     if host:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from probe.apim import MODES
+from probe.display import printable
 from probe.errors import ExportError
 from probe.lint.exports import Checked, lint_any, read
 from probe.lint.nsg import Network
@@ -30,16 +31,18 @@ def _sorted(checked: Sequence[Checked]) -> list[Finding]:
 
 def render_table(checked: Sequence[Checked], mode: str) -> str:
     out = [f"LINT (mode {mode})"]
-    out.extend(f"  {c.source}: {c.label} ({c.kind})" for c in checked)
+    out.extend(printable(f"  {c.source}: {c.label} ({c.kind})") for c in checked)
     findings = _sorted(checked)
     if findings:
         out.append("")
         out.append("FINDINGS")
     for f in findings:
-        out.append(f"{f.severity.value.upper()} {f.id}: {f.subject}")
-        out.append(f"    {f.summary}")
-        out.extend(f"    {line}" for line in f.evidence)
-        out.append(f"    remedy: {f.remedy}")
+        # printable: names and descriptions come from the export, and can
+        # neither forge a line nor send a terminal escape
+        out.append(printable(f"{f.severity.value.upper()} {f.id}: {f.subject}"))
+        out.append(printable(f"    {f.summary}"))
+        out.extend(printable(f"    {line}") for line in f.evidence)
+        out.append(printable(f"    remedy: {f.remedy}"))
     counts = {s: sum(f.severity is s for f in findings) for s in Severity}
     out.append("")
     out.append(f"{len(findings)} finding(s): {counts[Severity.CRITICAL]} critical, "

@@ -7,13 +7,12 @@ sane size are read.
 
 from __future__ import annotations
 
-import codecs
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from probe.boundary import load_json
 from probe.errors import ExportError
 from probe.files import EXPORT_LIMIT, read_regular_file
 from probe.lint import shapes
@@ -36,11 +35,6 @@ __all__ = ["EFFECTIVE_ROUTES", "NSG", "ROUTE_TABLE", "Checked", "kind_of", "lint
 
 # The largest export lint reads: an NSG with 1,000 rules is ~1 MB of az JSON.
 MAX_BYTES = EXPORT_LIMIT
-
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-         (codecs.BOM_UTF16_BE, "utf-16"))
-
 
 @dataclass(frozen=True, slots=True)
 class Checked:
@@ -108,31 +102,8 @@ def lint_any(raw: Any, source: str, mode: str, destinations: Sequence[str] = (),
             for doc in shapes.documents(raw, source)]
 
 
-def decode(data: bytes, source: Path | str) -> str:
-    """UTF-8, or UTF-16/32 with a byte order mark, or UTF-16 without one."""
-    codec = next((c for bom, c in _BOMS if data.startswith(bom)), None)
-    if codec is None:
-        # UTF-16 without a BOM still writes '{' or '[' as two bytes, one of them NUL.
-        codec = ("utf-16-le" if data[1:2] == b"\0" and data[:1] != b"\0" else
-                 "utf-16-be" if data[:1] == b"\0" and data[1:2] != b"\0" else "utf-8")
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as exc:
-        raise ExportError(f"not UTF-8 text (nor UTF-16 with a byte order mark): cannot decode "
-                          f"byte {exc.start} as {codec}; expected az's JSON output",
-                          source=source) from None
-
-
 def read(path: Path) -> Any:
-    """The JSON of a saved export; only a regular file of at most MAX_BYTES."""
-    data = read_regular_file(path, MAX_BYTES, error=ExportError)
-    text = decode(data, path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ExportError(f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}; "
-                          "expected az's JSON output", source=path) from None
-    except RecursionError:
-        raise ExportError("JSON nested too deeply; expected az's JSON output",
-                          source=path) from None
-
+    """The JSON of a saved export; only a regular file of at most MAX_BYTES,
+    through the one input boundary (encodings, numbers, text)."""
+    return load_json(read_regular_file(path, MAX_BYTES, error=ExportError), path,
+                     error=ExportError, expected="az's JSON output")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from probe.addresses import is_prefix
+from probe.boundary import ascii_int
 from probe.errors import ErrorSite, ExportError
 from probe.lint.node import Node, join
 from probe.lint.nsg import DEFAULT_RULES, Nsg, SecurityRule
@@ -37,9 +38,10 @@ def parse_ports(doc: ErrorSite, where: str, values: Sequence[Any]) -> tuple[tupl
             ranges.append((0, 65535))
             continue
         low, dash, high = text.partition("-")
-        if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+        # ASCII digits only: '²' and '٣' are digits to str.isdigit() and int(), and no port.
+        a, b = ascii_int(low, 0, 1 << 32), ascii_int(high if dash else low, 0, 1 << 32)
+        if a is None or b is None:
             raise doc.fail(where, f"expected a port, a range 'a-b' or '*', got {value!r}")
-        a, b = int(low), int(high) if high else int(low)
         if not (0 <= a <= b <= 65535):
             raise doc.fail(where, f"expected ports from 0 to 65535 with a <= b, got {value!r}")
         ranges.append((a, b))

@@ -3,8 +3,9 @@
 A valid document is drawn from the schema (``probe.schema.keys_of``: ranges,
 choices, types; valid strings by key name), then up to three mutations break
 it anywhere the schema reaches: a key given another type, an edge of its range,
-NaN, a nasty string (unicode, IDN, huge), a control character slipped into a
-valid string, an unknown key, a required key dropped, a section of the wrong
+NaN, an integer beyond 64 bits or 5,000 digits long, a nasty string (unicode,
+IDN, huge), a control character slipped into a valid string, an unknown key,
+a required key dropped, a section of the wrong
 type. ``dump`` writes it as TOML (tomllib has no writer), with [table] and
 [[target]] headers or all inline.
 """
@@ -34,9 +35,19 @@ NASTY_STRINGS = [
 
 CONTROL = ["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9b", "\u2028", "\u2029"]
 
+
+
+class Literal(str):
+    """TOML text written as it is: numbers Python would not print (5,000 digits)."""
+
+
+# integers TOML's 64 bits cannot hold, and one beyond Python's digit limit
+HUGE_INTEGERS = [2**63, -(2**63) - 1, 10**40, Literal("9" * 5000), Literal("-" + "9" * 4400)]
+
 # anything at all, for a key that expects something else
 _SCALARS = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.sampled_from(HUGE_INTEGERS),
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),
     st.sampled_from(NASTY_STRINGS),
@@ -172,6 +183,8 @@ def _key(name: str) -> str:
 
 
 def value(v: Any) -> str:
+    if isinstance(v, Literal):
+        return str.__str__(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

@@ -70,7 +70,7 @@ def test_run_malformed_exit_2(file: str, fragment: str,
     assert run([str(AZURE / "nsg-internal-ok.json"), str(AZURE / file)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing half-reported
-    assert captured.err.startswith(f"probe lint: error: {AZURE / file}: ")
+    assert captured.err.startswith(f"probe lint: error: {AZURE / file}:")  # :LINE where known
     assert fragment in captured.err
     assert "Traceback" not in captured.err
 

@@ -26,6 +26,7 @@ import random
 
 import pytest
 
+from probe.addresses import unusable
 from probe.config import AgentConfig, Config, DnsConfig, Resolver, Target
 from probe.probers.dns import DnsProber
 from probe.results import DnsStatus
@@ -86,8 +87,10 @@ def test_hostile_answers_never_break_a_round(aaaa: bool, caplog: pytest.LogCaptu
         assert d.status is DnsStatus.OK or d.addresses == (), (where, d)
 
     # what went to the TCP phase: the rows of the round, one per probed address
-    probed = [r for r in result.tcp if r.address is not None]  # type: ignore[attr-defined]
+    # (an answer that cannot be the dependency, a hostile 0.0.0.0 or multicast, is not probed)
+    probed = [r for r in result.tcp if r.probed]  # type: ignore[attr-defined]
     assert sorted(job.address for job in prober.jobs) == sorted(r.address for r in probed)
+    assert all(unusable(r.address) is None for r in probed), where
     per_target: dict[str, int] = {}
     for row in probed:
         assert row.address in served.get(row.host, set()), (where, row)  # the primary's answer
