@@ -73,6 +73,20 @@ class Imported:
     entries: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """``[apim] import_limit`` for one document: the limit, and the entries the
+    documents read before it took."""
+
+    limit: int
+    used: int = 0
+
+    def check(self, source: str, entries: int) -> None:
+        """Raise ConfigError, naming ``source``, when its entries pass the limit."""
+        if self.used + entries > self.limit:
+            raise over_limit(source, entries, self.used + entries, self.limit)
+
+
 class _Where(ErrorSite):
     """Errors for one document: the file, the JSON path, the command that saves it."""
 
@@ -232,10 +246,18 @@ def _check(entry: Any, key: str, location: _Location, where: _Where) -> ApimChec
         direction=direction, host=host, port=port, dns_servers=location.dns_servers)
 
 
-def from_networkstatus(doc: Any, source: str, locations: Sequence[str] = ()) -> Imported:
-    """Every entry as an ApimCheck; hosts and URLs of the chosen locations as targets."""
+def from_networkstatus(doc: Any, source: str, locations: Sequence[str] = (),
+                       budget: Budget | None = None) -> Imported:
+    """Every entry as an ApimCheck; hosts and URLs of the chosen locations as targets.
+
+    Over ``budget``, the document is refused before any entry is read (an
+    entry becomes one check: the lists' lengths are the count).
+    """
     where = _Where(source, NETWORKSTATUS)
     everything = _locations(doc, where)
+    if budget is not None:
+        budget.check(source, sum(len(loc.entries) for loc in everything
+                                 if isinstance(loc.entries, list)))
     checks: list[ApimCheck] = []
     for location in everything:  # validate every location, read the chosen ones
         if not isinstance(location.entries, list):
@@ -358,17 +380,22 @@ def kind_of(doc: Any) -> str | None:
     return None
 
 
-def targets_from(doc: Any, source: str, locations: Sequence[str] = ()) -> Imported:
+def targets_from(doc: Any, source: str, locations: Sequence[str] = (),
+                 budget: Budget | None = None) -> Imported:
     """Targets (and APIM's checks) from a parsed document of either kind.
 
     ``locations``: the Azure locations whose networkstatus is read (empty:
-    the document must hold one location only).
+    the document must hold one location only). ``budget``: ``[apim]
+    import_limit`` and the entries already imported; more is a ConfigError.
     """
     kind = kind_of(doc)
     if kind == NETWORKSTATUS:
-        return from_networkstatus(doc, source, locations)
+        return from_networkstatus(doc, source, locations, budget)
     if kind == OUTBOUND:
-        return from_outbound(doc, source)
+        found = from_outbound(doc, source)
+        if budget is not None:
+            budget.check(source, found.entries)
+        return found
     raise ConfigError("expected the JSON of an API Management 'networkstatus' (a list of "
                       "{location, networkStatus: {connectivityStatus: [...]}}), as "
                       f"`{COMMANDS[NETWORKSTATUS]}` saves it, or "
@@ -376,14 +403,14 @@ def targets_from(doc: Any, source: str, locations: Sequence[str] = ()) -> Import
                       "[...]}]}), as " f"`{COMMANDS[OUTBOUND]}` saves it", source=source)
 
 
-def load(path: Path, locations: Sequence[str] = ()) -> Imported:
+def load(path: Path, locations: Sequence[str] = (), budget: Budget | None = None) -> Imported:
     """Read one saved document; every problem is a ConfigError naming the file."""
     # A regular file of sane size only: a FIFO named in [apim] import must not hang a
     # reload; then the one input boundary (encodings, numbers, text).
     doc = load_json(read_regular_file(path, EXPORT_LIMIT, error=ConfigError), path,
                     error=ConfigError, expected="a saved networkstatus or "
                     "outboundNetworkDependenciesEndpoints document")
-    return targets_from(doc, str(path), locations)
+    return targets_from(doc, str(path), locations, budget)
 
 
 def over_limit(source: str, entries: int, total: int, limit: int) -> ConfigError:

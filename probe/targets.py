@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from probe.apim import ApimConfig
-from probe.apim_reports import Imported, load, over_limit, resolve_paths, target_name, unique
+from probe.apim_reports import Budget, Imported, load, resolve_paths, target_name, unique
 from probe.config import Config, Target
 
 # Documented ports (APIM-REFERENCE.md, "Required network rules").
@@ -86,14 +86,11 @@ def imported(config: Config) -> list[Imported]:
     if config.apim is None or not config.apim.imports:
         return []
     wanted = wanted_locations(config.apim)
-    limit = config.apim.import_limit
     documents: list[Imported] = []
-    total = 0
+    used = 0
     for path in resolve_paths(config.apim.imports, config.source):
-        document = load(path, wanted)
-        total += document.entries
-        if total > limit:
-            raise over_limit(str(path), document.entries, total, limit)
+        document = load(path, wanted, Budget(config.apim.import_limit, used))
+        used += document.entries
         documents.append(document)
     return documents
 

@@ -604,3 +604,17 @@ def test_outbound_entries_are_domain_and_port_pairs(tmp_path: Path) -> None:
     wildcard = {"value": [{"category": "Azure Storage",
                            "endpoints": [{"domainName": "*.blob.example.test"}]}]}
     assert targets_from(wildcard, "o.json").entries == 1
+
+
+def test_an_oversized_networkstatus_is_refused_before_its_entries_are_read(
+        tmp_path: Path) -> None:
+    # Every entry would be an error: the count alone decides, so an oversized
+    # document never costs a check per entry before it is refused.
+    doc = _networkstatus(30)
+    for entry in doc[0]["networkStatus"]["connectivityStatus"]:
+        entry["name"] = ["not", "a", "name"]
+    config = _import_config(tmp_path, {"ns.json": doc}, "import_limit = 29\n")
+    with pytest.raises(ConfigError, match=r"ns\.json: 30 entries, over the limit of 29 "):
+        _expanded(config)
+    with pytest.raises(ConfigError, match=r"connectivityStatus\[0\]\.name: expected a host"):
+        _expanded(_import_config(tmp_path, {"ns.json": doc}, "import_limit = 30\n"))
