@@ -54,7 +54,7 @@ from typing import Any
 
 from bench import fleet, imports  # run as `python -m bench.run` from the top
 
-START_NS = time.time_ns()
+START_NS = time.monotonic_ns()  # CLOCK_MONOTONIC: the SYN stamps' clock, system-wide
 ROOT = Path(__file__).resolve().parent.parent
 
 SPREAD_CAP = 40_000.0  # pps for the RPS runs: what this 2-CPU lab absorbs without loss
@@ -113,7 +113,7 @@ def run_worker(spec: dict[str, Any], *, pin: bool = False) -> dict[str, Any]:
     from tests.helpers import synlab
 
     pinned = ["taskset", "-c", "0"] if pin else []
-    spawned = time.time_ns()
+    spawned = time.monotonic_ns()
     # The spec goes on stdin: 20,000 jobs do not fit in argv.
     proc = in_ns(synlab.CLIENT, [*pinned, sys.executable, "-m", "bench.run", "worker"],
                  stdin=json.dumps(spec))
@@ -626,7 +626,7 @@ filtered {f10k['reasons']}; unsolicited packets during the throughput runs:
 * RTT: the receive time is the kernel's SO_TIMESTAMPNS stamp (the same
   skb stamp tcpdump reports). The send time is the kernel's software TX
   stamp (SO_TIMESTAMPING, read back from the error queue with the packet)
-  when the driver gives one, else `time.time_ns()` just before `sendto()`:
+  when the driver gives one, else `time.monotonic_ns()` just before `sendto()`:
   the "Python clock only" rows show what the kernel stamp saves.
 """
 

@@ -15,10 +15,10 @@ import errno
 import socket
 import struct
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from probe.probers import stallclock
 from probe.probers.classify import classify_connect_errno, classify_icmp, no_response
 from probe.results import Attempt, PortState, TcpJob
 
@@ -141,27 +141,31 @@ async def connect_once(address: str, port: int, timeout: float) -> Attempt:
         # Close with a RST: no TIME_WAIT on our side, no lingering session on theirs.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         loop = asyncio.get_running_loop()
+        # The wait and the RTT go by the stall clock: a blocked event loop is
+        # neither the target's silence nor its slowness.
+        clock = stallclock.for_running_loop()
         answered: asyncio.Future[float] = loop.create_future()
-        start = time.perf_counter()
-        err = sock.connect_ex((address, port))
-        if err not in (0, errno.EINPROGRESS):
-            # Refused before anything left this host (no route, local firewall).
-            return classify_connect_errno(err, local=True)
-        if err == errno.EINPROGRESS:
-            def ready() -> None:
-                if not answered.done():
-                    answered.set_result(time.perf_counter())
+        with clock.held():
+            start = clock.now()
+            err = sock.connect_ex((address, port))
+            if err not in (0, errno.EINPROGRESS):
+                # Refused before anything left this host (no route, local firewall).
+                return classify_connect_errno(err, local=True)
+            if err == errno.EINPROGRESS:
+                def ready() -> None:
+                    if not answered.done():
+                        answered.set_result(clock.now())
 
-            loop.add_writer(sock.fileno(), ready)
-            try:
-                end = await asyncio.wait_for(answered, timeout)
-            except TimeoutError:
-                return no_response()
-            finally:
-                loop.remove_writer(sock.fileno())
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        else:
-            end = time.perf_counter()
+                loop.add_writer(sock.fileno(), ready)
+                try:
+                    if not await clock.wait_until(answered, start + timeout):
+                        return no_response()
+                finally:
+                    loop.remove_writer(sock.fileno())
+                end = answered.result()
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            else:
+                end = clock.now()
         report = _read_error_queue(sock) if err else None
         return classify_connect(err, report, address, end - start)
     finally:

@@ -6,7 +6,9 @@ goes out halfway through the timeout while the first one keeps listening, so
 one lost datagram does not read as a dead resolver, and a slow recursive
 answer to the first query still counts. dnspython builds and parses the
 messages; the UDP exchange is ours only to time it on the wire (kernel
-receive timestamps), as the TCP probes are.
+receive timestamps, made monotonic as they are read), as the TCP probes are.
+Timeouts go by the event loop's stall clock: a loop blocked by something else
+(a large config parsed on it) does not turn an answer into ``timeout``.
 
 A resolver may be hostile or broken, and nothing it sends ends a round:
 
@@ -28,7 +30,6 @@ import asyncio
 import ipaddress
 import itertools
 import socket
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -44,7 +45,9 @@ import dns.rdataclass
 import dns.rdatatype
 
 from probe.config import DEFAULT_MAX_ADDRESSES, Resolver
-from probe.probers.kerneltime import SO_TIMESTAMPNS, received_ns
+from probe.probers import stallclock
+from probe.probers.kerneltime import SO_TIMESTAMPNS, STAMPS, received_ns
+from probe.probers.stallclock import StallClock
 from probe.results import DnsResult, DnsStatus
 
 # dnspython loads rdata classes on first use; doing it inside the first round
@@ -128,17 +131,23 @@ def _display(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True).lower()
 
 
-async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
-               first_send_ns: list[int]) -> dns.message.Message:
+async def _udp(query: dns.message.Message, resolver: Resolver, clock: StallClock,
+               deadline: float, first_send_ns: list[int]) -> dns.message.Message:
     """One UDP exchange, timed on the wire: from just before send() to the
     kernel's receive timestamp, so that our own event loop, busy with the other
     questions in flight, does not count as the resolver's time. The reply's
-    ``time`` is seconds since the *first* send of this question."""
+    ``time`` is seconds since the *first* send of this question (monotonic).
+
+    ``deadline`` is on the stall clock: time the loop was blocked does not
+    count, and an answer read as the loop unblocks is taken whatever the
+    time (TimeoutError only when none came in unblocked time).
+    """
     ipv6 = ":" in resolver.address
     sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET,
                          socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[tuple[dns.message.Message, int]] = loop.create_future()
+    sent = 0
 
     def readable() -> None:
         while not answer.done():
@@ -149,7 +158,9 @@ async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
             except OSError as exc:  # ICMP port unreachable and friends, via the connected socket
                 answer.set_exception(exc)
                 return
-            received = received_ns(ancdata) or time.time_ns()
+            # The kernel's CLOCK_REALTIME stamp, made monotonic now: an answer
+            # cannot predate this socket's question.
+            received = STAMPS.convert(received_ns(ancdata), sent)
             reply = _answer_to(query, wire)
             if reply is not None:
                 answer.set_result((reply, received))
@@ -159,11 +170,13 @@ async def _udp(query: dns.message.Message, resolver: Resolver, timeout: float,
         # Connected: only the resolver's datagrams reach us, and its ICMP errors surface.
         sock.connect((resolver.address, resolver.port))
         loop.add_reader(sock.fileno(), readable)
-        sent = time.time_ns()
+        sent = STAMPS.monotonic()
         if not first_send_ns:
             first_send_ns.append(sent)
         sock.send(query.to_wire())
-        reply, received = await asyncio.wait_for(answer, timeout)
+        if not await clock.wait_until(answer, deadline):
+            raise TimeoutError
+        reply, received = answer.result()
         reply.time = max(received - first_send_ns[0], 0) / 1e9
         return reply
     finally:
@@ -207,47 +220,53 @@ class NameResolver(Protocol):
 
 async def exchange(query: dns.message.Message, resolver: Resolver,
                    timeout: float) -> dns.message.Message:
-    """One question, UDP with one retransmission, TCP when truncated."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    first_send_ns: list[int] = []
+    """One question, UDP with one retransmission, TCP when truncated.
 
-    async def attempt() -> dns.message.Message:
-        remaining = max(deadline - loop.time(), 0.001)
-        reply = await _udp(query, resolver, remaining, first_send_ns)
-        if reply.flags & dns.flags.TC:
-            remaining = max(deadline - loop.time(), 0.001)
-            reply = await dns.asyncquery.tcp(query, resolver.address, timeout=remaining,
-                                             port=resolver.port)
-            reply.time = (time.time_ns() - first_send_ns[0]) / 1e9
-        return reply
+    The timeout and the retransmission go by the loop's stall clock
+    (``probe.probers.stallclock``): time during which the event loop was
+    blocked is not the resolver's, and does not turn an answer into a timeout.
+    Each attempt ends by itself at the deadline; the answer of either wins.
+    """
+    clock = stallclock.for_running_loop()
+    with clock.held():
+        deadline = clock.now() + timeout
+        first_send_ns: list[int] = []
 
-    pending = {asyncio.ensure_future(attempt())}
-    retransmit_at = loop.time() + timeout / 2
-    retransmitted = False
-    try:
-        while pending:
-            wait = (retransmit_at if not retransmitted else deadline) - loop.time()
-            done, pending = await asyncio.wait(pending, timeout=max(wait, 0),
-                                               return_when=asyncio.FIRST_COMPLETED)
-            # Read every outcome, so that no failure is left for asyncio to log.
-            outcomes = [(task, task.exception()) for task in done]
-            for task, exc in outcomes:
-                if exc is None:
-                    return task.result()
-            for _task, exc in outcomes:
-                if not isinstance(exc, dns.exception.Timeout | TimeoutError):
-                    raise exc  # type: ignore[misc]
-            if not retransmitted and loop.time() < deadline:
-                retransmitted = True
-                pending.add(asyncio.ensure_future(attempt()))
-            elif loop.time() >= deadline:
-                break
-        raise _NoAnswer
-    finally:
-        for task in pending:
-            task.cancel()
-            task.add_done_callback(_forget)
+        async def attempt() -> dns.message.Message:
+            reply = await _udp(query, resolver, clock, deadline, first_send_ns)
+            if reply.flags & dns.flags.TC:
+                reply = await clock.wait_for(
+                    dns.asyncquery.tcp(query, resolver.address, port=resolver.port),
+                    deadline - clock.now())
+                reply.time = (STAMPS.monotonic() - first_send_ns[0]) / 1e9
+            return reply
+
+        pending = {asyncio.ensure_future(attempt())}
+        retransmit_at = clock.now() + timeout / 2
+        retransmitted = False
+        try:
+            while pending:
+                wait = None if retransmitted else max(retransmit_at - clock.now(), 0)
+                done, pending = await asyncio.wait(pending, timeout=wait,
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                # Read every outcome, so that no failure is left for asyncio to log.
+                outcomes = [(task, task.exception()) for task in done]
+                for task, exc in outcomes:
+                    if exc is None:
+                        return task.result()
+                for _task, exc in outcomes:
+                    if not isinstance(exc, dns.exception.Timeout | TimeoutError):
+                        raise exc  # type: ignore[misc]
+                now = clock.now()
+                if not retransmitted and (now >= retransmit_at or not pending) \
+                        and now < deadline:
+                    retransmitted = True
+                    pending.add(asyncio.ensure_future(attempt()))
+            raise _NoAnswer
+        finally:
+            for task in pending:
+                task.cancel()
+                task.add_done_callback(_forget)
 
 
 def _forget(task: asyncio.Future[dns.message.Message]) -> None:
@@ -279,13 +298,17 @@ class DnsProber:
                       aaaa: bool = False) -> DnsResult:
         """Ask one resolver about one name; never raises for what the network,
         the resolver or its answers do."""
-        start = time.perf_counter()
         rdtypes = [dns.rdatatype.A, dns.rdatatype.AAAA] if aaaa else [dns.rdatatype.A]
         queries = [dns.message.make_query(name, rdtype) for rdtype in rdtypes]
-        outcomes = await asyncio.gather(*(self._exchange(q, resolver, timeout) for q in queries),
-                                        return_exceptions=True)
-        result = _result(name, resolver, timeout, rdtypes, outcomes,
-                         time.perf_counter() - start)
+        # Without a wire time (a timeout, an error), the duration is the time the
+        # loop could see: a blocked loop does not make a timeout look longer.
+        clock = stallclock.for_running_loop()
+        with clock.held():
+            start = clock.now()
+            outcomes = await asyncio.gather(
+                *(self._exchange(q, resolver, timeout) for q in queries), return_exceptions=True)
+            duration = clock.now() - start
+        result = _result(name, resolver, timeout, rdtypes, outcomes, duration)
         return cap(result, self.max_addresses)
 
     async def resolve_all(self, names: Sequence[str], resolvers: Sequence[Resolver],

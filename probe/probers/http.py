@@ -116,7 +116,12 @@ def check(url: str, *, address: str | None = None, timeout: float = 5.0, verify:
 async def check_all(url: str, addresses: Sequence[str] = (), *, timeout: float = 5.0,
                     verify: bool = True, cafile: str | None = None,
                     expect: int = 200) -> tuple[HttpResult, ...]:
-    """``check`` through each address side by side (through the name when none)."""
+    """``check`` through each address side by side (through the name when none).
+
+    Each check runs in a thread with socket timeouts (the kernel's poll), not
+    an event-loop timer: a blocked event loop cannot turn a served request into
+    ``no-response``, so these need no stall clock (``probe.probers.stallclock``).
+    """
     targets: list[str | None] = list(dict.fromkeys(addresses)) or [None]
     return tuple(await asyncio.gather(*(
         asyncio.to_thread(check, url, address=a, timeout=timeout, verify=verify, cafile=cafile,

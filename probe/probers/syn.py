@@ -112,12 +112,12 @@ class SynProber:
 
     @property
     def first_send_ns(self) -> int | None:
-        """Wall clock of the very first SYN (benchmarks)."""
+        """Monotonic clock (ns) of the very first SYN (benchmarks)."""
         return self._sockets.first_send_ns
 
     @property
     def last_send_ns(self) -> int | None:
-        """Wall clock of the latest SYN."""
+        """Monotonic clock (ns) of the latest SYN."""
         return self._sockets.last_send_ns
 
     @property

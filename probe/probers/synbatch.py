@@ -67,7 +67,8 @@ def _verdict(kind: str, value: int) -> Attempt | None:
 class Batch:
     """Matching state of one batch: which key belongs to which attempt slot.
 
-    Pure apart from the clock values handed in, so the matching rules are unit
+    Pure apart from the clock values handed in (monotonic, ns: a wall-clock step
+    cannot move them), so the matching rules are unit
     tested without sockets. RTTs are computed at the end (``attempts``): the
     kernel's send timestamp of a SYN may be read after its answer.
     """

@@ -6,6 +6,10 @@
   copies of the answers, each with a classic BPF filter so the kernel hands us
   only segments to our source ports and ICMP errors quoting them, and with
   SO_TIMESTAMPNS so the receive time is the kernel's, not ours;
+* every time handed to the ``Batch`` is monotonic: sends are stamped with
+  ``time.monotonic_ns()``, and each kernel stamp (CLOCK_REALTIME) is made
+  monotonic as it is read (``probe.probers.kerneltime``), so an NTP step
+  during a batch changes no verdict and no RTT;
 * a block of contiguous TCP source ports, each held by a bound but never
   listening TCP socket: nobody else can take those ports, and since no socket
   listens or is connected on them the kernel answers every SYN-ACK with a RST,
@@ -25,10 +29,9 @@ import random
 import select
 import socket
 import struct
-import time
 
 from probe.probers.classify import classify_connect_errno
-from probe.probers.kerneltime import ANC_SPACE, SO_TIMESTAMPNS, received_ns
+from probe.probers.kerneltime import ANC_SPACE, SO_TIMESTAMPNS, STAMPS, StampClock, received_ns
 from probe.probers.packet import (
     Cookie,
     Key,
@@ -58,12 +61,19 @@ class RawSockets:
     """The send socket, the two filtered receivers and the held source ports.
 
     Not thread-safe on its own: ``SynProber`` holds its lock around every use.
-    ``first_send_ns``/``last_send_ns`` are the wall clock of the first and the
-    latest SYN (benchmarks read them).
+    ``first_send_ns``/``last_send_ns`` are the monotonic clock of the first and
+    the latest SYN (benchmarks read them). ``stamps`` reads the clocks (a test
+    steps the wall clock through it).
     """
 
-    def __init__(self, *, ports: int, tx_timestamps: bool, secret: bytes | None) -> None:
+    def __init__(self, *, ports: int, tx_timestamps: bool, secret: bytes | None,
+                 stamps: StampClock = STAMPS) -> None:
         self.tx_timestamps = tx_timestamps
+        self.stamps = stamps
+        # A stamp read by a drain is no older than the start of the drain before it:
+        # that drain emptied the socket.
+        self._rx_floor_ns = 0
+        self._tx_floor_ns = 0
         self.first_send_ns: int | None = None
         self.last_send_ns: int | None = None
         self.ports: list[int] = []
@@ -113,6 +123,7 @@ class RawSockets:
             self._recv_tcp, self._holders, self.ports = None, [], []
             raise
         self._send = send
+        self._rx_floor_ns = self._tx_floor_ns = self.stamps.monotonic()
 
     @staticmethod
     def _enable_tx_stamps(sock: socket.socket) -> bool:
@@ -200,7 +211,7 @@ class RawSockets:
         self._attempt_id += 1
         seq = self._cookie(template.addresses, sport, dport, self._attempt_id)
         packet = template.build(sport, dport, seq)
-        tx_ns = time.time_ns()  # as close before the syscall as Python gets
+        tx_ns = self.stamps.monotonic()  # as close before the syscall as Python gets
         try:
             self._send.sendto(packet, (plan.job.address, 0))
         except OSError as exc:
@@ -221,6 +232,9 @@ class RawSockets:
         if not self._tx_stamps:
             return
         assert self._send is not None
+        floor = self._tx_floor_ns
+        self._tx_floor_ns = self.stamps.monotonic()
+        convert = self.stamps.convert
         recvmsg = self._send.recvmsg
         flags = socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
         while True:
@@ -235,12 +249,15 @@ class RawSockets:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPING:
                     sec, nsec = _TIMESPEC.unpack_from(value)  # [0]: the software stamp
                     if sec:
-                        batch.sent_at(key, sec * 1_000_000_000 + nsec)
+                        batch.sent_at(key, convert(sec * 1_000_000_000 + nsec, floor))
                     break
 
     def drain(self, batch: Batch, expired: dict[Key, int]) -> None:
         """Read every send stamp and answer waiting (non-blocking)."""
         self.drain_tx(batch)
+        floor = self._rx_floor_ns
+        self._rx_floor_ns = self.stamps.monotonic()
+        convert = self.stamps.convert
         for sock, parse in ((self._recv_tcp, parse_tcp), (self._recv_icmp, parse_icmp)):
             assert sock is not None
             recvmsg = sock.recvmsg
@@ -252,4 +269,4 @@ class RawSockets:
                 answer = parse(data)
                 if answer is None:
                     continue
-                batch.receive(answer, received_ns(ancdata) or time.time_ns(), expired)
+                batch.receive(answer, convert(received_ns(ancdata), floor), expired)

@@ -6,6 +6,8 @@ agent is checked as systemd runs it.
 Not checked here, and why: MemoryMax= and TasksMax= need the memory and pids
 controllers, which this machine class does not give a container (hybrid
 cgroups, PID 1 not systemd); `systemd-analyze security` still scores them.
+TasksMax=64 is stood in for by LimitNPROC=64 (the dynamic user owns only the
+agent, and every thread counts) in the limits test.
 """
 
 from __future__ import annotations
@@ -145,6 +147,70 @@ def test_failing_targets_are_probed_and_traced_under_the_sandbox(
     assert "round_failed" not in journal and "Address family not supported" not in journal
     machine.write(CONFIG, lab.toml(interval=3, listen="127.0.0.1:9839"))
     machine.run(["systemctl", "reload", UNIT])
+
+
+# Holds N idle connections to the agent from inside the lab namespace for S seconds.
+_HOLDER = ("import socket, sys, time\n"
+           "held = []\n"
+           "for _ in range(int(sys.argv[1])):\n"
+           "    s = socket.create_connection(('127.0.0.1', 9839), timeout=5)\n"
+           "    held.append(s)\n"
+           "print('held', len(held), flush=True)\n"
+           "time.sleep(float(sys.argv[2]))\n")
+
+
+def _rounds(lab: MiniLab) -> float:
+    body = wait_metrics(lab.client_ns, "apim_probe_rounds_total ", within=20)
+    return float(re.search(r"^apim_probe_rounds_total (\S+)$", body, re.M).group(1))  # type: ignore[union-attr]
+
+
+def test_rounds_with_failing_targets_hold_under_process_and_descriptor_limits(
+        machine: nspawn.Machine, lab: MiniLab) -> None:
+    """Issue 16: with the unit's task budget (TasksMax=64) and the default soft
+    NOFILE of 1,024 as hard limits, 300 idle connections held during rounds of
+    refused, dropped and rejected targets (traced) crash nothing and fail no
+    round. The pids controller is not given to containers on this machine
+    class, so TasksMax= is stood in for by LimitNPROC=64: the dynamic user
+    owns only the agent, and every thread counts against it."""
+    dropin = "/etc/systemd/system/apim-probe.service.d/limits.conf"
+    machine.write(dropin, "[Service]\nLimitNPROC=64\nLimitNOFILE=1024\n")
+    machine.write(CONFIG, lab.toml(interval=2, listen="127.0.0.1:9839", failing=True))
+    machine.run(["systemctl", "daemon-reload"])
+    machine.run(["systemctl", "restart", UNIT])
+    try:
+        wait_healthy(lab.client_ns, within=30)
+        pid = show(machine, "MainPID")
+        limits = machine.run(["cat", f"/proc/{pid}/limits"]).stdout
+        assert re.search(r"Max processes\s+64\s+64", limits), limits
+        assert re.search(r"Max open files\s+1024\s+1024", limits), limits
+        before = _rounds(lab)
+        holder = subprocess.Popen(["ip", "netns", "exec", lab.client_ns, sys.executable, "-c",
+                                   _HOLDER, "300", "14"], stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().startswith("held 300")
+            threads = [int(status_fields(machine, pid)["Threads"]) for _ in range(3)
+                       if time.sleep(2) is None]
+            during = _rounds(lab)
+        finally:
+            holder.wait(30)
+        after = _rounds(lab)
+        assert show(machine, "MainPID") == pid and show(machine, "ActiveState") == "active"
+        assert max(threads) < 32, threads  # nowhere near the 64 a thread per connection took
+        assert during >= before + 2 and after > during, (before, during, after)
+        body = wait_metrics(lab.client_ns, 'apim_probe_trace_reached{target="rejected"')
+        errors = re.findall(r'^apim_probe_stage_errors_total\{stage="(\w+)"\} (\S+)$', body,
+                            re.M)
+        assert errors and all(float(v) == 0 for _, v in errors), errors
+        journal = machine.run(["journalctl", "-u", UNIT, "--no-pager", "-o", "cat"]).stdout
+        assert "event=resources" in journal
+        for bad in ("round_failed", "can't start new thread", "Too many open files"):
+            assert bad not in journal, journal[-3000:]
+    finally:
+        machine.run(["rm", "-f", dropin])
+        machine.run(["systemctl", "daemon-reload"])
+        machine.write(CONFIG, lab.toml(interval=3, listen="127.0.0.1:9839"))
+        machine.run(["systemctl", "restart", UNIT])
+        wait_healthy(lab.client_ns, within=30)
 
 
 def test_textfile_unit_fails_visibly_on_a_config_error(machine: nspawn.Machine) -> None:

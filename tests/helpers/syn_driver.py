@@ -18,7 +18,7 @@ import json
 import sys
 import time
 
-START_NS = time.time_ns()
+START_NS = time.monotonic_ns()  # CLOCK_MONOTONIC: the SYN stamps' clock, system-wide
 
 # Imported after START_NS on purpose (start-up is measured). Run by the venv's
 # interpreter (sys.executable), where probe is installed: no path to patch.
