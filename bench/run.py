@@ -1,12 +1,13 @@
 """Benchmark the SYN engine on the scratch lab and write bench/RESULTS.md.
 
     python -m bench.run [--runs 5] [--rounds 20] [--quick] [--no-footprint]
-                        [--only metrics] [--soak SECONDS]
+                        [--only metrics|imports] [--soak SECONDS]
 
 ``--only metrics`` (``make bench BENCH_ARGS="--only metrics"``) runs only
 bench/fleet.py, the exposition at 1,000 target addresses against
 blackbox_exporter, and rewrites RESULTS.md with the other sections as the
-last full run left them in results.json.
+last full run left them in results.json. ``--only imports``: bench/imports.py
+alone (`[apim] import` of 1k, 12k and 100k entries, no network).
 
 Brings up tests/helpers/synlab.py (namespaces syn-*, 198.19.0.0/16, shaped
 like the shared lab, plus 1,000 open ports and an address whose every port is
@@ -51,7 +52,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fleet  # run as `python -m bench.run` from the top
+from bench import fleet, imports  # run as `python -m bench.run` from the top
 
 START_NS = time.monotonic_ns()  # CLOCK_MONOTONIC: the SYN stamps' clock, system-wide
 ROOT = Path(__file__).resolve().parent.parent
@@ -579,7 +580,7 @@ def write_results(r: dict[str, Any], runs: int) -> str:
     ]
     return f"""# SYN engine benchmark
 
-Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}
+Date: {r.get('date') or datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}
 Machine: {r['machine']}
 Lab: tests/helpers/synlab.py (syn-c -> syn-r -> syn-s over veth, 198.19.0.0/16)
 Method: `make bench` (`python -m bench.run --runs {runs}`); every number is the median of
@@ -597,6 +598,7 @@ filtered {f10k['reasons']}; unsolicited packets during the throughput runs:
 {_blackbox_section(r.get("blackbox"), r.get("engine_100", {}), runs)}
 {_footprint_section(r.get("footprint"))}
 {fleet.section(r.get("metrics"))}
+{imports.section(r.get("imports"))}
 ## Goals missed, and why
 
 {chr(10).join(_why_missed(r))}
@@ -652,7 +654,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="fewer probes, no nmap, no peers, no footprint")
     parser.add_argument("--no-footprint", action="store_true")
-    parser.add_argument("--only", choices=("metrics",),
+    parser.add_argument("--only", choices=("metrics", "imports"),
                         help="run one part only; the rest of RESULTS.md from results.json")
     parser.add_argument("--soak", type=float, default=0.0,
                         help="seconds of daemon soak in the metrics part (a scrape every 5 s)")
@@ -661,14 +663,19 @@ def main() -> None:
     from tests.helpers import synlab
 
     fleet_args = fleet.parser().parse_args(["--soak", str(args.soak)])
-    if args.only == "metrics":
+    if args.only is not None:
         results = json.loads((ROOT / "bench" / "results.json").read_text())
-        results["metrics"] = fleet.run(fleet_args)
+        if args.only == "metrics":
+            results["metrics"] = fleet.run(fleet_args)
+        else:
+            results["imports"] = _imports(results.get("imports"))
         _write(results, args.runs)
         return
 
     n = 5_000 if args.quick else 20_000
-    results: dict[str, Any] = {"machine": machine()}
+    # The date of the SYN engine's figures (an --only run keeps it).
+    results: dict[str, Any] = {"machine": machine(),
+                               "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     if not args.quick:
         results["correctness"] = peers.correctness(args.rounds)
     wait_for_scratch_lab()
@@ -695,7 +702,15 @@ def main() -> None:
         results["footprint"] = run_footprint()
     if not args.quick:
         results["metrics"] = fleet.run(fleet_args)
+        old = (ROOT / "bench" / "results.json")
+        results["imports"] = _imports(json.loads(old.read_text()).get("imports")
+                                      if old.exists() else None)
     _write(results, args.runs)
+
+
+def _imports(previous: dict[str, Any] | None) -> dict[str, Any]:
+    """bench/imports.py on this tree; the "before" figures of its last run kept."""
+    return imports.keep_before(imports.run(imports.parser().parse_args([])), previous)
 
 
 def _write(results: dict[str, Any], runs: int) -> None:

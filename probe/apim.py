@@ -27,13 +27,17 @@ from probe.addresses import is_hostname, is_ip, is_prefix
 from probe.errors import InputError
 from probe.files import CONFIG_LIMIT, read_regular_file
 from probe.results import ApimCheck
-from probe.schema import OneOf, key, read_section
+from probe.schema import Between, OneOf, key, read_section
 from probe.tomldoc import TomlDoc, show
 
 MODES = ("internal", "external")
 DEFAULT_DOMAIN = "azure-api.net"
 AZURE_DNS = "168.63.129.16"
 HEALTH_PATH = "/status-0123456789abcdef"
+# Entries read from every [apim] import together (networkstatus checks,
+# outbound domain-and-port pairs): a real instance has tens per location.
+IMPORT_LIMIT = 5000
+IMPORT_LIMIT_MAX = 100_000
 
 
 def _instance_name(value: Any) -> str | None:
@@ -134,6 +138,10 @@ class ApimConfig:
         (), (list, str), "saved `az rest` JSON (networkstatus, outbound dependencies), "
         "relative to the config file; never fetched", toml="import",
         expected="file paths (or one)", read=strings_key(_is_path, "a file path"))
+    import_limit: int = key(
+        IMPORT_LIMIT, int, "entries read from all `import` files together (networkstatus "
+        "checks, outbound domain and port pairs); more is an error, not a truncation",
+        check=Between(1, IMPORT_LIMIT_MAX, "entries"))
     health_check: bool = key(True, bool, "HTTPS GET of the gateway's status path, per "
                              "gateway address")
     verify_tls: bool = key(True, bool, "verify the gateway's certificate in that check")

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from probe.addresses import is_hostname, is_ip, split_host_port
+from probe.apim import IMPORT_LIMIT_MAX
 from probe.apim_dependencies import classify, resource_dependency
 from probe.boundary import load_json
 from probe.config import Target, infer_dependency
@@ -67,6 +68,23 @@ class Imported:
     checks: tuple[ApimCheck, ...] = ()
     locations: tuple[str, ...] = ()   # the locations read (networkstatus)
     notes: tuple[str, ...] = ()       # probed, but worth a word (unclassified categories)
+    # What counts against [apim] import_limit: every connectivityStatus entry of
+    # the document (all locations), or every outbound domain and port pair.
+    entries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """``[apim] import_limit`` for one document: the limit, and the entries the
+    documents read before it took."""
+
+    limit: int
+    used: int = 0
+
+    def check(self, source: str, entries: int) -> None:
+        """Raise ConfigError, naming ``source``, when its entries pass the limit."""
+        if self.used + entries > self.limit:
+            raise over_limit(source, entries, self.used + entries, self.limit)
 
 
 class _Where(ErrorSite):
@@ -228,10 +246,18 @@ def _check(entry: Any, key: str, location: _Location, where: _Where) -> ApimChec
         direction=direction, host=host, port=port, dns_servers=location.dns_servers)
 
 
-def from_networkstatus(doc: Any, source: str, locations: Sequence[str] = ()) -> Imported:
-    """Every entry as an ApimCheck; hosts and URLs of the chosen locations as targets."""
+def from_networkstatus(doc: Any, source: str, locations: Sequence[str] = (),
+                       budget: Budget | None = None) -> Imported:
+    """Every entry as an ApimCheck; hosts and URLs of the chosen locations as targets.
+
+    Over ``budget``, the document is refused before any entry is read (an
+    entry becomes one check: the lists' lengths are the count).
+    """
     where = _Where(source, NETWORKSTATUS)
     everything = _locations(doc, where)
+    if budget is not None:
+        budget.check(source, sum(len(loc.entries) for loc in everything
+                                 if isinstance(loc.entries, list)))
     checks: list[ApimCheck] = []
     for location in everything:  # validate every location, read the chosen ones
         if not isinstance(location.entries, list):
@@ -239,6 +265,7 @@ def from_networkstatus(doc: Any, source: str, locations: Sequence[str] = ()) -> 
                                             f"{type(location.entries).__name__}")
         for j, entry in enumerate(location.entries):
             checks.append(_check(entry, f"{location.path}[{j}]", location, where))
+    entries = len(checks)
     chosen = [loc.name for loc in _select(everything, locations, where)]
     checks = [c for c in checks if c.location in chosen]
     targets: list[Target] = []
@@ -257,7 +284,8 @@ def from_networkstatus(doc: Any, source: str, locations: Sequence[str] = ()) -> 
                                   check.host, check.port, dependency=check.dependency,
                                   required=not check.is_optional))
     return Imported(NETWORKSTATUS, unique(targets), tuple(dict.fromkeys(skipped)),
-                    tuple(checks), tuple(n for n in dict.fromkeys(chosen) if n))
+                    tuple(checks), tuple(n for n in dict.fromkeys(chosen) if n),
+                    entries=entries)
 
 
 # --------------------------------------------------------------------------
@@ -311,6 +339,7 @@ def from_outbound(doc: Any, source: str) -> Imported:
     targets: list[Target] = []
     skipped: list[str] = []
     notes: list[str] = []
+    entries = 0
     for i, group in enumerate(groups):
         key = f"value[{i}]"
         if not isinstance(group, Mapping) or not isinstance(group.get("endpoints"), list):
@@ -319,10 +348,12 @@ def from_outbound(doc: Any, source: str) -> Imported:
         if not isinstance(category, str):
             raise where.fail(f"{key}.category", f"expected a string, got {category!r}")
         for j, endpoint in enumerate(group["endpoints"]):
-            targets.extend(_endpoint_targets(category, endpoint, f"{key}.endpoints[{j}]",
-                                             where, skipped, notes))
+            found = _endpoint_targets(category, endpoint, f"{key}.endpoints[{j}]", where,
+                                      skipped, notes)
+            entries += len(found) or 1  # a wildcard is an entry too
+            targets.extend(found)
     return Imported(OUTBOUND, unique(targets), tuple(dict.fromkeys(skipped)),
-                    notes=tuple(dict.fromkeys(notes)))
+                    notes=tuple(dict.fromkeys(notes)), entries=entries)
 
 
 # --------------------------------------------------------------------------
@@ -349,17 +380,22 @@ def kind_of(doc: Any) -> str | None:
     return None
 
 
-def targets_from(doc: Any, source: str, locations: Sequence[str] = ()) -> Imported:
+def targets_from(doc: Any, source: str, locations: Sequence[str] = (),
+                 budget: Budget | None = None) -> Imported:
     """Targets (and APIM's checks) from a parsed document of either kind.
 
     ``locations``: the Azure locations whose networkstatus is read (empty:
-    the document must hold one location only).
+    the document must hold one location only). ``budget``: ``[apim]
+    import_limit`` and the entries already imported; more is a ConfigError.
     """
     kind = kind_of(doc)
     if kind == NETWORKSTATUS:
-        return from_networkstatus(doc, source, locations)
+        return from_networkstatus(doc, source, locations, budget)
     if kind == OUTBOUND:
-        return from_outbound(doc, source)
+        found = from_outbound(doc, source)
+        if budget is not None:
+            budget.check(source, found.entries)
+        return found
     raise ConfigError("expected the JSON of an API Management 'networkstatus' (a list of "
                       "{location, networkStatus: {connectivityStatus: [...]}}), as "
                       f"`{COMMANDS[NETWORKSTATUS]}` saves it, or "
@@ -367,14 +403,24 @@ def targets_from(doc: Any, source: str, locations: Sequence[str] = ()) -> Import
                       "[...]}]}), as " f"`{COMMANDS[OUTBOUND]}` saves it", source=source)
 
 
-def load(path: Path, locations: Sequence[str] = ()) -> Imported:
+def load(path: Path, locations: Sequence[str] = (), budget: Budget | None = None) -> Imported:
     """Read one saved document; every problem is a ConfigError naming the file."""
     # A regular file of sane size only: a FIFO named in [apim] import must not hang a
     # reload; then the one input boundary (encodings, numbers, text).
     doc = load_json(read_regular_file(path, EXPORT_LIMIT, error=ConfigError), path,
                     error=ConfigError, expected="a saved networkstatus or "
                     "outboundNetworkDependenciesEndpoints document")
-    return targets_from(doc, str(path), locations)
+    return targets_from(doc, str(path), locations, budget)
+
+
+def over_limit(source: str, entries: int, total: int, limit: int) -> ConfigError:
+    """The error for the import that takes the entries past ``[apim] import_limit``."""
+    before = "" if total == entries else f" ({total} with the imports listed before it)"
+    return ConfigError(
+        f"{entries} entries{before}, over the limit of {limit} ([apim] import_limit); "
+        f"expected at most {limit} connectivityStatus entries and outbound domain:port "
+        "pairs across all imported files: import only this instance's locations, or raise "
+        f"import_limit (at most {IMPORT_LIMIT_MAX})", source=source)
 
 
 def resolve_paths(paths: Sequence[str], config_source: str | None) -> list[Path]:

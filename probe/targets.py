@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from probe.apim import ApimConfig
-from probe.apim_reports import Imported, load, resolve_paths, target_name, unique
+from probe.apim_reports import Budget, Imported, load, resolve_paths, target_name, unique
 from probe.config import Config, Target
 
 # Documented ports (APIM-REFERENCE.md, "Required network rules").
@@ -78,11 +78,21 @@ def wanted_locations(apim: ApimConfig) -> tuple[str, ...]:
 
 
 def imported(config: Config) -> list[Imported]:
-    """Read the files named by ``[apim].import`` (relative to the config file)."""
+    """Read the files named by ``[apim].import`` (relative to the config file).
+
+    Raises ConfigError, naming the file, when the entries of the files read so
+    far pass ``[apim] import_limit``.
+    """
     if config.apim is None or not config.apim.imports:
         return []
     wanted = wanted_locations(config.apim)
-    return [load(path, wanted) for path in resolve_paths(config.apim.imports, config.source)]
+    documents: list[Imported] = []
+    used = 0
+    for path in resolve_paths(config.apim.imports, config.source):
+        document = load(path, wanted, Budget(config.apim.import_limit, used))
+        used += document.entries
+        documents.append(document)
+    return documents
 
 
 def expand(config: Config) -> Config:
@@ -111,7 +121,8 @@ def health_url(config: Config) -> str | None:
 def _origin(target: Target, generated: set[str], imported_names: set[str],
             explicit: set[str]) -> str:
     if target.name in explicit:
-        return "config" if target.name not in generated | imported_names else "config (over)"
+        over = target.name in generated or target.name in imported_names
+        return "config (over)" if over else "config"
     if target.name in generated:
         return "apim"
     return "import"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -493,3 +494,127 @@ def test_an_import_that_is_no_regular_file_is_refused_at_once(tmp_path: Path,
         load(path)
     assert str(info.value).startswith(f"{path}: cannot read: ")
     assert info.value.message.endswith("not a regular file")
+
+
+# --------------------------------------------------------------------------
+# [apim] import_limit: a bounded number of entries, a clear error beyond
+
+
+def _networkstatus(n: int, location: str = "East US") -> list[dict[str, Any]]:
+    return [{"location": location, "networkStatus": {"dnsServers": [], "connectivityStatus": [
+        {"name": f"h{i}.example.test", "status": "success", "resourceType": "BlobStorage",
+         "isOptional": False} for i in range(n)]}}]
+
+
+def _outbound(domains: int, ports: tuple[int, ...]) -> dict[str, Any]:
+    return {"value": [{"category": "Azure Storage", "endpoints": [
+        {"domainName": f"s{i}.blob.example.test",
+         "endpointDetails": [{"port": p, "region": "East US"} for p in ports]}
+        for i in range(domains)]}]}
+
+
+def _import_config(tmp_path: Path, docs: dict[str, Any], extra: str = "") -> Path:
+    for name, doc in docs.items():
+        (tmp_path / name).write_text(json.dumps(doc))
+    config = tmp_path / "probe.toml"
+    files = ", ".join(f'"{name}"' for name in docs)
+    config.write_text('[apim]\nname = "c"\nmode = "internal"\ndomain = "apim.test"\n'
+                      f"import = [{files}]\n{extra}")
+    return config
+
+
+def _expanded(config: Path) -> Any:
+    from probe.config import load as load_config
+    from probe.targets import expand
+
+    return expand(load_config(config))
+
+
+def test_an_import_over_the_default_limit_is_refused_naming_file_count_and_key(
+        tmp_path: Path) -> None:
+    config = _import_config(tmp_path, {"ns.json": _networkstatus(5001)})
+    with pytest.raises(ConfigError) as info:
+        _expanded(config)
+    assert info.value.source == str(tmp_path / "ns.json")
+    assert info.value.message.startswith(
+        "5001 entries, over the limit of 5000 ([apim] import_limit); expected at most 5000 ")
+    assert "raise import_limit (at most 100000)" in info.value.message
+
+
+def test_an_import_at_the_limit_is_read_whole(tmp_path: Path) -> None:
+    config = _expanded(_import_config(tmp_path, {"ns.json": _networkstatus(5000)}))
+    assert len(config.apim.reports) == 5000
+    assert sum(t.host.endswith(".example.test") for t in config.targets) == 5000
+
+
+def test_an_oversized_import_is_exit_2_under_check_config(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from probe.cli import main
+
+    config = _import_config(tmp_path, {"ns.json": _networkstatus(30)}, "import_limit = 20\n")
+    status = main(["--check-config", "-c", str(config)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "Traceback" not in err
+    assert f"{tmp_path / 'ns.json'}: 30 entries, over the limit of 20 ([apim] import_limit)" \
+        in err
+
+
+def test_the_limit_is_configurable(tmp_path: Path) -> None:
+    docs = {"ns.json": _networkstatus(6000)}
+    config = _expanded(_import_config(tmp_path, docs, "import_limit = 6000\n"))
+    assert len(config.apim.reports) == 6000
+    with pytest.raises(ConfigError, match=re.escape("5999 ([apim] import_limit)")):
+        _expanded(_import_config(tmp_path, docs, "import_limit = 5999\n"))
+
+
+@pytest.mark.parametrize("value", ["0", "100001", "-1", "'many'", "1.5"])
+def test_a_limit_out_of_range_is_a_config_error_on_the_key(tmp_path: Path, value: str) -> None:
+    config = _import_config(tmp_path, {"ns.json": _networkstatus(1)},
+                            f"import_limit = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        _expanded(config)
+    assert info.value.key == "apim.import_limit"
+    assert info.value.source == str(config)
+
+
+def test_the_limit_counts_every_file_and_names_the_one_that_passes_it(tmp_path: Path) -> None:
+    docs = {"a.json": _networkstatus(8), "b.json": _outbound(2, (443, 445))}
+    assert len(_expanded(_import_config(tmp_path, docs, "import_limit = 12\n"))
+               .apim.reports) == 8
+    with pytest.raises(ConfigError) as info:
+        _expanded(_import_config(tmp_path, docs, "import_limit = 11\n"))
+    assert info.value.source == str(tmp_path / "b.json")
+    assert info.value.message.startswith(
+        "4 entries (12 with the imports listed before it), over the limit of 11 ")
+
+
+def test_every_location_of_a_networkstatus_counts_not_only_the_one_read(tmp_path: Path) -> None:
+    doc = [*_networkstatus(6, "East US"), *_networkstatus(6, "West US")]
+    docs = {"ns.json": doc}
+    config = _expanded(_import_config(tmp_path, docs, 'region = "West US"\nimport_limit = 12\n'))
+    assert len(config.apim.reports) == 6
+    with pytest.raises(ConfigError, match=r"ns\.json: 12 entries, over the limit of 11 "):
+        _expanded(_import_config(tmp_path, docs, 'region = "West US"\nimport_limit = 11\n'))
+
+
+def test_outbound_entries_are_domain_and_port_pairs(tmp_path: Path) -> None:
+    result = targets_from(_outbound(3, (443, 445, 443)), "o.json")
+    assert result.entries == 6  # a port listed twice for one domain counts once
+    wildcard = {"value": [{"category": "Azure Storage",
+                           "endpoints": [{"domainName": "*.blob.example.test"}]}]}
+    assert targets_from(wildcard, "o.json").entries == 1
+
+
+def test_an_oversized_networkstatus_is_refused_before_its_entries_are_read(
+        tmp_path: Path) -> None:
+    # Every entry would be an error: the count alone decides, so an oversized
+    # document never costs a check per entry before it is refused.
+    doc = _networkstatus(30)
+    for entry in doc[0]["networkStatus"]["connectivityStatus"]:
+        entry["name"] = ["not", "a", "name"]
+    config = _import_config(tmp_path, {"ns.json": doc}, "import_limit = 29\n")
+    with pytest.raises(ConfigError, match=r"ns\.json: 30 entries, over the limit of 29 "):
+        _expanded(config)
+    with pytest.raises(ConfigError, match=r"connectivityStatus\[0\]\.name: expected a host"):
+        _expanded(_import_config(tmp_path, {"ns.json": doc}, "import_limit = 30\n"))

@@ -165,6 +165,28 @@ def test_sighup_bad_config_keeps_the_old_one(tmp_path: Path, listener: int,
     assert d.proc.poll() is None
 
 
+def test_sighup_with_an_import_over_its_limit_keeps_the_old_config(
+        tmp_path: Path, listener: int, run_daemon: type[Daemon]) -> None:
+    config = write_config(tmp_path / "probe.toml", {"web": f"127.0.0.1:{listener}"})
+    d = run_daemon("-c", str(config), "--listen", "127.0.0.1:0").started()
+    d.wait_for("event=round ")
+    entries = [{"name": f"h{i}.example.test", "status": "success"} for i in range(30)]
+    (tmp_path / "ns.json").write_text(json.dumps(
+        {"dnsServers": [], "connectivityStatus": entries}), encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8") + '\n[apim]\nname = "c"\n'
+                      'mode = "internal"\ndomain = "apim.test"\nimport = ["ns.json"]\n'
+                      "import_limit = 20\n", encoding="utf-8")
+    d.proc.send_signal(signal.SIGHUP)
+    line = d.wait_for("event=reload_rejected")
+    assert str(tmp_path / "ns.json") in line
+    assert "30 entries, over the limit of 20 ([apim] import_limit)" in line
+    mark = len(d.lines)
+    d.wait_for("event=round ", after=mark)  # still probing, with the old config
+    _, text = get(d.url("/metrics"))
+    assert sample(text, "apim_probe_config_last_reload_successful") == 0
+    assert d.proc.poll() is None
+
+
 def test_sighup_with_the_config_replaced_by_a_fifo_keeps_probing(
         tmp_path: Path, listener: int, run_daemon: type[Daemon]) -> None:
     # Before: the reload opened the FIFO and waited for a writer, and rounds stalled.

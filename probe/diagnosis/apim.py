@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Iterable
 
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
-from probe.diagnosis.evidence import describe_dns, primary_dns, subject, tcp_evidence, where
+from probe.diagnosis.evidence import DnsAnswers, describe_dns, subject, where
 from probe.findings import finding
 from probe.results import Finding, PortState, RoundResult, Severity
 
@@ -21,11 +21,12 @@ def _is_public(address: str) -> bool:
 def management(round_: RoundResult, context: Context = DEFAULT_CONTEXT) -> Iterable[Finding]:
     """Management endpoint (3443) unresolved or unreachable."""
     del context
+    answers = DnsAnswers(round_)
     for result in round_.tcp:
         # an unusable answer (0.0.0.0, loopback...) is dns-answer-unusable's, critical too
         if result.dependency != "management" or result.ok or result.state is PortState.UNUSABLE:
             continue
-        evidence = tcp_evidence(round_, result)
+        evidence = answers.tcp_evidence(result)
         if result.state is PortState.UNRESOLVED:
             yield finding(
                 id="management-unresolved",
@@ -54,10 +55,11 @@ def apim_addresses(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
     """APIM's own names resolving to the wrong kind of address for the mode."""
     seen: set[str] = set()
     expected = set(context.instance_addresses)
+    answers = DnsAnswers(round_)
     for result in round_.tcp:
         if result.dependency not in _APIM_OWN or result.host in seen:
             continue
-        answer = primary_dns(round_, result.host)
+        answer = answers.primary(result.host)
         if answer is None or not answer.ok:
             continue
         seen.add(result.host)
@@ -88,6 +90,7 @@ def configuration(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
                   ) -> Iterable[Finding]:
     """A self-hosted gateway cut off from its configuration endpoint."""
     del context
+    answers = DnsAnswers(round_)
     for result in round_.tcp:
         if result.dependency != "configuration" or result.ok or \
                 result.state is PortState.UNUSABLE:
@@ -101,7 +104,7 @@ def configuration(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
             summary=(f"self-hosted gateway configuration endpoint {where(result)} is "
                      f"{result.state.value} ({result.reason}): the gateway runs on its last "
                      "cached configuration and stops receiving changes"),
-            evidence=tcp_evidence(round_, result),
+            evidence=answers.tcp_evidence(result),
         )
 
 

@@ -23,7 +23,8 @@ anything with ``reports``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from probe.findings import FINDINGS, finding
@@ -49,11 +50,24 @@ def _subject(check: ApimCheck) -> str:
     return f"{where} ({check.location})" if check.location else where
 
 
-def _matching(round_: RoundResult, check: ApimCheck) -> list[TcpResult]:
-    if check.host is None:
+def _key(host: str) -> str:
+    return host.rstrip(".").lower()
+
+
+def _by_endpoint(round_: RoundResult) -> dict[tuple[str, int], list[TcpResult]]:
+    """The round's rows by (host, port), in round order: one pass, so that
+    matching every check is linear in checks plus rows, never their product."""
+    rows: dict[tuple[str, int], list[TcpResult]] = defaultdict(list)
+    for result in round_.tcp:
+        rows[(_key(result.host), result.port)].append(result)
+    return rows
+
+
+def _matching(rows: Mapping[tuple[str, int], list[TcpResult]],
+              check: ApimCheck) -> list[TcpResult]:
+    if check.host is None or check.port is None:
         return []
-    host = check.host.rstrip(".").lower()
-    return [r for r in round_.tcp if r.host.rstrip(".").lower() == host and r.port == check.port]
+    return rows.get((_key(check.host), check.port), [])
 
 
 def apim_evidence(check: ApimCheck) -> tuple[str, ...]:
@@ -85,8 +99,9 @@ def agent_evidence(result: TcpResult) -> str:
 
 def apim_view(round_: RoundResult, context: HasReports) -> Iterable[Finding]:
     """APIM's failing (and succeeding) checks beside what this round saw."""
+    rows = _by_endpoint(round_) if context.reports else {}
     for check in context.reports:
-        results = _matching(round_, check)
+        results = _matching(rows, check)
         if check.status == FAILURE:
             yield _on_failure(check, results)
         elif check.status == SUCCESS and results and check.direction == "outbound" \

@@ -47,22 +47,32 @@ def describe_tcp(result: TcpResult) -> str:
     return line
 
 
-def primary_dns(round_: RoundResult, host: str) -> DnsResult | None:
-    """The primary resolver's answer for ``host``, if it was asked."""
-    primary = round_.resolvers[0] if round_.resolvers else None
-    name = host.rstrip(".").lower()
-    return next((d for d in round_.dns if d.name == name and d.resolver == primary), None)
+class DnsAnswers:
+    """One round's DNS answers by name, indexed once (a rule builds it once per
+    round): every look-up is a dict access, so a rule stays linear in targets."""
 
+    __slots__ = ("_by_name", "_primary")
 
-def dns_evidence(round_: RoundResult, host: str) -> tuple[str, ...]:
-    name = host.rstrip(".").lower()
-    return tuple(f"DNS {name} via {describe_dns(d)}" for d in round_.dns if d.name == name)
+    def __init__(self, round_: RoundResult) -> None:
+        self._primary = round_.resolvers[0] if round_.resolvers else None
+        self._by_name = by_name(round_.dns)
+
+    def of(self, host: str) -> list[DnsResult]:
+        """Every resolver's answer for ``host``, in the round's order."""
+        return self._by_name.get(host.rstrip(".").lower(), [])
+
+    def primary(self, host: str) -> DnsResult | None:
+        """The primary resolver's answer for ``host``, if it was asked."""
+        return next((d for d in self.of(host) if d.resolver == self._primary), None)
+
+    def evidence(self, host: str) -> tuple[str, ...]:
+        name = host.rstrip(".").lower()
+        return tuple(f"DNS {name} via {describe_dns(d)}" for d in self.of(host))
+
+    def tcp_evidence(self, result: TcpResult) -> tuple[str, ...]:
+        """The probe, then every resolver's answer for its host."""
+        return (describe_tcp(result), *self.evidence(result.host))
 
 
 def subject(result: TcpResult) -> str:
     return f"{result.target} {result.host}:{result.port}"
-
-
-def tcp_evidence(round_: RoundResult, result: TcpResult) -> tuple[str, ...]:
-    """The probe, then every resolver's answer for its host."""
-    return (describe_tcp(result), *dns_evidence(round_, result.host))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
-from probe.diagnosis.evidence import subject, tcp_evidence, where
+from probe.diagnosis.evidence import DnsAnswers, subject, where
 from probe.findings import finding
 from probe.results import Finding, PortState, RoundResult, Severity, TcpResult
 
@@ -62,12 +62,13 @@ def outbound_blocked(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
                      ) -> Iterable[Finding]:
     """A dependency dropped (silence) or rejected (ICMP: by the host or the path)."""
     del context  # the same for every mode
+    answers = DnsAnswers(round_)
     for result in round_.tcp:
         if result.dependency in OWN_RULES or not _failed(result):
             continue
         if result.state is not PortState.FILTERED:
             continue
-        blocked = _blocked(result, tcp_evidence(round_, result))
+        blocked = _blocked(result, answers.tcp_evidence(result))
         if blocked is not None:
             yield blocked
 
@@ -104,12 +105,13 @@ def refused(round_: RoundResult, context: Context = DEFAULT_CONTEXT) -> Iterable
     """A reset: a backend not listening (the gateway's transportErrorCode 111),
     or an Azure dependency answering with RST."""
     del context
+    answers = DnsAnswers(round_)
     for result in round_.tcp:
         if result.dependency in OWN_RULES or not _failed(result):
             continue
         if result.state is not PortState.CLOSED or result.reason not in _REFUSALS:
             continue
-        evidence = tcp_evidence(round_, result)
+        evidence = answers.tcp_evidence(result)
         in_path = result.responder is not None and result.responder != result.address
         who = f"{result.responder} (in the path)" if in_path else "the host"
         if result.dependency in AZURE_DEPENDENCIES:

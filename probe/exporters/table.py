@@ -111,10 +111,13 @@ def _dns_section(result: RoundResult, paint: Painter) -> list[str]:
 def host_lines(host: HostInfo) -> list[str]:
     """The ``HOST`` section: one line per route and per interface."""
     lines = []
+    established: dict[str, list[int]] = {}  # one pass: routes x connections would be quadratic
+    for c in host.connections:
+        if c.established is not None:
+            established.setdefault(c.address, []).append(c.established)
     for r in host.routes:
         where = f"via {r.interface or '?'} from {r.source}" if r.source else f"no route ({r.error})"
-        established = [c.established for c in host.connections if c.address == r.address]
-        known = [n for n in established if n is not None]
+        known = established.get(r.address, [])
         conns = f", {sum(known)} established" if known else ""
         lines.append(printable(f"  {r.address}: {where}{conns}"))
     for i in host.interfaces:

@@ -205,3 +205,27 @@ def test_the_rule_is_registered_and_fed_from_the_config() -> None:
     assert context_from(config).reports == (failing,)
     assert context_from(Config()).reports == ()
     assert diagnose(round_of(tcp(OPEN))) == ()
+
+
+def test_among_many_endpoints_each_check_sees_its_own_rows_in_round_order() -> None:
+    hosts = [f"st{i}.blob.core.windows.net" for i in range(40)]
+    # Interleaved: every host on 443 and 1886, two addresses each, the second
+    # address of every endpoint listed after all the first ones.
+    rows = [tcp(FILTERED if i % 3 else OPEN, f"10.0.{i}.{n}", host=h, port=p)
+            for n in (1, 2) for i, h in enumerate(hosts) for p in (443, 1886)]
+    checks = tuple(check(host=h.upper() + ".", name=h, port=p) for h in hosts for p in (443, 1886))
+    found = view(*rows, checks=checks)
+    assert len(found) == len(checks)
+    for finding, one in zip(sorted(found, key=lambda f: f.subject),
+                            sorted(checks, key=lambda c: f"{c.host}:{c.port}"), strict=True):
+        assert one.host is not None
+        host = one.host.rstrip(".").lower()
+        own = [r for r in rows if r.host == host and r.port == one.port]
+        agent = [e for e in finding.evidence if e.startswith("this agent:")]
+        assert agent == [f"this agent: {r.target} {r.host} -> {r.address}:{r.port} "
+                         f"{r.state.value}/{r.reason} by syn, {r.received}/{r.sent} attempts "
+                         f"answered" + (f", answered by {r.responder} (in the path)"
+                                        if r.responder and r.responder != r.address else "")
+                         for r in own]
+        assert finding.id == ("apim-view-differs" if hosts.index(host) % 3 == 0
+                              else "apim-view-corroborated")
