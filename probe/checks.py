@@ -10,7 +10,7 @@ from probe.addresses import is_hostname, is_ip, split_host_port, unusable
 from probe.errors import InputError
 from probe.files import CONFIG_LIMIT, read_regular_file
 
-__all__ = ["host", "label", "listen", "readable_file", "user"]
+__all__ = ["host", "label", "listen", "path", "readable_file", "user"]
 
 
 def listen(value: Any) -> str | None:
@@ -33,6 +33,11 @@ def readable_file(value: Any) -> str | None:
     except InputError as exc:
         return f"expected the path of a readable file ({exc.message.removeprefix('cannot read: ')})"
     return None
+
+
+def path(value: Any) -> str | None:
+    """A path that may be absent now (read when used, and said then)."""
+    return None if value.strip() and "\0" not in value else "expected a non-empty path"
 
 
 def user(value: Any) -> str | None:

@@ -18,7 +18,6 @@ from probe.config import (
     METHODS,
     AgentConfig,
     Config,
-    Resolver,
     Target,
     load,
     parse_resolver,
@@ -31,6 +30,7 @@ from probe.exporters import jsonreport, prometheus, table, textfile
 from probe.fullround import complete_round
 from probe.preflight import no_targets
 from probe.probers import make_prober, raw_allowed
+from probe.resolvers import Resolver
 from probe.results import RoundResult
 from probe.round import exit_status
 from probe.schema import Between, check_of
@@ -83,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "binding the port, and exit (0 valid, 2 invalid)")
     parser.add_argument("--target", action="append", metavar="[NAME=]HOST:PORT", default=None,
                         help="probe this target (repeatable; replaces the file's targets)")
-    parser.add_argument("--resolver", action="append", metavar="IP[:PORT]|system", default=None,
-                        help="DNS server to query directly (repeatable; the first is the "
-                             "primary; replaces the file's list)")
+    parser.add_argument("--resolver", action="append", metavar="IP[:PORT]|system|hosts",
+                        default=None,
+                        help="DNS server to query directly, or 'hosts' for this host's hosts "
+                             "file (repeatable; the first is the primary; replaces the file's "
+                             "list)")
     parser.add_argument("--timeout", type=_bounded(float, AgentConfig, "timeout"), metavar="S",
                         help="seconds one attempt may take")
     parser.add_argument("--count", type=_bounded(int, Target, "count"), metavar="N",

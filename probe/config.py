@@ -30,6 +30,8 @@ from probe.apim import ApimConfig, parse_apim, strings_key
 from probe.azure.settings import AzureConfig
 from probe.errors import ConfigError, InputError, several
 from probe.files import CONFIG_LIMIT, read_utf8
+from probe.localnames import HOSTS, HOSTS_FILE
+from probe.resolvers import HOSTS_RESOLVER, Resolver, unique
 from probe.results import PortState
 from probe.schema import Between, OneOf, key, read_section
 from probe.tomldoc import TomlDoc, control_character, parse_toml, show
@@ -40,20 +42,6 @@ METHODS = ("auto", "syn", "connect")
 EXPECTATIONS = (PortState.OPEN, PortState.CLOSED, PortState.FILTERED)
 
 
-@dataclass(frozen=True, slots=True)
-class Resolver:
-    """A DNS server queried directly. ``source`` is how it was named."""
-
-    address: str
-    port: int = 53
-    source: str = ""
-
-    @property
-    def label(self) -> str:
-        if self.port == 53:
-            return self.address
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
 
 
 # --------------------------------------------------------------------------
@@ -140,7 +128,8 @@ def _read_resolvers(doc: TomlDoc, table: Mapping[str, Any], where: str,
     for i, spec in enumerate(specs):
         full = f"{where}.{name}[{i}]"
         if not isinstance(spec, str):
-            raise doc.fail(full, f"expected a string ('system', an IP address or IP:PORT), "
+            raise doc.fail(full, f"expected a string ('system', 'hosts', an IP address or "
+                                 f"IP:PORT), "
                                  f"got {show(spec)}")
         doc.check_text(full, spec)
         try:
@@ -149,7 +138,7 @@ def _read_resolvers(doc: TomlDoc, table: Mapping[str, Any], where: str,
             raise doc.fail(full, str(exc)) from None
         except ConfigError as exc:
             raise doc.fail(full, exc.message) from None
-    return _unique(resolvers)
+    return unique(resolvers)
 
 
 # A name may answer with thousands of addresses (a 64 KiB TCP answer holds
@@ -161,9 +150,10 @@ DEFAULT_MAX_ADDRESSES = 16
 class DnsConfig:
     resolvers: tuple[Resolver, ...] = key(
         (), list, "DNS servers queried directly, side by side: `system` (the nameservers of "
-        "/etc/resolv.conf), an IP address or IP:PORT; the first is the primary",
+        "/etc/resolv.conf), an IP address or IP:PORT, or `hosts` (this host's hosts file, "
+        "`hosts_file`); the first is the primary",
         read=_read_resolvers, default_text='`["system"]`',
-        expected="a list of 'system', IP or IP:PORT")
+        expected="a list of 'system', 'hosts', IP or IP:PORT")
     aaaa: bool = key(False, bool, "also ask for AAAA records and probe IPv6 addresses")
     max_addresses: int = key(DEFAULT_MAX_ADDRESSES, int, "addresses probed per name, the "
                              "lowest in address order, IPv4 and IPv6 in turn when the "
@@ -174,6 +164,10 @@ class DnsConfig:
         "dependency (loopback, link-local, this host...: a lab, a test); other such answers "
         "are reported `unusable` and never probed", expected="IP addresses or CIDR prefixes",
         read=strings_key(is_prefix, "an IP address or CIDR prefix"))
+    hosts_file: str = key(
+        str(HOSTS_FILE), str, "this host's hosts file: what the `hosts` resolver answers, "
+        "and what finding `hosts-file-pin` compares with DNS (a name pinned there is still "
+        "probed as DNS answers it)", check=checks.path, expected="a path")
 
     @property
     def primary(self) -> Resolver | None:
@@ -272,13 +266,16 @@ def parse_resolver(text: str, *, resolv_conf: Path | None = None) -> list[Resolv
     """'system' expands to the nameservers of resolv.conf; else IP or IP:PORT."""
     if text == "system":
         return [Resolver(ns, 53, "system") for ns in system_resolvers(resolv_conf)]
+    if text == HOSTS:
+        return [HOSTS_RESOLVER]
     try:
         host, port = split_host_port(text)
     except ValueError as exc:
-        raise ValueError(f"{exc}; expected 'system', an IP address or IP:PORT") from None
+        raise ValueError(f"{exc}; expected 'system', 'hosts', an IP address or IP:PORT",
+                         ) from None
     if not is_ip(host):
-        raise ValueError(f"{text!r} is not an IP address; expected 'system', an IP address "
-                         "or IP:PORT (resolvers are queried directly, not by name)")
+        raise ValueError(f"{text!r} is not an IP address; expected 'system', 'hosts', an IP "
+                         "address or IP:PORT (resolvers are queried directly, not by name)")
     return [Resolver(str(ipaddress.ip_address(host)), port or 53, text)]
 
 
@@ -461,16 +458,6 @@ def _targets(doc: TomlDoc, entries: Sequence[Any]) -> tuple[Target, ...]:
     return tuple(targets)
 
 
-def _unique(resolvers: Sequence[Resolver]) -> tuple[Resolver, ...]:
-    seen: set[tuple[str, int]] = set()
-    out: list[Resolver] = []
-    for r in resolvers:
-        if (r.address, r.port) not in seen:
-            seen.add((r.address, r.port))
-            out.append(r)
-    return tuple(out)
-
-
 def with_overrides(config: Config, *, targets: Sequence[Target] | None = None,
                    resolvers: Sequence[Resolver] | None = None, timeout: float | None = None,
                    count: int | None = None, method: str | None = None,
@@ -485,7 +472,7 @@ def with_overrides(config: Config, *, targets: Sequence[Target] | None = None,
         agent = replace(agent, rate=rate)
     dns_config = config.dns
     if resolvers is not None:
-        dns_config = replace(dns_config, resolvers=_unique(resolvers))
+        dns_config = replace(dns_config, resolvers=unique(resolvers))
     chosen = tuple(targets) if targets is not None else config.targets
     if count is not None:
         chosen = tuple(replace(t, count=count) for t in chosen)

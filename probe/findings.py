@@ -160,6 +160,22 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "A name answers with more addresses than [dns] max_addresses: only the lowest ones "
           "are probed. Raise max_addresses if every address matters, or find out why the "
           "zone holds so many records."),
+    _kind("hosts-file-pin", DIAGNOSIS, WARN,
+          "this host's hosts file pins a name to other addresses than DNS answers",
+          "This host's hosts file pins {name} to {pinned}, and DNS ({resolver}) answers "
+          "{answer}. curl, ping, openssl and browsers on this host use the pin; APIM never "
+          "reads this host's hosts file, it asks the VNet's DNS, so a test from here does not "
+          "show what APIM gets. The agent probes what DNS answers. Remove the pin, or make "
+          "DNS answer {pinned} (internal mode: an A record in a private DNS zone azure-api.net "
+          "linked to the VNet, or on the custom DNS server).",
+          "A name is pinned in this host's hosts file to other addresses than DNS answers: "
+          "tools on this host see the pin, APIM sees DNS. Remove the pin or fix the record "
+          "(internal mode: a private DNS zone azure-api.net linked to the VNet).",
+          unresolved="This host's hosts file pins {name} to {pinned}, but DNS ({resolver}) "
+          "does not resolve it ({answer}). Tools on this host reach {name} through the pin; "
+          "APIM asks the VNet's DNS and cannot resolve it at all: \"works from the jump box, "
+          "not from APIM\". Create the record where APIM looks (internal mode: a private DNS "
+          "zone azure-api.net linked to the VNet, or the custom DNS server) instead of the pin."),
     # ---- diagnosis: outbound dependencies -------------------------------
     _kind("outbound-dropped", DIAGNOSIS, CRIT_WARN,
           "a dependency is silently dropped (required: critical)",

@@ -20,6 +20,7 @@ everything is cut off costs one timeout more, not one per target.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
@@ -27,7 +28,8 @@ from typing import TypeVar
 from probe import hostinfo
 from probe.config import Config
 from probe.diagnosis import Rule, context_from, diagnose
-from probe.errors import describe_error
+from probe.errors import InputError, describe_error
+from probe.localnames import pinned, read_hosts
 from probe.probers import TcpProber
 from probe.probers.dns import DnsProber, NameResolver
 from probe.probers.trace import trace_all, worth_tracing
@@ -86,8 +88,19 @@ async def _health(config: Config, result: RoundResult) -> tuple[HttpResult, ...]
                            verify=config.apim.verify_tls, cafile=config.apim.ca_file)
 
 
-async def _host(result: RoundResult) -> HostInfo:
-    return await asyncio.to_thread(hostinfo.gather, result.tcp)
+def _gather(result: RoundResult, hosts_file: str) -> HostInfo:
+    """The host context, and the round's names this host's hosts file pins
+    (none when it cannot be read: the pins are context, not a probe)."""
+    info = hostinfo.gather(result.tcp)
+    try:
+        hosts = read_hosts(hosts_file)
+    except InputError:
+        return info
+    return replace(info, pinned=pinned([d.name for d in result.dns], hosts))
+
+
+async def _host(result: RoundResult, hosts_file: str) -> HostInfo:
+    return await asyncio.to_thread(_gather, result, hosts_file)
 
 
 class _Stages:
@@ -114,15 +127,18 @@ class _Stages:
 
 async def complete_round(config: Config, prober: TcpProber, *, can_trace: bool,
                          resolver: NameResolver | None = None,
-                         host: Callable[[RoundResult], Awaitable[HostInfo]] = _host,
+                         host: Callable[[RoundResult], Awaitable[HostInfo]] | None = None,
                          ) -> RoundResult:
     """Probe, then trace and health-check side by side, then the host context
     (after them: their own connections must not count), then diagnose.
 
     DNS goes through ``resolver``, by default the real one (``DnsProber``);
-    ``host`` gathers the host context (a test passes its own).
+    ``host`` gathers the host context (a test passes its own; by default
+    psutil's view and the hosts file of ``[dns] hosts_file``).
     """
-    resolver = resolver or DnsProber(max_addresses=config.dns.max_addresses)
+    host = host or functools.partial(_host, hosts_file=config.dns.hosts_file)
+    resolver = resolver or DnsProber(max_addresses=config.dns.max_addresses,
+                                     hosts_file=config.dns.hosts_file)
     result = await run_round(config, prober, resolver)
     stages = _Stages(result.stage_failures)
     traces, health = await asyncio.gather(

@@ -256,6 +256,9 @@ class HostInfo:
     routes: tuple[Route, ...] = ()
     interfaces: tuple[Interface, ...] = ()
     connections: tuple[Connections, ...] = ()
+    # names of the round this host's hosts file lists, with its addresses
+    # (probe.localnames): what curl or ping here would use instead of DNS
+    pinned: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def route_of(self, address: str) -> Route | None:
         return next((r for r in self.routes if r.address == address), None)

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from probe.addresses import NO_LOCAL, LocalAddresses, in_prefixes, unusable
-from probe.config import Config, Resolver, Target
+from probe.config import Config, Target
 from probe.errors import describe_error
 from probe.hostinfo import local_addresses
+from probe.localnames import is_localhost
 from probe.probers import TcpProber
 from probe.probers.classify import aggregate
 from probe.probers.dns import NameResolver
+from probe.resolvers import Resolver
 from probe.results import (
     Attempt,
     DnsResult,
@@ -69,8 +71,8 @@ def plan(targets: Sequence[Target], primary: Sequence[DnsResult], *,
     An answer that cannot be the dependency (``probe.addresses.unusable``:
     0.0.0.0, loopback, this host, multicast, broadcast, link-local) is planned
     as ``unusable`` and never probed. An address typed in the config is the
-    user's word, and is probed as typed; so is an answer within ``allow``
-    (``[dns] allow_answers``)."""
+    user's word, and is probed as typed; so are a ``localhost`` name's loopback
+    addresses and an answer within ``allow`` (``[dns] allow_answers``)."""
 
     def why(address: str) -> str | None:
         kind = unusable(address, local)
@@ -88,7 +90,10 @@ def plan(targets: Sequence[Target], primary: Sequence[DnsResult], *,
         if result is None or not result.ok or not addresses:
             rows.append(Planned(target, None, result))
             continue
-        rows.extend(Planned(target, address, unusable=why(address)) for address in addresses)
+        # localhost names are loopback by definition (RFC 6761): the user's word
+        word = is_localhost(target.host)
+        rows.extend(Planned(target, address, unusable=None if word else why(address))
+                    for address in addresses)
     return rows
 
 

@@ -29,7 +29,6 @@ from probe.config import (
     SECTIONS,
     AgentConfig,
     Config,
-    Resolver,
     Target,
     infer_dependency,
     load,
@@ -41,6 +40,7 @@ from probe.config import (
 )
 from probe.errors import ConfigError, error_lines
 from probe.files import CONFIG_LIMIT
+from probe.resolvers import Resolver
 from probe.results import PortState
 from probe.schema import toml_names
 from probe.tomldoc import control_character
@@ -122,7 +122,7 @@ INVALID_CASES: list[tuple[str, str | None, int | None, str]] = [
      "port must be a number from 1 to 65535"),
     ("resolver-ipv6-unclosed.toml", "dns.resolvers[0]", 2, "unclosed '['"),
     ("resolver-not-string.toml", "dns.resolvers[0]", 2,
-     "expected a string ('system', an IP address or IP:PORT), got 53"),
+     "expected a string ('system', 'hosts', an IP address or IP:PORT), got 53"),
     ("resolvers-empty.toml", "dns.resolvers", 2, "expected at least one resolver, got []"),
     # control characters would forge a log line or a table row (C0, DEL, C1, U+2028)
     ("host-newline.toml", "target[0].host", 6,
@@ -388,7 +388,7 @@ def test_parse_resolver(spec: str, expected: Resolver) -> None:
 def test_parse_resolver_rejects(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[")) as info:
         parse_resolver(spec)
-    assert "expected 'system', an IP address or IP:PORT" in str(info.value)
+    assert "expected 'system', 'hosts', an IP address or IP:PORT" in str(info.value)
 
 
 @pytest.mark.parametrize(("address", "port", "label"), [

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from probe.config import Config, DnsConfig, Resolver, Target
+from probe.config import Config, DnsConfig, Target
+from probe.resolvers import Resolver
 from probe.results import (
     Attempt,
     DnsResult,

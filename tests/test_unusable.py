@@ -14,11 +14,12 @@ import pytest
 
 from probe.addresses import NO_LOCAL, LocalAddresses, in_prefixes, unusable
 from probe.cli import main
-from probe.config import Config, DnsConfig, Resolver, Target
+from probe.config import Config, DnsConfig, Target
 from probe.diagnosis import Context, diagnose
 from probe.exporters import jsonreport, table
 from probe.exporters.prometheus import one_round
 from probe.hostinfo import local_from
+from probe.resolvers import Resolver
 from probe.results import DnsResult, DnsStatus, PortState, Severity
 from probe.round import plan, run_round
 from tests.helpers.recording import RecordingProber

@@ -8,7 +8,7 @@ clock: each rule can be tested exhaustively with hand-built rounds.
     context.py    Context, the Rule signature
     evidence.py   evidence lines and subjects the rules share
     dns.py        dns-custom-not-forwarding, dns-resolver-fails, dns-answers-differ,
-                  dns-addresses-capped
+                  dns-addresses-capped, dns-answer-unusable, hosts-file-pin
     outbound.py   outbound-dropped, -rejected-path, -rejected-host, -blocked-locally,
                   outbound-refused, backend-refused
     apim.py       management-unresolved, management-unreachable, apim-address-public,
@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING
 from probe.diagnosis.apim import apim_addresses, configuration, gateway_health, management
 from probe.diagnosis.apim_view import apim_view
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context, Rule
-from probe.diagnosis.dns import dns_addresses_capped, dns_answer_unusable, dns_disagreement
+from probe.diagnosis.dns import (
+    dns_addresses_capped,
+    dns_answer_unusable,
+    dns_disagreement,
+    hosts_file_pin,
+)
 from probe.diagnosis.evidence import by_name, describe_dns, describe_tcp
 from probe.diagnosis.outbound import AZURE_DEPENDENCIES, SERVICE_TAGS, outbound_blocked, refused
 from probe.diagnosis.path import forbidden_path
@@ -44,12 +49,13 @@ __all__ = [
     "AZURE_DEPENDENCIES", "DEFAULT_CONTEXT", "FINDINGS", "RULES", "SERVICE_TAGS", "Context",
     "Rule", "apim_addresses", "apim_view", "by_name", "configuration", "context_from",
     "describe_dns", "describe_tcp", "diagnose", "dns_addresses_capped", "dns_answer_unusable",
-    "dns_disagreement", "forbidden_path", "gateway_health", "management", "outbound_blocked",
+    "dns_disagreement", "forbidden_path", "gateway_health", "hosts_file_pin", "management",
+    "outbound_blocked",
     "refused",
 ]
 
 RULES: tuple[Rule, ...] = (dns_disagreement, dns_addresses_capped, dns_answer_unusable,
-                           outbound_blocked, refused, management, apim_addresses,
+                           hosts_file_pin, outbound_blocked, refused, management, apim_addresses,
                            configuration, forbidden_path, gateway_health, apim_view)
 
 

@@ -10,6 +10,7 @@ from probe.apim import AZURE_DNS
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
 from probe.diagnosis.evidence import by_name, describe_dns
 from probe.findings import finding
+from probe.localnames import HOSTS
 from probe.results import DnsResult, Finding, PortState, RoundResult, Severity, TcpResult
 
 
@@ -23,7 +24,10 @@ def dns_disagreement(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
     """
     primary = round_.resolvers[0] if round_.resolvers else None
     references = set(context.reference_resolvers)
-    for name, answers in by_name(round_.dns).items():
+    for name, every in by_name(round_.dns).items():
+        # the hosts file lists few names: its NXDOMAIN is no resolver failing
+        # (what it pins is finding hosts-file-pin's business)
+        answers = [a for a in every if a.resolver != HOSTS]
         if len(answers) < 2:
             continue
         good = [a for a in answers if a.ok]
@@ -117,4 +121,37 @@ def dns_answer_unusable(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
             evidence=tuple(describe_dns(a) for a in answers.get(name, ())),
             variant=None if kind == "sinkhole" else kind,
             resolver=primary, addresses=addresses, name=name, azure_dns=AZURE_DNS,
+        )
+
+
+def hosts_file_pin(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
+                   ) -> Iterable[Finding]:
+    """Names this host's hosts file pins (``HostInfo.pinned``) to other
+    addresses than the first DNS server answers, or that DNS cannot resolve:
+    tools on this host see the pin, APIM sees DNS. The round probes what DNS
+    answers; a pin DNS agrees with says nothing."""
+    if round_.host is None or not round_.host.pinned:
+        return
+    servers = [r for r in round_.resolvers if r != HOSTS]
+    if not servers:
+        return  # resolvers = ["hosts"]: the user chose the pins
+    answers = by_name(round_.dns)
+    for name, pins in round_.host.pinned:
+        dns = next((a for a in answers.get(name, ()) if a.resolver == servers[0]), None)
+        if dns is None:
+            continue
+        ipv6 = any(":" in a for a in dns.addresses)
+        compared = tuple(p for p in pins if ipv6 or ":" not in p)
+        if not compared or (dns.ok and set(compared) == set(dns.addresses)):
+            continue
+        answer = ", ".join(dns.addresses) if dns.ok else dns.status.value
+        yield finding(
+            id="hosts-file-pin",
+            severity=Severity.WARNING,
+            subject=name,
+            summary=(f"{name} is pinned to {', '.join(compared)} in this host's hosts file; "
+                     f"DNS {servers[0]} answers {answer}"),
+            evidence=(f"hosts file: {name} -> {', '.join(pins)}", describe_dns(dns)),
+            variant=None if dns.ok else "unresolved",
+            name=name, pinned=", ".join(compared), resolver=servers[0], answer=answer,
         )

@@ -96,6 +96,8 @@ def host_dict(host: HostInfo) -> dict[str, Any]:
                        for i in host.interfaces],
         "connections": [{"target": c.target, "address": c.address, "port": c.port,
                          "established": c.established} for c in host.connections],
+        "pinned": [{"name": name, "addresses": list(addresses)}
+                   for name, addresses in host.pinned],
     }
 
 

@@ -30,8 +30,9 @@ import asyncio
 import ipaddress
 import itertools
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 import dns.asyncquery
@@ -44,10 +45,13 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from probe.config import DEFAULT_MAX_ADDRESSES, Resolver
+from probe.config import DEFAULT_MAX_ADDRESSES
+from probe.errors import InputError
+from probe.localnames import HOSTS_FILE, read_hosts, special_answer
 from probe.probers import stallclock
 from probe.probers.kerneltime import SO_TIMESTAMPNS, STAMPS, received_ns
 from probe.probers.stallclock import StallClock
+from probe.resolvers import Resolver
 from probe.results import DnsResult, DnsStatus
 
 # dnspython loads rdata classes on first use; doing it inside the first round
@@ -288,16 +292,31 @@ class DnsProber:
     """
 
     def __init__(self, *, max_addresses: int = DEFAULT_MAX_ADDRESSES,
-                 exchange: Exchange = exchange) -> None:
+                 exchange: Exchange = exchange, hosts_file: Path | str = HOSTS_FILE) -> None:
         if max_addresses < 1:
             raise ValueError(f"max_addresses must be >= 1, got {max_addresses}")
         self.max_addresses = max_addresses
         self._exchange = exchange
+        self.hosts_file = hosts_file
+
+    def _hosts(self) -> Mapping[str, tuple[str, ...]] | str:
+        """The hosts file's names, or why it cannot be read (read once a round)."""
+        try:
+            return read_hosts(self.hosts_file)
+        except InputError as exc:
+            return str(exc)
 
     async def resolve(self, name: str, resolver: Resolver, timeout: float, *,
-                      aaaa: bool = False) -> DnsResult:
+                      aaaa: bool = False,
+                      hosts: Mapping[str, tuple[str, ...]] | str | None = None) -> DnsResult:
         """Ask one resolver about one name; never raises for what the network,
-        the resolver or its answers do."""
+        the resolver or its answers do. Special names (RFC 6761) and the
+        ``hosts`` resolver are answered here (``local_result``)."""
+        if special_answer(name) is not None or resolver.is_hosts_file:
+            local = local_result(name, resolver, aaaa=aaaa,
+                                 hosts=self._hosts() if hosts is None else hosts)
+            if local is not None:
+                return cap(local, self.max_addresses)
         rdtypes = [dns.rdatatype.A, dns.rdatatype.AAAA] if aaaa else [dns.rdatatype.A]
         queries = [dns.message.make_query(name, rdtype) for rdtype in rdtypes]
         # Without a wire time (a timeout, an error), the duration is the time the
@@ -316,12 +335,42 @@ class DnsProber:
                           limit: asyncio.Semaphore | None = None) -> list[DnsResult]:
         """Every name through every resolver, concurrently; ordered name-major."""
         gate = limit or asyncio.Semaphore(256)
+        hosts = self._hosts() if any(r.is_hosts_file for r in resolvers) else {}
 
         async def one(name: str, resolver: Resolver) -> DnsResult:
             async with gate:
-                return await self.resolve(name, resolver, timeout, aaaa=aaaa)
+                return await self.resolve(name, resolver, timeout, aaaa=aaaa, hosts=hosts)
 
         return list(await asyncio.gather(*(one(n, r) for n in names for r in resolvers)))
+
+
+def local_result(name: str, resolver: Resolver, *, aaaa: bool,
+                 hosts: Mapping[str, tuple[str, ...]] | str) -> DnsResult | None:
+    """Pure: the answer this host gives itself, or None when ``resolver`` must be asked.
+
+    An RFC 6761 special name is answered the same on every resolver (localhost
+    names are loopback, ``.invalid`` names do not exist); the ``hosts``
+    resolver answers from ``hosts`` (the parsed file, or why it could not be
+    read): a name it does not list is NXDOMAIN there.
+    """
+    plain = _plain(name)
+    special = special_answer(plain, aaaa=aaaa)
+    if special is not None:
+        found, detail = special.addresses, special.detail
+    elif not resolver.is_hosts_file:
+        return None
+    elif isinstance(hosts, str):
+        return DnsResult(plain, resolver.label, DnsStatus.ERROR, None, (), (), 0.0, hosts)
+    else:
+        listed = hosts.get(plain, ())
+        found = tuple(a for a in listed if aaaa or ":" not in a)
+        if listed and not found:
+            return DnsResult(plain, resolver.label, DnsStatus.NODATA, "NOERROR", (), (), 0.0,
+                             "only IPv6 addresses in the hosts file (aaaa = false)")
+        detail = "" if found else "not in the hosts file"
+    status = DnsStatus.OK if found else DnsStatus.NXDOMAIN
+    rcode = "NOERROR" if found else "NXDOMAIN"
+    return DnsResult(plain, resolver.label, status, rcode, found, (), 0.0, detail)
 
 
 def cap(result: DnsResult, most: int) -> DnsResult:

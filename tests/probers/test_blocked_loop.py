@@ -23,11 +23,11 @@ from collections.abc import Iterator
 import dns.message
 import pytest
 
-from probe.config import Resolver
 from probe.probers import stallclock
 from probe.probers.connect import connect_once
 from probe.probers.dns import DnsProber
 from probe.probers.kerneltime import STAMPS
+from probe.resolvers import Resolver
 from probe.results import Attempt, DnsResult, DnsStatus, PortState
 from tests.helpers.hostile_dns import HostileDns, Reply, Transport, qname, response, to_wire
 

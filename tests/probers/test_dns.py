@@ -12,7 +12,6 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from probe.config import Resolver
 from probe.probers import dns as dnsprobe
 from probe.probers.dns import (
     MAX_CNAME_CHAIN,
@@ -23,6 +22,7 @@ from probe.probers.dns import (
     status_of,
     translate,
 )
+from probe.resolvers import Resolver
 from probe.results import DnsResult, DnsStatus
 
 A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA

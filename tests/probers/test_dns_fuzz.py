@@ -27,8 +27,9 @@ import random
 import pytest
 
 from probe.addresses import unusable
-from probe.config import AgentConfig, Config, DnsConfig, Resolver, Target
+from probe.config import AgentConfig, Config, DnsConfig, Target
 from probe.probers.dns import DnsProber
+from probe.resolvers import Resolver
 from probe.results import DnsStatus
 from probe.round import run_round
 from tests.helpers.hostile_dns import HostileDns, fuzzed

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from probe.config import AgentConfig, Config, DnsConfig, Resolver, Target
+from probe.config import AgentConfig, Config, DnsConfig, Target
 from probe.probers.dns import DEFAULT_MAX_ADDRESSES, DnsProber
+from probe.resolvers import Resolver
 from probe.results import DnsResult, DnsStatus
 from probe.round import run_round
 from tests.helpers.hostile_dns import HostileDns, name_of
