@@ -401,6 +401,22 @@ CASES: tuple[Case, ...] = (
         ),
     ),
     Case(
+        alert="ApimProbeDnsNameUnresolvable",
+        story="the jump box pins the APIM name in its hosts file (resolvers = [..., \"hosts\"] "
+              "answers it) while both DNS servers fail it: APIM cannot resolve it, and the pin "
+              "must not hide that",
+        series=(
+            dns("pinned.azure-api.net", "10.0.0.4", FAILING),
+            dns("pinned.azure-api.net", "168.63.129.16", FAILING),
+            dns("pinned.azure-api.net", "hosts", OK),
+            Target("gw", "gateway", "pinned.azure-api.net", "", 443).info("1x11"),
+        ),
+        checks=(
+            Check("2m"),
+            Check("3m", ({**AGENT, "name": "pinned.azure-api.net"},)),
+        ),
+    ),
+    Case(
         alert="ApimProbeOptionalDnsNameUnresolvable",
         story="only optional targets use the failing name: a warning after 5 minutes; the "
               "required target's name is the critical alert's",
@@ -417,6 +433,30 @@ CASES: tuple[Case, ...] = (
             Check("7m"),
             Check("8m", ({**AGENT, "name": "reports.internal"},)),
         ),
+    ),
+    Case(
+        alert="ApimProbeDnsResolverDown",
+        story="the hosts file, asked as resolver \"hosts\", lists none of the names: that is "
+              "no DNS server down",
+        series=(
+            dns(NAME_A, "hosts", "1+1x11"),
+            dns(NAME_APIM, "hosts", "1+1x11"),
+            dns(NAME_A, "10.0.0.4", OK),
+            dns(NAME_APIM, "10.0.0.4", OK),
+        ),
+        checks=(Check("3m"), Check("10m")),
+    ),
+    Case(
+        alert="ApimProbeDnsResolversDisagree",
+        story="the hosts file, asked as resolver \"hosts\", lists none of the names: that is "
+              "no DNS server failing a name another answers",
+        series=(
+            dns(NAME_A, "hosts", "1+1x11"),
+            dns(NAME_APIM, "hosts", "1+1x11"),
+            dns(NAME_A, "10.0.0.4", OK),
+            dns(NAME_APIM, "10.0.0.4", OK),
+        ),
+        checks=(Check("3m"), Check("10m")),
     ),
     Case(
         alert="ApimProbeDnsResolversDisagree",

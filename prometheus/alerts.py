@@ -72,6 +72,11 @@ STALE_ROUND_SECONDS = 300  # 20 x the default agent.interval (15 s); raise it fo
 # when any of them is), as name-labelled series to match DNS series on.
 NAME_OF_TARGET = ('label_replace(apim_probe_target_info{{{selector}}}, "name", "$1", "host", '
                   '"(.*)")')
+# A name's failing streak on the DNS servers: the `hosts` resolver (this host's
+# hosts file, probe.localnames) lists few names, and its NXDOMAIN is no server
+# failing; a name DNS fails must alert though the hosts file pins it.
+DNS_FAILING = 'apim_probe_dns_failing_rounds{resolver!="hosts"}'
+
 NAME_REQUIRED = ("max without (target, dependency, port, expected, required) (\n    "
                  + NAME_OF_TARGET.format(selector='required!="false"') + ")")
 
@@ -258,7 +263,7 @@ unless on (dependency, host, port)
         name="ApimProbeDnsResolverDown",
         uid="apim-probe-dns-resolver-down",
         expr=f"""\
-min without (name) (apim_probe_dns_failing_rounds) >= {ROUNDS}""",
+min without (name) ({DNS_FAILING}) >= {ROUNDS}""",
         duration="0s",
         severity="critical",
         summary="DNS server {{ $labels.resolver }} resolves none of the APIM names "
@@ -278,7 +283,7 @@ min without (name) (apim_probe_dns_failing_rounds) >= {ROUNDS}""",
         name="ApimProbeDnsNameUnresolvable",
         uid="apim-probe-dns-name-unresolvable",
         expr=f"""\
-min without (resolver) (apim_probe_dns_failing_rounds) >= {ROUNDS}
+min without (resolver) ({DNS_FAILING}) >= {ROUNDS}
 and ignoring (host)
   {NAME_REQUIRED}""",
         duration="0s",
@@ -297,7 +302,7 @@ and ignoring (host)
         name="ApimProbeOptionalDnsNameUnresolvable",
         uid="apim-probe-optional-dns-name",
         expr=f"""\
-min without (resolver) (apim_probe_dns_failing_rounds) >= {ROUNDS}
+min without (resolver) ({DNS_FAILING}) >= {ROUNDS}
 unless ignoring (host)
   {NAME_REQUIRED}""",
         duration="5m",
@@ -313,11 +318,11 @@ unless ignoring (host)
         name="ApimProbeDnsResolversDisagree",
         uid="apim-probe-dns-resolvers-disagree",
         expr=f"""\
-apim_probe_dns_failing_rounds >= {ROUNDS}
+{DNS_FAILING} >= {ROUNDS}
 and ignoring (resolver)
-  (min without (resolver) (apim_probe_dns_failing_rounds) == 0)
+  (min without (resolver) ({DNS_FAILING}) == 0)
 unless ignoring (name)
-  (min without (name) (apim_probe_dns_failing_rounds) >= {ROUNDS})""",
+  (min without (name) ({DNS_FAILING}) >= {ROUNDS})""",
         duration="0s",
         severity="warning",
         summary="{{ $labels.name }} fails on {{ $labels.resolver }} but resolves on another "
