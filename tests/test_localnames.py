@@ -17,6 +17,7 @@ import pytest
 from probe.config import parse
 from probe.diagnosis import diagnose, dns_disagreement, hosts_file_pin
 from probe.errors import InputError
+from probe.exporters import table
 from probe.localnames import (
     HOSTS,
     is_localhost,
@@ -254,3 +255,13 @@ def test_the_hosts_resolver_not_listing_a_name_is_no_resolver_failing() -> None:
     assert list(dns_disagreement(r)) == []
     assert [f.id for f in diagnose(r)] == []
 
+
+
+def test_the_table_does_not_call_the_hosts_file_a_disagreeing_resolver() -> None:
+    r = _round(fail(APIM, HOSTS, DnsStatus.NXDOMAIN, "NXDOMAIN"), ok(APIM, CUSTOM, "198.18.2.10"),
+               ok("b.example", HOSTS, "198.18.9.9"), ok("b.example", CUSTOM, "198.18.2.11"),
+               ok("b.example", "198.18.2.53", "198.18.2.12"),
+               pins=(), resolvers=(CUSTOM, "198.18.2.53", HOSTS))
+    lines = {line.split()[0]: line for line in table.render(r).splitlines() if line.strip()}
+    assert "disagree" not in lines[APIM]
+    assert "<- resolvers disagree" in lines["b.example"]  # two DNS servers do disagree

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from probe.diagnosis import by_name
 from probe.display import printable
+from probe.localnames import HOSTS
 from probe.results import DnsResult, Hop, HostInfo, PortState, RoundResult, Severity, TcpResult
 
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
@@ -98,7 +99,9 @@ def _dns_section(result: RoundResult, paint: Painter) -> list[str]:
         [("NAME", "dim"), *((label, "dim") for label in result.resolvers), ("", None)]]
     for name, answers in grouped.items():
         per = {a.resolver: a for a in answers}
-        outcomes = {(a.status, frozenset(a.addresses)) for a in answers}
+        # the hosts file lists few names: it differs from DNS by nature (finding
+        # hosts-file-pin says when that matters)
+        outcomes = {(a.status, frozenset(a.addresses)) for a in answers if a.resolver != HOSTS}
         differ = len(outcomes) > 1
         chain = next((a.cname_chain for a in answers if a.cname_chain), ())
         label = name + (f" -> {' -> '.join(chain)}" if chain else "")
