@@ -2,7 +2,7 @@
 
     [apim]
     name = "contoso"          # required: <name>.azure-api.net
-    mode = "internal"         # required: internal | external
+    mode = "internal"         # required: a profile of probe.apimmodel
     storage = ["contosost.blob.core.windows.net"]
 
 Every key, its default and what it accepts is declared once, on
@@ -12,7 +12,7 @@ targets, and ``probe.diagnosis.context_from`` the diagnosis context (mode,
 instance address, reference resolvers, forbidden hops).
 
 This module belongs to the config layer: it parses and validates, it
-generates nothing. ``MODES`` is defined here, once.
+generates nothing. What a mode means lives in ``probe.apimmodel``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from probe.addresses import is_hostname, is_ip, is_prefix
+from probe.apimmodel import MODES, Mode, Need, for_sku, outbound_need, sku_conflict
 from probe.errors import InputError
 from probe.files import CONFIG_LIMIT, read_regular_file
 from probe.results import ApimCheck
 from probe.schema import Between, OneOf, key, read_section
 from probe.tomldoc import TomlDoc, show
 
-MODES = ("internal", "external")
 DEFAULT_DOMAIN = "azure-api.net"
 AZURE_DNS = "168.63.129.16"
 HEALTH_PATH = "/status-0123456789abcdef"
@@ -103,11 +103,29 @@ def _ca_file(doc: TomlDoc, table: Mapping[str, Any], where: str, name: str) -> s
 _HOSTS = "hostnames (or one)"
 
 
+def _sku(value: Any) -> str | None:
+    ok = value.isascii() and value.isalnum() and len(value) <= 32
+    return None if ok else "expected an sku name (Developer, Premium, StandardV2, PremiumV2)"
+
+
+def _hostname(value: Any) -> str | None:
+    return None if is_hostname(value) and "." in value else "expected a hostname"
+
+
 @dataclass(frozen=True, slots=True)
 class ApimConfig:
     name: str = key(help="the instance: `<name>.azure-api.net`", check=_instance_name,
                     expected="an instance name (letters, digits, '-')")
-    mode: str = key(help="the VNet mode", check=OneOf(MODES))
+    mode: Mode = key(help="the VNet mode: a profile of the APIM model (README, \"APIM modes\")",
+                     check=OneOf(MODES), kind=str, convert=Mode)
+    sku: str | None = key(None, str, "the instance's sku (`Developer`, `Premium`, `StandardV2`, "
+                          "`PremiumV2`, as ARM names it): with `mode = \"external\"` a v2 sku "
+                          "means v2-integration, with `internal` v2-injection; a sku the mode "
+                          "cannot run on is an error", check=_sku, expected="an sku name")
+    gateway_hostname: str | None = key(
+        None, str, "the gateway's hostname when it is not `<name>.<domain>` (a workspace "
+        "gateway: `<gw>-<hash>.gateway.<region>-NN.azure-api.net`)", check=_hostname,
+        expected="a hostname")
     region: str = key("", str, "the location whose networkstatus is read (informational "
                       "otherwise)")
     self_hosted_gateway: bool = key(False, bool, "adds the configuration endpoint (443)")
@@ -157,7 +175,10 @@ class ApimConfig:
     reports: tuple[ApimCheck, ...] = ()
 
     def host(self, label: str = "") -> str:
-        """'<name>[.label].<domain>': the instance's hostnames."""
+        """'<name>[.label].<domain>': the instance's hostnames (the gateway's
+        own, ``gateway_hostname``, when there is one)."""
+        if not label and self.gateway_hostname:
+            return self.gateway_hostname
         middle = f".{label}" if label else ""
         return f"{self.name}{middle}.{self.domain}"
 
@@ -169,5 +190,17 @@ class ApimConfig:
 def parse_apim(doc: TomlDoc, table: Mapping[str, Any]) -> ApimConfig:
     """Validate the ``[apim]`` table; every problem names the key and line."""
     values = read_section(doc, table, "apim", ApimConfig, header=lambda: doc.header_line("apim"))
+    sku = values.get("sku")
+    if sku is not None:
+        conflict = sku_conflict(for_sku(values["mode"], sku), sku)
+        if conflict is not None:
+            raise doc.fail("apim.sku", f"{conflict} (apim.mode = {values['mode'].value!r}, "
+                                       f"apim.sku = {sku!r})")
+        values["mode"] = for_sku(values["mode"], sku)
+    for group in ("storage", "sql", "keyvault", "monitor"):
+        if values.get(group) and outbound_need(group, values["mode"]) is Need.NOT_NEEDED:
+            raise doc.fail(f"apim.{group}", f"mode {values['mode'].value} does not use "
+                           f"{group} (the APIM model: not needed by this mode); remove the "
+                           "key, or probe the host as a [[target]]")
     # Readers of list keys say None when the key is absent: the field's default applies.
     return ApimConfig(**{k: v for k, v in values.items() if v is not None})

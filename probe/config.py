@@ -27,6 +27,7 @@ from typing import Any
 from probe import checks
 from probe.addresses import is_hostname, is_ip, is_prefix, split_host_port
 from probe.apim import ApimConfig, parse_apim, strings_key
+from probe.apimmodel import group_of
 from probe.azure.settings import AzureConfig
 from probe.errors import ConfigError, InputError, several
 from probe.files import CONFIG_LIMIT, read_utf8
@@ -279,47 +280,9 @@ def parse_resolver(text: str, *, resolv_conf: Path | None = None) -> list[Resolv
     return [Resolver(str(ipaddress.ip_address(host)), port or 53, text)]
 
 
-_DEPENDENCY_SUFFIXES: tuple[tuple[str, str], ...] = (
-    (".management.azure-api.", "management"),
-    (".configuration.azure-api.", "configuration"),
-    (".developer.azure-api.", "portal"),
-    (".portal.azure-api.", "portal"),
-    (".scm.azure-api.", "scm"),
-    (".regional.azure-api.", "gateway"),
-    (".azure-api.", "gateway"),
-    (".blob.core.", "storage"),
-    (".table.core.", "storage"),
-    (".queue.core.", "storage"),
-    (".file.core.", "storage"),
-    (".database.", "sql"),
-    (".vault.", "keyvault"),
-    (".monitoring.", "monitor"),
-    (".monitor.", "monitor"),
-    (".servicebus.", "eventhub"),
-    ("login.microsoftonline.", "entra"),
-)
-
-_DEPENDENCY_PORTS: dict[int, str] = {
-    3443: "management",
-    1433: "sql",
-    1886: "monitor",
-    5671: "eventhub",
-    5672: "eventhub",
-    6380: "cache",
-    6381: "cache",
-    6382: "cache",
-    6383: "cache",
-    53: "dns",
-}
-
-
 def infer_dependency(host: str, port: int) -> str:
-    """Best guess at the APIM dependency group of an ad-hoc target."""
-    lowered = "." + host.lower().rstrip(".") + "."
-    for suffix, dependency in _DEPENDENCY_SUFFIXES:
-        if suffix in lowered:
-            return dependency
-    return _DEPENDENCY_PORTS.get(port, "other")
+    """Best guess at the APIM dependency group of an ad-hoc target (the model's)."""
+    return group_of(host, port)
 
 
 def parse_target_spec(spec: str) -> Target:

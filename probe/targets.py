@@ -26,39 +26,46 @@ from dataclasses import replace
 
 from probe.apim import ApimConfig
 from probe.apim_reports import Budget, Imported, load, resolve_paths, target_name, unique
+from probe.apimmodel import CLASSIC, Need, outbound_need, ports_of, profile
 from probe.config import Config, Target
 
-# Documented ports (APIM-REFERENCE.md, "Required network rules").
-DEPENDENCY_PORTS: dict[str, tuple[int, ...]] = {
-    "storage": (443,),
-    "sql": (1433,),
-    "keyvault": (443,),
-    "monitor": (1886, 443),
-}
+LISTED = ("storage", "sql", "keyvault", "monitor")  # the [apim] keys listing hosts
 
 
 def apim_targets(apim: ApimConfig) -> tuple[Target, ...]:
-    """The instance's endpoints and listed dependencies, with documented ports.
+    """The instance's endpoints and listed dependencies, as the mode's profile in
+    the APIM model says (``probe.apimmodel``): only what the mode needs, with its
+    documented ports, required when the mode requires it.
 
     The gateway health check (GET /status-0123456789abcdef) is not a target
     (a target is TCP): see ``health_url`` and ``probe.probers.http.check``.
     """
-    targets = [
-        Target("gateway", apim.host(), 443, dependency="gateway"),
-        Target("management", apim.host("management"), 3443, dependency="management"),
+    mode = profile(apim.mode)
+    targets: list[Target] = []
+    if mode.gateway_from_vnet is not Need.NOT_NEEDED:
+        targets.append(Target("gateway", apim.host(), 443, dependency="gateway",
+                              required=mode.gateway_from_vnet is Need.REQUIRED))
+        # what the VNet must reach besides 443 (an injected workspace gateway's port 80)
+        for dep in mode.needs():
+            if dep.direction == "inbound" and dep.peer == "VirtualNetwork":
+                targets.extend(Target(f"gateway-{port}", apim.host(), port,
+                                      dependency="gateway") for port in dep.ports if port != 443)
+    if mode.management_endpoint:
+        targets.append(Target("management", apim.host("management"), 3443,
+                              dependency="management"))
+    if apim.mode in CLASSIC:
         # The developer portal is not needed for the gateway to serve APIs.
-        Target("portal", apim.host("developer"), 443, dependency="portal", required=False),
-    ]
-    if apim.self_hosted_gateway:
+        targets.append(Target("portal", apim.host("developer"), 443, dependency="portal",
+                              required=False))
+    if apim.self_hosted_gateway or outbound_need("configuration", apim.mode) is Need.REQUIRED:
         targets.append(Target("configuration", apim.host("configuration"), 443,
                               dependency="configuration"))
-    lists = (("storage", apim.storage), ("sql", apim.sql), ("keyvault", apim.keyvault),
-             ("monitor", apim.monitor))
-    for dependency, hosts in lists:
-        for host in hosts:
-            for port in DEPENDENCY_PORTS[dependency]:
+    for dependency in LISTED:
+        need = outbound_need(dependency, apim.mode)
+        for host in getattr(apim, dependency):
+            for port in ports_of(dependency, apim.mode):
                 targets.append(Target(target_name(dependency, host, port), host, port,
-                                      dependency=dependency))
+                                      dependency=dependency, required=need is Need.REQUIRED))
     return tuple(targets)
 
 

@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 import probe.apim
+import probe.apimmodel
 
 PROBE = Path(probe.apim.__file__).parent
 
@@ -39,5 +40,6 @@ def test_bottom_layer_modules_import_only_the_error_tree() -> None:
         "probe.tomldoc", "probe.errors"}
 
 
-def test_modes_are_defined_here() -> None:
-    assert probe.apim.MODES == ("internal", "external")
+def test_modes_are_the_models() -> None:
+    assert probe.apim.MODES is probe.apimmodel.MODES
+    assert probe.apimmodel.MODES[:2] == ("internal", "external")

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from probe.apimmodel import SERVICE_TAGS
 from probe.diagnosis.apim import apim_addresses, configuration, gateway_health, management
 from probe.diagnosis.apim_view import apim_view
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context, Rule
@@ -37,7 +38,7 @@ from probe.diagnosis.dns import (
     hosts_file_pin,
 )
 from probe.diagnosis.evidence import by_name, describe_dns, describe_tcp
-from probe.diagnosis.outbound import AZURE_DEPENDENCIES, SERVICE_TAGS, outbound_blocked, refused
+from probe.diagnosis.outbound import AZURE_DEPENDENCIES, outbound_blocked, refused
 from probe.diagnosis.path import forbidden_path
 from probe.findings import FINDINGS
 from probe.results import Finding, HttpResult, RoundResult, TraceResult

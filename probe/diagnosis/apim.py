@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from probe.apimmodel import profile
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
 from probe.diagnosis.evidence import DnsAnswers, describe_dns, subject, where
 from probe.findings import finding
@@ -65,13 +66,13 @@ def apim_addresses(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
         seen.add(result.host)
         evidence = (f"DNS {answer.name} via {describe_dns(answer)}",)
         public = [a for a in answer.addresses if _is_public(a)]
-        if context.mode == "internal" and public:
+        if context.mode is not None and profile(context.mode).gateway_private and public:
             yield finding(
                 id="apim-address-public",
                 severity=Severity.CRITICAL,
                 subject=answer.name,
                 summary=(f"{answer.name} ({result.dependency}) resolves to public "
-                         f"{', '.join(public)} in internal mode: traffic leaves the VNet"),
+                         f"{', '.join(public)} in {context.mode} mode: traffic leaves the VNet"),
                 evidence=evidence,
             )
         elif expected and not set(answer.addresses) <= expected:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from probe.apim import AZURE_DNS
+from probe.apimmodel import Mode
 from probe.results import ApimCheck, Finding, HttpResult, RoundResult, TraceResult
 
 
@@ -13,7 +14,7 @@ from probe.results import ApimCheck, Finding, HttpResult, RoundResult, TraceResu
 class Context:
     """What the rules need beyond the round; the defaults suit a bare round.
 
-    ``mode``: "internal", "external" or None (unknown: no mode-specific rule).
+    ``mode``: a profile of ``probe.apimmodel`` or None (unknown: no mode-specific rule).
     ``instance_addresses``: the addresses APIM's own names must resolve to.
     ``reference_resolvers``: resolvers taken as Azure DNS (answers there and
     failure elsewhere means a custom DNS server does not forward).
@@ -24,7 +25,7 @@ class Context:
     ``reports``: APIM's own networkstatus checks, from an ``[apim] import``.
     """
 
-    mode: str | None = None
+    mode: Mode | None = None
     instance: str | None = None
     instance_addresses: tuple[str, ...] = ()
     reference_resolvers: tuple[str, ...] = (AZURE_DNS,)

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from probe.apimmodel import SERVICE_TAGS
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
 from probe.diagnosis.evidence import DnsAnswers, subject, where
 from probe.findings import finding
 from probe.results import Finding, PortState, RoundResult, Severity, TcpResult
-
-# Dependency group -> (NSG destination service tag, documented ports).
-SERVICE_TAGS: dict[str, tuple[str, str]] = {
-    "storage": ("Storage", "443"),
-    "sql": ("Sql", "1433"),
-    "keyvault": ("AzureKeyVault", "443"),
-    "monitor": ("AzureMonitor", "1886, 443"),
-    "eventhub": ("EventHub", "5671, 5672, 443"),
-    "entra": ("AzureActiveDirectory", "443"),
-    "cache": ("VirtualNetwork", "6380, 6381-6383"),
-    "dns": ("the DNS server's address", "53"),
-}
 
 # APIM's own endpoints and Azure's services: a reset from them is not a
 # backend refusing, it is an Azure-side or in-path reject.

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from probe.apim import MODES
+from probe.apimmodel import MODES
 from probe.display import printable
 from probe.errors import ExportError
 from probe.lint.exports import Checked, lint_any, read

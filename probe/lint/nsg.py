@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from probe.apimmodel import Mode, profile
 from probe.results import Severity
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -63,36 +64,21 @@ class Requirement:
         return f"{self.direction} {self.source} -> {self.destination} TCP {self.port}"
 
 
-def requirements(mode: str) -> tuple[Requirement, ...]:
-    """APIM's NSG requirements for the mode (APIM-REFERENCE.md)."""
-    crit, warn, info = Severity.CRITICAL, Severity.WARNING, Severity.INFO
-    rules = [
-        Requirement("inbound", "ApiManagement", "VirtualNetwork", 3443, crit,
-                    "management endpoint: the portal and ARM configure the instance through it"),
-        Requirement("inbound", "AzureLoadBalancer", "VirtualNetwork", 6390, crit,
-                    "the infrastructure load balancer's health probe"),
-    ]
-    if mode == "external":
-        rules += [
-            Requirement("inbound", "Internet", "VirtualNetwork", 443, crit,
-                        "client traffic to the gateway in external mode"),
-            Requirement("inbound", "Internet", "VirtualNetwork", 80, info,
-                        "plain-HTTP client traffic in external mode (optional)"),
-        ]
-    rules += [
-        Requirement("outbound", "VirtualNetwork", "Storage", 443, crit,
-                    "service deployment, configuration and logs (Azure Storage)"),
-        Requirement("outbound", "VirtualNetwork", "Sql", 1433, crit,
-                    "the configuration database (Azure SQL)"),
-        Requirement("outbound", "VirtualNetwork", "AzureKeyVault", 443, crit,
-                    "certificates kept in Key Vault"),
-        Requirement("outbound", "VirtualNetwork", "AzureMonitor", 1886, warn,
-                    "diagnostics logs and metrics (Azure Monitor)"),
-        Requirement("outbound", "VirtualNetwork", "AzureMonitor", 443, warn,
-                    "diagnostics logs and metrics (Azure Monitor)"),
-        Requirement("outbound", "VirtualNetwork", "Internet", 80, warn,
-                    "certificate and CRL validation"),
-    ]
+def requirements(mode: Mode | str) -> tuple[Requirement, ...]:
+    """APIM's NSG requirements for the mode, one per dependency record and port of
+    the APIM model (``probe.apimmodel``) that lint judges, with the record's
+    severity for the mode: the one the agent gives the same dependency."""
+    rules: list[Requirement] = []
+    for dep in profile(mode).needs(linted=True):
+        severity = dep.need(mode).severity
+        assert severity is not None  # needs() leaves out what the mode does not need
+        for port in dep.ports:
+            if dep.direction == "inbound":
+                rules.append(Requirement("inbound", dep.peer, dep.local, port, severity,
+                                         dep.purpose))
+            else:
+                rules.append(Requirement("outbound", dep.local, dep.peer, port, severity,
+                                         dep.purpose))
     return tuple(rules)
 
 

@@ -11,17 +11,21 @@ import re
 import sys
 from pathlib import Path
 
+from probe.apimmodel import markdown_profiles
 from probe.config import SECTIONS
 from probe.schema import markdown_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 _BLOCK = re.compile(r"(<!-- keys:(\w+) -->\n)(.*?)(<!-- /keys -->)", re.S)
+_MODES = re.compile(r"(<!-- modes -->\n)(.*?)(<!-- /modes -->)", re.S)
 
 
 def filled(text: str) -> str:
     """``text`` with every ``<!-- keys:SECTION -->`` block holding the schema's table."""
-    return _BLOCK.sub(lambda m: m.group(1) + markdown_table(SECTIONS[m.group(2)], m.group(2))
+    text = _BLOCK.sub(lambda m: m.group(1) + markdown_table(SECTIONS[m.group(2)], m.group(2))
                       + m.group(4), text)
+    # and the APIM modes' tables, from the model
+    return _MODES.sub(lambda m: m.group(1) + markdown_profiles() + "\n" + m.group(3), text)
 
 
 def sections_in(text: str) -> list[str]:

@@ -38,7 +38,7 @@ def test_run_findings_exit_1_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[2].endswith("route-table-forced.json: route table rt-apim-forced (route-table)")
     assert "CRITICAL nsg-rule-shadowed: nsg nsg-apim-broken: inbound ApiManagement -> " \
            "VirtualNetwork TCP 3443" in lines
-    assert out.endswith("6 finding(s): 5 critical, 1 warning, 0 info; exit 1\n")
+    assert out.endswith("6 finding(s): 6 critical, 0 warning, 0 info; exit 1\n")
 
 
 def test_run_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -45,7 +45,8 @@ def test_fixture_broken() -> None:
         "outbound VirtualNetwork -> Sql TCP 1433": ("nsg-rule-shadowed", Severity.CRITICAL),
         "outbound VirtualNetwork -> AzureKeyVault TCP 443": ("nsg-rule-missing",
                                                               Severity.CRITICAL),
-        "outbound VirtualNetwork -> Internet TCP 80": ("nsg-rule-missing", Severity.WARNING),
+        # CRL validation is required (the APIM model, virtual-network-reference)
+        "outbound VirtualNetwork -> Internet TCP 80": ("nsg-rule-missing", Severity.CRITICAL),
     }
 
 

@@ -83,7 +83,8 @@ def test_deny_internet_outbound_hits_azure_services_and_crl() -> None:
         "outbound VirtualNetwork -> Internet TCP 80"}
     assert {f.id for f in found.values()} == {"nsg-rule-missing"}  # default allows don't count
     assert found["outbound VirtualNetwork -> Storage TCP 443"].severity is Severity.CRITICAL
-    assert found["outbound VirtualNetwork -> AzureMonitor TCP 1886"].severity is Severity.WARNING
+    # Azure Monitor is required, for lint as for the agent (the APIM model)
+    assert found["outbound VirtualNetwork -> AzureMonitor TCP 1886"].severity is Severity.CRITICAL
 
 
 def test_regional_tag_allows_but_regional_deny_is_not_assumed() -> None:
