@@ -92,11 +92,26 @@ _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _LIMITED_BROADCAST = ipaddress.ip_address("255.255.255.255")
 
 
+def matching_prefix(address: str, prefixes: Sequence[str]) -> str | None:
+    """Pure: the first of ``prefixes`` (addresses or CIDR prefixes) holding
+    ``address``; None for none, and for text that is not an address or prefix."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    for prefix in prefixes:
+        try:
+            network = ipaddress.ip_network(prefix, strict=False)
+        except ValueError:
+            continue
+        if ip.version == network.version and ip in network:
+            return prefix
+    return None
+
+
 def in_prefixes(address: str, prefixes: Sequence[str]) -> bool:
     """Pure: ``address`` lies in one of ``prefixes`` (addresses or CIDR)."""
-    ip = ipaddress.ip_address(address)
-    return any(ip in ipaddress.ip_network(p, strict=False) for p in prefixes
-               if ipaddress.ip_network(p, strict=False).version == ip.version)
+    return matching_prefix(address, prefixes) is not None
 
 
 def unusable(address: str, local: LocalAddresses = NO_LOCAL) -> str | None:

@@ -20,6 +20,7 @@ a log nobody scrapes).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -161,6 +162,12 @@ class Hop:
     @property
     def answered(self) -> bool:
         return self.address is not None and self.reason != NO_RESPONSE
+
+
+def describe_hop(hop: Hop) -> str:
+    """One line of a trace: ``ttl 2: 198.18.1.1 time-exceeded 1.2 ms``."""
+    rtt = "-" if hop.rtt_seconds is None else f"{hop.rtt_seconds * 1000:.1f} ms"
+    return f"ttl {hop.ttl}: {hop.address or '*'} {hop.reason} {rtt}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,3 +328,11 @@ class ApimCheck:
     host: str | None = None
     port: int | None = None
     dns_servers: tuple[str, ...] = ()
+
+
+def by_name(results: Sequence[DnsResult]) -> dict[str, list[DnsResult]]:
+    """DNS answers grouped by name, in round order (the diagnosis and the table)."""
+    grouped: dict[str, list[DnsResult]] = {}
+    for result in results:
+        grouped.setdefault(result.name, []).append(result)
+    return grouped

@@ -37,11 +37,11 @@ from probe.diagnosis.dns import (
     dns_disagreement,
     hosts_file_pin,
 )
-from probe.diagnosis.evidence import by_name, describe_dns, describe_tcp
+from probe.diagnosis.evidence import describe_dns, describe_tcp
 from probe.diagnosis.outbound import AZURE_DEPENDENCIES, outbound_blocked, refused
 from probe.diagnosis.path import forbidden_path
 from probe.findings import FINDINGS
-from probe.results import Finding, HttpResult, RoundResult, TraceResult
+from probe.results import Finding, HttpResult, RoundResult, TraceResult, by_name
 
 if TYPE_CHECKING:
     from probe.config import Config

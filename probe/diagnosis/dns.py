@@ -8,10 +8,10 @@ from collections.abc import Iterable, Sequence
 
 from probe.apim import AZURE_DNS
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
-from probe.diagnosis.evidence import by_name, describe_dns
+from probe.diagnosis.evidence import describe_dns
 from probe.findings import finding
 from probe.localnames import HOSTS
-from probe.results import DnsResult, Finding, PortState, RoundResult, Severity, TcpResult
+from probe.results import DnsResult, Finding, PortState, RoundResult, Severity, TcpResult, by_name
 
 
 def dns_disagreement(round_: RoundResult, context: Context = DEFAULT_CONTEXT,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
-
-from probe.results import DnsResult, RoundResult, TcpResult
+from probe.results import DnsResult, RoundResult, TcpResult, by_name
 
 
 def describe_dns(result: DnsResult) -> str:
@@ -16,13 +13,6 @@ def describe_dns(result: DnsResult) -> str:
     rcode = f" ({result.rcode})" if result.rcode and result.rcode != "NOERROR" else ""
     detail = f": {result.detail}" if result.detail else ""
     return f"{result.resolver}: {result.status.value}{rcode}{detail} ({timing})"
-
-
-def by_name(results: Sequence[DnsResult]) -> dict[str, list[DnsResult]]:
-    grouped: dict[str, list[DnsResult]] = defaultdict(list)
-    for result in results:
-        grouped[result.name].append(result)
-    return grouped
 
 
 def where(result: TcpResult) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from probe.addresses import matching_prefix
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
 from probe.diagnosis.evidence import describe_tcp, subject, where
 from probe.diagnosis.outbound import AZURE_DEPENDENCIES
 from probe.findings import finding
-from probe.probers.trace import describe_hop, in_prefixes
-from probe.results import Finding, RoundResult, Severity, TraceResult
+from probe.results import Finding, RoundResult, Severity, TraceResult, describe_hop
 
 
 def _severity(dependency: str) -> Severity:
@@ -37,7 +37,7 @@ def forbidden_path(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
             continue
         if (result.address or "", result.port) in reported:
             continue  # the trace already tells this story, hop by hop
-        held = in_prefixes(result.responder, context.forbidden_hops)
+        held = matching_prefix(result.responder, context.forbidden_hops)
         if held is None:
             continue
         yield finding(
@@ -54,7 +54,7 @@ def _trace_finding(trace: TraceResult, forbidden: tuple[str, ...]) -> Finding | 
     """The first forbidden hop of a trace, if it crosses one."""
     # The destination itself is not a hop "passed through".
     crossed = [(h, p) for h in trace.hops if h.address and h.address != trace.address
-               for p in [in_prefixes(h.address, forbidden)] if p]
+               for p in [matching_prefix(h.address, forbidden)] if p]
     if not crossed:
         return None
     hop, prefix = crossed[0]

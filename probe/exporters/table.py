@@ -5,10 +5,18 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from probe.diagnosis import by_name
 from probe.display import printable
 from probe.localnames import HOSTS
-from probe.results import DnsResult, Hop, HostInfo, PortState, RoundResult, Severity, TcpResult
+from probe.results import (
+    DnsResult,
+    Hop,
+    HostInfo,
+    PortState,
+    RoundResult,
+    Severity,
+    TcpResult,
+    by_name,
+)
 
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
 

@@ -23,27 +23,6 @@ __all__ = ["Hop", "TraceRequest", "TraceResult", "trace", "trace_all", "trace_ma
            "worth_tracing"]
 
 
-def describe_hop(hop: Hop) -> str:
-    rtt = "-" if hop.rtt_seconds is None else f"{hop.rtt_seconds * 1000:.1f} ms"
-    return f"ttl {hop.ttl}: {hop.address or '*'} {hop.reason} {rtt}"
-
-
-def in_prefixes(address: str, prefixes: Sequence[str]) -> str | None:
-    """The first of ``prefixes`` (addresses or CIDR prefixes) holding ``address``."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    for prefix in prefixes:
-        try:
-            network = ipaddress.ip_network(prefix, strict=False)
-        except ValueError:
-            continue
-        if ip.version == network.version and ip in network:
-            return prefix
-    return None
-
-
 # --------------------------------------------------------------------------
 # from answers to hops (pure)
 

@@ -11,16 +11,15 @@ import socket
 
 import pytest
 
+from probe.addresses import matching_prefix
 from probe.probers.trace import (
     Hop,
     TraceResult,
-    describe_hop,
     hops_from,
-    in_prefixes,
     trace_all,
     worth_tracing,
 )
-from probe.results import PortState, TcpResult
+from probe.results import PortState, TcpResult, describe_hop
 
 ROUTER = "198.18.1.1"
 
@@ -75,10 +74,10 @@ def test_describe_hop_and_prefixes() -> None:
     assert describe_hop(Hop(2, None, None, "no-response")) == "ttl 2: * no-response -"
     assert describe_hop(Hop(1, ROUTER, 0.0012, "time-exceeded")) == \
         "ttl 1: 198.18.1.1 time-exceeded 1.2 ms"
-    assert in_prefixes(ROUTER, ["198.18.2.0/24", "198.18.1.0/24"]) == "198.18.1.0/24"
-    assert in_prefixes(ROUTER, ["198.18.1.1"]) == "198.18.1.1"
-    assert in_prefixes(ROUTER, ["2001:db8::/32", "junk"]) is None
-    assert in_prefixes("not-an-ip", ["0.0.0.0/0"]) is None
+    assert matching_prefix(ROUTER, ["198.18.2.0/24", "198.18.1.0/24"]) == "198.18.1.0/24"
+    assert matching_prefix(ROUTER, ["198.18.1.1"]) == "198.18.1.1"
+    assert matching_prefix(ROUTER, ["2001:db8::/32", "junk"]) is None
+    assert matching_prefix("not-an-ip", ["0.0.0.0/0"]) is None
 
 
 # --------------------------------------------------------------------------
