@@ -40,7 +40,13 @@ deps:
 deploy-deps:
 	@$(call apt_install,$(DEPLOY_APT_PACKAGES))
 
+# Python >= 3.11, or the one line saying what to do instead (probe/__init__.py
+# words it, so `probe` on an old interpreter says the same). $(1): the interpreter.
+python_guard = $(1) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	{ $(1) -B -c 'import sys; sys.path.insert(0, "$(CURDIR)"); import probe'; exit 1; }
+
 $(VENV)/.installed: pyproject.toml
+	@$(call python_guard,$(PYTHON))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
