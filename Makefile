@@ -19,7 +19,7 @@ DEPLOY_APT_PACKAGES := debootstrap podman runc catatonit systemd-container util-
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
 .PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench bench-alert soak lab-up \
-	lab-down clean image deploy-deps
+	lab-down clean image deploy-deps wheels dist deb base release release-check
 
 all: test
 
@@ -120,9 +120,46 @@ CONTAINER_ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || 
 # e.g. IMAGE_BUILD_ARGS='--build-arg BASE=docker.io/library/debian:trixie-slim --pull=never'
 IMAGE_BUILD_ARGS ?=
 
-image: venv
-	rm -rf build/image-wheels
-	$(PY) -m pip wheel -q --wheel-dir build/image-wheels . pip
+# -- Packages (issue 20): make dist, deb, base, image, release ---------------------
+# Each artefact carries the version (probe/__init__.py); dist/SHA256SUMS covers
+# this version's artefacts that are in dist/.
+WHEEL := apim_probe-$(VERSION)-py3-none-any.whl
+SDIST := apim_probe-$(VERSION).tar.gz
+ARCH := $(shell dpkg --print-architecture 2>/dev/null || uname -m)
+DEB := apim-probe_$(VERSION)_$(ARCH).deb
+# The image, the .deb and the SBOM are made from wheels (build/wheels: the app,
+# its dependencies and pip): of this tree, or of the dist wheel (`make release`).
+# Building them takes pip alone, in a throwaway venv: not the dev venv.
+WHEEL_SRC ?= .
+PIP_VENV := build/pip-venv
+PIP := $(PIP_VENV)/bin/python -m pip
+define sums
+cd dist && sha256sum $$(ls $(WHEEL) $(SDIST) $(DEB) apim-probe-$(VERSION)-image.tar \
+	apim-probe-$(VERSION).cdx.json 2>/dev/null) > SHA256SUMS
+endef
+
+$(PIP_VENV)/bin/python:
+	@$(call python_guard,$(PYTHON))
+	$(PYTHON) -m venv $(PIP_VENV)
+
+wheels: $(PIP_VENV)/bin/python
+	rm -rf build/wheels
+	$(PIP) wheel -q --disable-pip-version-check --wheel-dir build/wheels $(WHEEL_SRC) pip
+
+# The wheel and the sdist (python -m build, from the dev venv).
+dist: venv
+	rm -f dist/$(WHEEL) dist/$(SDIST)
+	mkdir -p build
+	$(PY) -m build --outdir dist . > build/dist.log 2>&1 || { cat build/dist.log; exit 1; }
+	@$(sums)
+	@cd dist && ls -l $(WHEEL) $(SDIST) SHA256SUMS
+
+# The Debian package (deploy/deb/build.sh: plain dpkg-deb, no debhelper).
+deb: wheels
+	PYTHON=$(PIP_VENV)/bin/python deploy/deb/build.sh build/wheels dist
+	@$(sums)
+
+image: wheels
 	$(CONTAINER_ENGINE) build -f Containerfile --build-arg VERSION=$(VERSION) $(IMAGE_BUILD_ARGS) \
 		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 	@$(CONTAINER_ENGINE) image inspect --format '{{.Size}}' $(IMAGE):$(VERSION) \
