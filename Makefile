@@ -19,7 +19,7 @@ DEPLOY_APT_PACKAGES := debootstrap podman runc catatonit systemd-container util-
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
 .PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench bench-alert soak lab-up \
-	lab-down clean image deploy-deps wheels dist deb base release release-check
+	lab-down clean image deploy-deps wheels dist deb base release release-check sbom
 
 all: test
 
@@ -61,13 +61,13 @@ typecheck: venv
 	$(VENV)/bin/mypy --strict probe
 
 unit: venv
-	$(PY) -m pytest -q -m 'not lab'
+	$(PY) -m pytest -q -m 'not lab and not release'
 
 lab-test: deps deploy-deps venv
 	$(PY) -m pytest -q -m lab
 
 test: deps deploy-deps venv lint typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m 'not release'
 
 # Files generated from code: the alerting rules, their promtool tests and Grafana
 # twin (prometheus/alerts.py), the dashboard (grafana/dashboard.py), the finding
@@ -159,11 +159,55 @@ deb: wheels
 	PYTHON=$(PIP_VENV)/bin/python deploy/deb/build.sh build/wheels dist
 	@$(sums)
 
+# The image's base without a registry (deploy/container/base.py, as root): a
+# debootstrap minbase rootfs with Debian's python3, slimmed as Debian's -slim
+# images are and cached under /var/cache/apim-probe, imported under the name
+# the Containerfile's FROM uses (docker.io/library/debian:bookworm-slim).
+base:
+	@$(call python_guard,$(PYTHON))
+	$(PYTHON) -m deploy.container.base --engine $(CONTAINER_ENGINE)
+
+# The build stage's images are labelled with this build's id and pruned
+# afterwards (only those: other images, dangling or not, stay).
+IMAGE_BUILD_ID := $(shell date +%s%N)-$(shell echo $$PPID)
+
 image: wheels
-	$(CONTAINER_ENGINE) build -f Containerfile --build-arg VERSION=$(VERSION) $(IMAGE_BUILD_ARGS) \
+	$(CONTAINER_ENGINE) build -f Containerfile --build-arg VERSION=$(VERSION) \
+		--build-arg BUILD_ID=$(IMAGE_BUILD_ID) $(IMAGE_BUILD_ARGS) \
 		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+	$(CONTAINER_ENGINE) image prune -f --filter label=org.apim-probe.build-stage=$(IMAGE_BUILD_ID) \
+		>/dev/null
 	@$(CONTAINER_ENGINE) image inspect --format '{{.Size}}' $(IMAGE):$(VERSION) \
 		| awk '{ printf "image $(IMAGE):$(VERSION): %.1f MB\n", $$1 / 1e6 }'
+
+# Everything a release ships, into dist/: the wheel and sdist, the .deb and the
+# image (`podman save`) made from that very wheel, a CycloneDX SBOM of what the
+# wheel installs (its runtime dependencies, exact versions), and SHA256SUMS over
+# all of them. `make release-check` then tests them (tests/deploy/test_release.py).
+IMAGE_ARCHIVE := apim-probe-$(VERSION)-image.tar
+SBOM := apim-probe-$(VERSION).cdx.json
+
+release: venv
+	$(MAKE) --no-print-directory dist
+	$(MAKE) --no-print-directory deb image sbom WHEEL_SRC=dist/$(WHEEL)
+	rm -f dist/$(IMAGE_ARCHIVE)
+	$(CONTAINER_ENGINE) save -o dist/$(IMAGE_ARCHIVE) $(IMAGE):$(VERSION)
+	@$(sums)
+	@cd dist && ls -l $$(cut -d' ' -f3 SHA256SUMS) SHA256SUMS
+
+# The SBOM of a venv holding only the app and its runtime dependencies (no pip,
+# no setuptools), installed from build/wheels: what the .deb and the image carry.
+sbom: venv wheels
+	rm -rf build/sbom-venv
+	$(PYTHON) -m venv --without-pip build/sbom-venv
+	$(PIP) --python build/sbom-venv/bin/python install -q --disable-pip-version-check \
+		--no-index --find-links build/wheels apim-probe
+	mkdir -p dist
+	$(VENV)/bin/cyclonedx-py environment --mc-type application --output-reproducible \
+		--output-format JSON -o dist/$(SBOM) build/sbom-venv/bin/python
+
+release-check: release
+	$(PY) -m pytest -q -m release tests/deploy/test_release.py
 
 -include lab/lab.mk
 -include systemd/install.mk
