@@ -191,7 +191,7 @@ release: venv
 	$(MAKE) --no-print-directory dist
 	$(MAKE) --no-print-directory deb image sbom WHEEL_SRC=dist/$(WHEEL)
 	rm -f dist/$(IMAGE_ARCHIVE)
-	$(CONTAINER_ENGINE) save -o dist/$(IMAGE_ARCHIVE) $(IMAGE):$(VERSION)
+	$(CONTAINER_ENGINE) save -q -o dist/$(IMAGE_ARCHIVE) $(IMAGE):$(VERSION)
 	@$(sums)
 	@cd dist && ls -l $$(cut -d' ' -f3 SHA256SUMS) SHA256SUMS
 
