@@ -70,10 +70,10 @@ def debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
     for text in texts:
         for uri in re.findall(r"^URIs:\s*(\S+)", text, re.MULTILINE):
             if "/debian" in uri and "security" not in uri:
-                return uri
+                return str(uri)
         for uri in re.findall(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s", text, re.MULTILINE):
             if "/debian" in uri and "security" not in uri:
-                return uri
+                return str(uri)
     raise RuntimeError(f"no Debian mirror in {sources_dir}/sources.list* "
                        "(set APIM_BASE_MIRROR=http://deb.debian.org/debian)")
 
