@@ -165,6 +165,7 @@ deb: wheels
 # the Containerfile's FROM uses (docker.io/library/debian:bookworm-slim).
 base:
 	@$(call python_guard,$(PYTHON))
+	@$(call apt_install,debootstrap)
 	$(PYTHON) -m deploy.container.base --engine $(CONTAINER_ENGINE)
 
 # The build stage's images are labelled with this build's id and pruned
