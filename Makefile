@@ -19,7 +19,7 @@ DEPLOY_APT_PACKAGES := debootstrap podman runc catatonit systemd-container util-
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
 .PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench bench-alert soak lab-up \
-	lab-down clean image deploy-deps
+	lab-down clean image deploy-deps wheels dist deb base release release-check sbom
 
 all: test
 
@@ -40,7 +40,13 @@ deps:
 deploy-deps:
 	@$(call apt_install,$(DEPLOY_APT_PACKAGES))
 
+# Python >= 3.11, or the one line saying what to do instead (probe/__init__.py
+# words it, so `probe` on an old interpreter says the same). $(1): the interpreter.
+python_guard = $(1) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	{ $(1) -B -c 'import sys; sys.path.insert(0, "$(CURDIR)"); import probe'; exit 1; }
+
 $(VENV)/.installed: pyproject.toml
+	@$(call python_guard,$(PYTHON))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -56,13 +62,13 @@ typecheck: venv
 	$(VENV)/bin/mypy --strict probe
 
 unit: venv
-	$(PY) -m pytest -q -m 'not lab'
+	$(PY) -m pytest -q -m 'not lab and not release'
 
 lab-test: deps deploy-deps venv
 	$(PY) -m pytest -q -m lab
 
 test: deps deploy-deps venv lint typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m 'not release'
 
 # Files generated from code: the alerting rules, their promtool tests and Grafana
 # twin (prometheus/alerts.py), the dashboard (grafana/dashboard.py), the finding
@@ -115,13 +121,95 @@ CONTAINER_ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || 
 # e.g. IMAGE_BUILD_ARGS='--build-arg BASE=docker.io/library/debian:trixie-slim --pull=never'
 IMAGE_BUILD_ARGS ?=
 
-image: venv
-	rm -rf build/image-wheels
-	$(PY) -m pip wheel -q --wheel-dir build/image-wheels . pip
-	$(CONTAINER_ENGINE) build -f Containerfile --build-arg VERSION=$(VERSION) $(IMAGE_BUILD_ARGS) \
+# -- Packages (issue 20): make dist, deb, base, image, release ---------------------
+# Each artefact carries the version (probe/__init__.py); dist/SHA256SUMS covers
+# this version's artefacts that are in dist/.
+WHEEL := apim_probe-$(VERSION)-py3-none-any.whl
+SDIST := apim_probe-$(VERSION).tar.gz
+ARCH := $(shell dpkg --print-architecture 2>/dev/null || uname -m)
+DEB := apim-probe_$(VERSION)_$(ARCH).deb
+# The image, the .deb and the SBOM are made from wheels (build/wheels: the app,
+# its dependencies and pip): of this tree, or of the dist wheel (`make release`).
+# Building them takes pip alone, in a throwaway venv: not the dev venv.
+WHEEL_SRC ?= .
+PIP_VENV := build/pip-venv
+PIP := $(PIP_VENV)/bin/python -m pip
+define sums
+cd dist && sha256sum $$(ls $(WHEEL) $(SDIST) $(DEB) apim-probe-$(VERSION)-image.tar \
+	apim-probe-$(VERSION).cdx.json 2>/dev/null) > SHA256SUMS
+endef
+
+$(PIP_VENV)/bin/python:
+	@$(call python_guard,$(PYTHON))
+	$(PYTHON) -m venv $(PIP_VENV)
+
+wheels: $(PIP_VENV)/bin/python
+	rm -rf build/wheels
+	$(PIP) wheel -q --disable-pip-version-check --wheel-dir build/wheels $(WHEEL_SRC) pip
+
+# The wheel and the sdist (python -m build, from the dev venv).
+dist: venv
+	rm -f dist/$(WHEEL) dist/$(SDIST)
+	mkdir -p build
+	$(PY) -m build --outdir dist . > build/dist.log 2>&1 || { cat build/dist.log; exit 1; }
+	@$(sums)
+	@cd dist && ls -l $(WHEEL) $(SDIST) SHA256SUMS
+
+# The Debian package (deploy/deb/build.sh: plain dpkg-deb, no debhelper).
+deb: wheels
+	PYTHON=$(PIP_VENV)/bin/python deploy/deb/build.sh build/wheels dist
+	@$(sums)
+
+# The image's base without a registry (deploy/container/base.py, as root): a
+# debootstrap minbase rootfs with Debian's python3, slimmed as Debian's -slim
+# images are and cached under /var/cache/apim-probe, imported under the name
+# the Containerfile's FROM uses (docker.io/library/debian:bookworm-slim).
+base:
+	@$(call python_guard,$(PYTHON))
+	@$(call apt_install,debootstrap)
+	$(PYTHON) -m deploy.container.base --engine $(CONTAINER_ENGINE)
+
+# The build stage's images are labelled with this build's id and pruned
+# afterwards (only those: other images, dangling or not, stay).
+IMAGE_BUILD_ID := $(shell date +%s%N)-$(shell echo $$PPID)
+
+image: wheels
+	$(CONTAINER_ENGINE) build -f Containerfile --build-arg VERSION=$(VERSION) \
+		--build-arg BUILD_ID=$(IMAGE_BUILD_ID) $(IMAGE_BUILD_ARGS) \
 		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+	$(CONTAINER_ENGINE) image prune -f --filter label=org.apim-probe.build-stage=$(IMAGE_BUILD_ID) \
+		>/dev/null
 	@$(CONTAINER_ENGINE) image inspect --format '{{.Size}}' $(IMAGE):$(VERSION) \
 		| awk '{ printf "image $(IMAGE):$(VERSION): %.1f MB\n", $$1 / 1e6 }'
+
+# Everything a release ships, into dist/: the wheel and sdist, the .deb and the
+# image (`podman save`) made from that very wheel, a CycloneDX SBOM of what the
+# wheel installs (its runtime dependencies, exact versions), and SHA256SUMS over
+# all of them. `make release-check` then tests them (tests/deploy/test_release.py).
+IMAGE_ARCHIVE := apim-probe-$(VERSION)-image.tar
+SBOM := apim-probe-$(VERSION).cdx.json
+
+release: venv
+	$(MAKE) --no-print-directory dist
+	$(MAKE) --no-print-directory deb image sbom WHEEL_SRC=dist/$(WHEEL)
+	rm -f dist/$(IMAGE_ARCHIVE)
+	$(CONTAINER_ENGINE) save -q -o dist/$(IMAGE_ARCHIVE) $(IMAGE):$(VERSION)
+	@$(sums)
+	@cd dist && ls -l $$(cut -d' ' -f3 SHA256SUMS) SHA256SUMS
+
+# The SBOM of a venv holding only the app and its runtime dependencies (no pip,
+# no setuptools), installed from build/wheels: what the .deb and the image carry.
+sbom: venv wheels
+	rm -rf build/sbom-venv
+	$(PYTHON) -m venv --without-pip build/sbom-venv
+	$(PIP) --python build/sbom-venv/bin/python install -q --disable-pip-version-check \
+		--no-index --find-links build/wheels apim-probe
+	mkdir -p dist
+	$(VENV)/bin/cyclonedx-py environment --mc-type application --output-reproducible \
+		--output-format JSON -o dist/$(SBOM) build/sbom-venv/bin/python
+
+release-check: release
+	$(PY) -m pytest -q -m release tests/deploy/test_release.py
 
 -include lab/lab.mk
 -include systemd/install.mk

@@ -5,6 +5,30 @@ import sys as _sys
 
 __version__ = "0.4.0"
 
+# Everything below and every other module may use what Python 3.11 brought
+# (tomllib, ExceptionGroup, ...). This file alone stays readable by an older
+# interpreter (no annotations evaluated, no newer syntax), so `probe` and
+# `python -m probe` from such a one say what to do instead of a traceback. The
+# Makefile's venv and `make install` ask the same question (`import probe`).
+MIN_PYTHON = (3, 11)
+
+
+def python_too_old(version: "tuple[int, ...]") -> "str | None":
+    """The message for an interpreter older than MIN_PYTHON, else None."""
+    if tuple(version[:2]) >= MIN_PYTHON:
+        return None
+    need = ".".join(map(str, MIN_PYTHON))
+    this = ".".join(map(str, version[:2]))
+    return (f"apim-probe needs Python >= {need} (this is {this}): on Ubuntu 22.04 install "
+            "python3.11 from the deadsnakes PPA or use pyenv, then APIM_PYTHON=python3.11 "
+            "make install; or run the container image")
+
+
+_TOO_OLD = python_too_old(_sys.version_info[:2])
+if _TOO_OLD:
+    _sys.stderr.write(_TOO_OLD + "\n")
+    raise SystemExit(2)
+
 # Run as the agent (`probe ...` or `python -m probe ...` without a one-shot
 # command), a SIGHUP while it starts (`systemctl reload` right after `start`)
 # must not end it: SIGHUP's default action would, before the event loop takes

@@ -20,6 +20,7 @@ APIM_WHEELS ?=
 .PHONY: install uninstall
 
 install:
+	@$(call python_guard,$(APIM_PYTHON))
 	$(APIM_PYTHON) -m venv $(DESTDIR)$(APIM_PREFIX)
 ifeq ($(APIM_WHEELS),)
 	$(DESTDIR)$(APIM_PREFIX)/bin/python -m pip install -q --upgrade pip

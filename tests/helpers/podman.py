@@ -9,27 +9,26 @@
 The file given through CONTAINERS_CONF replaces Debian's defaults entirely,
 so the default capability list is restated (podman's own default).
 
-The base image is made locally (no registry): a slim debootstrap rootfs with
-Debian's python3, `podman import`ed under exactly the name the Containerfile's
-FROM uses, and labelled with the rootfs key so a changed package list
-re-imports it. It is the one image the tests leave behind (a cache).
+The base image is made locally (no registry) as `make base` makes it
+(deploy/container/base.py): a slim debootstrap rootfs with Debian's python3,
+`podman import`ed under exactly the name the Containerfile's FROM uses, and
+labelled with the rootfs key so a changed package list re-imports it. It is the
+one image the tests leave behind (a cache).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.helpers import rootfs
+from deploy.container import base
+from deploy.container.base import containerfile_base
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE_PACKAGES = ("python3",)
-KEY_LABEL = "org.apim-probe.rootfs-key"
+__all__ = ["Podman", "base_image", "containerfile_base", "missing_tools"]
 
 CONTAINERS_CONF = """\
 [containers]
@@ -84,28 +83,7 @@ class Podman:
         return value if isinstance(value, str) else None
 
 
-def containerfile_base() -> str:
-    """The image name the Containerfile's FROM uses by default (ARG BASE=...)."""
-    text = (ROOT / "Containerfile").read_text(encoding="utf-8")
-    match = re.search(r"^ARG BASE=(\S+)$", text, re.MULTILINE)
-    assert match, "Containerfile: no ARG BASE=<image> default"
-    return match.group(1)
-
-
 def base_image(podman: Podman) -> str:
-    """The Containerfile's base, made from a cached slim debootstrap rootfs."""
-    name = containerfile_base()
-    key = rootfs.rootfs_key(BASE_PACKAGES, slim=True)
-    if podman.exists(name) and podman.label(name, KEY_LABEL) == key:
-        return name
-    tree = rootfs.rootfs(BASE_PACKAGES, slim=True)
-    tar = subprocess.Popen(["tar", "-C", str(tree), "--exclude", f"./{rootfs.DONE}",
-                            "-c", "."], stdout=subprocess.PIPE)
-    proc = subprocess.run(["podman", "import", "--change", f"LABEL {KEY_LABEL}={key}",
-                           "--change", 'CMD ["bash"]', "-", name], stdin=tar.stdout,
-                          capture_output=True, text=True, timeout=300, env=podman.env,
-                          check=False)
-    tar.wait()
-    if proc.returncode != 0:
-        raise AssertionError(f"podman import: {proc.stderr}")
-    return name
+    """The Containerfile's base, made from a cached slim debootstrap rootfs
+    (deploy/container/base.py, what `make base` runs)."""
+    return base.base_image("podman", podman.env)
