@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from probe.boundary import ascii_int
 
@@ -140,3 +141,27 @@ def unusable(address: str, local: LocalAddresses = NO_LOCAL) -> str | None:
     if ip.is_link_local:
         return "link-local"
     return None
+
+
+def split_name(name: str, default_port: int) -> tuple[str, int]:
+    """'host', 'host:port', 'https://host[:port]/path' -> (host, port).
+
+    Raises ValueError when no hostname can be found.
+    """
+    text = name.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"bad port in URL {name!r}") from None
+        host = parts.hostname or ""
+        if port is None:
+            port = {"http": 80, "https": 443}.get(parts.scheme.lower(), default_port)
+    else:
+        host, maybe = split_host_port(text.split("/", 1)[0])
+        port = maybe if maybe is not None else default_port
+    host = host.rstrip(".").lower()
+    if not (is_hostname(host) or is_ip(host)):
+        raise ValueError(f"{name!r} has no hostname")
+    return host, port

@@ -170,9 +170,10 @@ class ApimConfig:
         (), (list, str), "multi-region: the Azure locations whose networkstatus is read "
         "(default: `region`)", expected="location names (or one)",
         read=strings_key(_is_path, "an Azure location name"))
-    # Not a key: probe.targets.expand fills it with the imported networkstatus checks
-    # (probe.apim_reports), for the diagnosis.
+    # Not keys: probe.targets.expand fills them from the imports (probe.apim_reports):
+    # the networkstatus checks, and the platform version an APIM resource states.
     reports: tuple[ApimCheck, ...] = ()
+    platform: str | None = None
 
     def host(self, label: str = "") -> str:
         """'<name>[.label].<domain>': the instance's hostnames (the gateway's

@@ -32,19 +32,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from probe.addresses import is_hostname, is_ip, split_host_port
+from probe import apim_resource
+from probe.addresses import split_name
 from probe.apim import IMPORT_LIMIT_MAX
 from probe.apim_dependencies import classify, resource_dependency
 from probe.boundary import load_json
-from probe.config import Target, infer_dependency
+from probe.config import Target, infer_dependency, target_name
 from probe.errors import ConfigError, ErrorSite, InputError
 from probe.files import EXPORT_LIMIT, read_regular_file
 from probe.results import ApimCheck
 
 NETWORKSTATUS = "networkstatus"
 OUTBOUND = "outboundNetworkDependenciesEndpoints"
+RESOURCE = apim_resource.RESOURCE
 
 # How to save each document (Azure CLI has no apim sub-command for either).
 _ID = '"$(az apim show -g RESOURCE_GROUP -n NAME --query id -o tsv)'
@@ -52,6 +53,7 @@ COMMANDS: dict[str, str] = {
     NETWORKSTATUS: f"az rest --method get --url {_ID}/networkstatus?api-version=2022-08-01\"",
     OUTBOUND: f"az rest --method get --url {_ID}/outboundNetworkDependenciesEndpoints"
               "?api-version=2022-08-01\"",
+    RESOURCE: apim_resource.COMMAND,
 }
 
 # When a networkstatus name carries no port: the port the resource type uses.
@@ -71,6 +73,8 @@ class Imported:
     # What counts against [apim] import_limit: every connectivityStatus entry of
     # the document (all locations), or every outbound domain and port pair.
     entries: int = 0
+    resource: apim_resource.ApimResource | None = None  # the APIM resource itself
+    source: str = ""                  # the file it was read from
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,35 +101,6 @@ class _Where(ErrorSite):
     def fail(self, key: str, message: str, line: int | None = None) -> InputError:
         return super().fail(key, f"{message} (expected the JSON that "
                                  f"`{COMMANDS[self.kind]}` saves)", line)
-
-
-def split_name(name: str, default_port: int) -> tuple[str, int]:
-    """'host', 'host:port', 'https://host[:port]/path' -> (host, port).
-
-    Raises ValueError when no hostname can be found.
-    """
-    text = name.strip()
-    if "://" in text:
-        parts = urlsplit(text)
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError(f"bad port in URL {name!r}") from None
-        host = parts.hostname or ""
-        if port is None:
-            port = {"http": 80, "https": 443}.get(parts.scheme.lower(), default_port)
-    else:
-        host, maybe = split_host_port(text.split("/", 1)[0])
-        port = maybe if maybe is not None else default_port
-    host = host.rstrip(".").lower()
-    if not (is_hostname(host) or is_ip(host)):
-        raise ValueError(f"{name!r} has no hostname")
-    return host, port
-
-
-def target_name(dependency: str, host: str, port: int) -> str:
-    """The one naming scheme of generated and imported targets (dedup by name)."""
-    return f"{dependency}:{host}:{port}"
 
 
 def location_key(name: str) -> str:
@@ -361,7 +336,9 @@ def from_outbound(doc: Any, source: str) -> Imported:
 
 
 def kind_of(doc: Any) -> str | None:
-    """Which of the two documents this is, from its shape alone."""
+    """Which of the documents this is, from its shape alone."""
+    if apim_resource.is_resource(doc):
+        return RESOURCE
     if isinstance(doc, Mapping):
         if "connectivityStatus" in doc or "networkStatus" in doc:
             return NETWORKSTATUS
@@ -396,11 +373,23 @@ def targets_from(doc: Any, source: str, locations: Sequence[str] = (),
         if budget is not None:
             budget.check(source, found.entries)
         return found
-    raise ConfigError("expected the JSON of an API Management 'networkstatus' (a list of "
-                      "{location, networkStatus: {connectivityStatus: [...]}}), as "
-                      f"`{COMMANDS[NETWORKSTATUS]}` saves it, or "
-                      "'outboundNetworkDependenciesEndpoints' ({value: [{category, endpoints: "
-                      "[...]}]}), as " f"`{COMMANDS[OUTBOUND]}` saves it", source=source)
+    if kind == RESOURCE:
+        resource = apim_resource.from_resource(doc)
+        if resource.sku is None and resource.network == "None" and not resource.targets:
+            raise _unknown(source, "an API Management resource with none of sku, "
+                           "virtualNetworkType or hostnames (cut by a --query?): ")
+        return Imported(RESOURCE, resource.targets, notes=resource.notes,
+                        entries=len(resource.targets), resource=resource)
+    raise _unknown(source)
+
+
+def _unknown(source: str, what: str = "") -> ConfigError:
+    return ConfigError(f"{what}expected the JSON of an API Management 'networkstatus' (a list "
+                       "of {location, networkStatus: {connectivityStatus: [...]}}), as "
+                       f"`{COMMANDS[NETWORKSTATUS]}` saves it, or "
+                       "'outboundNetworkDependenciesEndpoints' ({value: [{category, endpoints: "
+                       "[...]}]}), as " f"`{COMMANDS[OUTBOUND]}` saves it, or the APIM "
+                       f"resource itself, as `{COMMANDS[RESOURCE]}` saves it", source=source)
 
 
 def load(path: Path, locations: Sequence[str] = (), budget: Budget | None = None) -> Imported:
@@ -410,7 +399,7 @@ def load(path: Path, locations: Sequence[str] = (), budget: Budget | None = None
     doc = load_json(read_regular_file(path, EXPORT_LIMIT, error=ConfigError), path,
                     error=ConfigError, expected="a saved networkstatus or "
                     "outboundNetworkDependenciesEndpoints document")
-    return targets_from(doc, str(path), locations, budget)
+    return replace(targets_from(doc, str(path), locations, budget), source=str(path))
 
 
 def over_limit(source: str, entries: int, total: int, limit: int) -> ConfigError:

@@ -285,6 +285,11 @@ def infer_dependency(host: str, port: int) -> str:
     return group_of(host, port)
 
 
+def target_name(dependency: str, host: str, port: int) -> str:
+    """The one naming scheme of generated and imported targets (dedup by name)."""
+    return f"{dependency}:{host}:{port}"
+
+
 def parse_target_spec(spec: str) -> Target:
     """'[NAME=]HOST:PORT' from the command line."""
     char = control_character(spec)

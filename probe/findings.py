@@ -245,6 +245,15 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "tag ApiManagement to VirtualNetwork in the APIM subnet's NSG; with a 0.0.0.0/0 "
           "route to a firewall add a route for service tag ApiManagement with next hop "
           "Internet (asymmetric routing drops the replies)."),
+    _kind("apim-platform-retired", DIAGNOSIS, CRIT,
+          "the instance runs on a retired compute platform (stv1)",
+          "{instance} runs on platformVersion {platform}. Microsoft retired the stv1 platform "
+          "on {retired} ({source}): the instance is unsupported and may be shut down or "
+          "migrated without notice. Migrate it to stv2 (in a VNet: a new subnet and public IP, "
+          "or the in-place migration keeping the IP: az apim migrate-to-stv2 / the REST "
+          "migrateToStv2 operation), then update NSG and route rules for the new subnet.",
+          "The instance's platformVersion is stv1, retired on 31 August 2024: migrate it to "
+          "stv2 (migrateToStv2), then update the NSG and routes of the new subnet."),
     _kind("apim-address-public", DIAGNOSIS, CRIT,
           "an APIM name is public in internal mode",
           "In internal mode APIM's names must resolve to the instance's private "

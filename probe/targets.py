@@ -25,9 +25,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from probe.apim import ApimConfig
-from probe.apim_reports import Budget, Imported, load, resolve_paths, target_name, unique
+from probe.apim_reports import Budget, Imported, load, resolve_paths, unique
+from probe.apim_resource import SERVICE, contradiction, private_of
 from probe.apimmodel import CLASSIC, Need, outbound_need, ports_of, profile
-from probe.config import Config, Target
+from probe.config import Config, Target, target_name
+from probe.errors import ConfigError
 
 LISTED = ("storage", "sql", "keyvault", "monitor")  # the [apim] keys listing hosts
 
@@ -111,11 +113,30 @@ def expand(config: Config) -> Config:
     if config.apim is None:
         return config
     documents = imported(config)
-    generated = unique([*apim_targets(config.apim),
+    apim = with_resources(config.apim, documents)
+    generated = unique([*apim_targets(apim),
                         *(t for document in documents for t in document.targets)])
     reports = tuple(c for document in documents for c in document.checks)
     return replace(config, targets=merge(generated, config.targets),
-                   apim=replace(config.apim, reports=reports))
+                   apim=replace(apim, reports=reports))
+
+
+def with_resources(apim: ApimConfig, documents: Sequence[Imported]) -> ApimConfig:
+    """``apim`` with what imported APIM resources say: the platform version and,
+    where the mode's gateway is private and the config names none, the
+    instance's private addresses. A resource whose mode contradicts the
+    config's is a ConfigError naming both."""
+    resources = [(d.resource, d.source) for d in documents if d.resource is not None]
+    for resource, source in resources:
+        if resource.kind == SERVICE:
+            problem = contradiction(resource, apim.mode, source)
+            if problem is not None:
+                raise ConfigError(problem, source=source, key="apim.mode")
+    platform = next((r.platform for r, _ in resources if r.platform), apim.platform)
+    addresses = apim.instance_addresses
+    if not addresses and profile(apim.mode).gateway_private:
+        addresses = private_of([r for r, _ in resources])
+    return replace(apim, platform=platform, instance_addresses=addresses)
 
 
 def health_url(config: Config) -> str | None:

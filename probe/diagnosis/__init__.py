@@ -13,7 +13,7 @@ clock: each rule can be tested exhaustively with hand-built rounds.
                   outbound-refused, backend-refused
     apim.py       management-unresolved, management-unreachable, apim-address-public,
                   apim-address-mismatch, configuration-unreachable, gateway-unhealthy,
-                  gateway-certificate-untrusted
+                  gateway-certificate-untrusted, apim-platform-retired
     path.py       path-forbidden-hop (forced tunnelling)
     apim_view.py  apim-view-*: APIM's own networkstatus beside the round
 
@@ -28,7 +28,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from probe.apimmodel import SERVICE_TAGS
-from probe.diagnosis.apim import apim_addresses, configuration, gateway_health, management
+from probe.diagnosis.apim import (
+    apim_addresses,
+    configuration,
+    gateway_health,
+    management,
+    platform_retired,
+)
 from probe.diagnosis.apim_view import apim_view
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context, Rule
 from probe.diagnosis.dns import (
@@ -51,13 +57,14 @@ __all__ = [
     "Rule", "apim_addresses", "apim_view", "by_name", "configuration", "context_from",
     "describe_dns", "describe_tcp", "diagnose", "dns_addresses_capped", "dns_answer_unusable",
     "dns_disagreement", "forbidden_path", "gateway_health", "hosts_file_pin", "management",
-    "outbound_blocked",
+    "outbound_blocked", "platform_retired",
     "refused",
 ]
 
 RULES: tuple[Rule, ...] = (dns_disagreement, dns_addresses_capped, dns_answer_unusable,
                            hosts_file_pin, outbound_blocked, refused, management, apim_addresses,
-                           configuration, forbidden_path, gateway_health, apim_view)
+                           configuration, forbidden_path, gateway_health, apim_view,
+                           platform_retired)
 
 
 def diagnose(round_: RoundResult, context: Context | None = None,
@@ -90,4 +97,5 @@ def context_from(config: Config, traces: Sequence[TraceResult] = (),
     return Context(mode=apim.mode, instance=apim.name,
                    instance_addresses=apim.instance_addresses,
                    reference_resolvers=apim.azure_dns, forbidden_hops=apim.forbidden_hops,
-                   traces=tuple(traces), health=tuple(health), reports=apim.reports)
+                   traces=tuple(traces), health=tuple(health), reports=apim.reports,
+                   platform=apim.platform)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from probe.apimmodel import profile
+from probe.apimmodel import STV1_RETIREMENT, profile
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
 from probe.diagnosis.evidence import DnsAnswers, describe_dns, subject, where
 from probe.findings import finding
@@ -137,3 +137,23 @@ def gateway_health(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
             summary=f"gateway health check failed{via}: {check.reason}",
             evidence=evidence,
         )
+
+
+def platform_retired(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
+                     ) -> Iterable[Finding]:
+    """An imported APIM resource says the instance runs on stv1, retired on
+    31 August 2024 (the APIM model's STV1_RETIREMENT)."""
+    del round_  # what the resource says, whatever the round found
+    if context.platform != "stv1":
+        return
+    instance = context.instance or "the instance"
+    yield finding(
+        id="apim-platform-retired",
+        severity=Severity.CRITICAL,
+        subject=instance,
+        summary=f"{instance} runs on platformVersion stv1, retired on 31 August 2024",
+        evidence=(f"platformVersion: {context.platform} (the imported APIM resource)",),
+        instance=instance, platform=context.platform, retired="31 August 2024",
+        source=f"{STV1_RETIREMENT.title}, {STV1_RETIREMENT.where}",
+    )
+

@@ -23,6 +23,8 @@ class Context:
     ``traces``: path traces taken alongside the round.
     ``health``: gateway health checks (GET /status-0123456789abcdef) of the round.
     ``reports``: APIM's own networkstatus checks, from an ``[apim] import``.
+    ``platform``: the instance's platformVersion (stv1, stv2...), from an imported
+    APIM resource.
     """
 
     mode: Mode | None = None
@@ -33,6 +35,7 @@ class Context:
     traces: tuple[TraceResult, ...] = ()
     health: tuple[HttpResult, ...] = ()
     reports: tuple[ApimCheck, ...] = ()  # APIM's own networkstatus checks (apim_view)
+    platform: str | None = None  # platformVersion, from an imported APIM resource
 
 
 DEFAULT_CONTEXT = Context()
