@@ -18,7 +18,7 @@ DEPLOY_APT_PACKAGES := debootstrap podman runc catatonit systemd-container util-
 # Only the benchmarks need these (peers measured side by side); `make test` does not.
 BENCH_APT_PACKAGES := prometheus-blackbox-exporter
 
-.PHONY: all deps venv test unit lab-test lint typecheck generated demo demo-in-lab bench bench-alert soak lab-up \
+.PHONY: all deps venv test unit lab-test k8s-check systemd-check lint typecheck generated demo demo-in-lab bench bench-alert soak lab-up \
 	lab-down clean image deploy-deps wheels dist deb base release release-check sbom
 
 all: test
@@ -69,6 +69,24 @@ lab-test: deps deploy-deps venv
 
 test: deps deploy-deps venv lint typecheck
 	$(PY) -m pytest -q -m 'not release'
+
+# The deployments, checked as a user would before shipping them: the kustomize
+# renderings through kubernetes-validate --strict and `podman kube play` in the
+# lab; the systemd units live under systemd in nspawn (the .deb too).
+k8s-check: deps deploy-deps venv
+	@command -v kubectl >/dev/null || { echo "make k8s-check needs kubectl (its built-in kustomize)"; exit 2; }
+	@mkdir -p build
+	@for k in base overlays/restricted overlays/prometheus-operator; do \
+		echo "kubectl kustomize deploy/kubernetes/$$k | kubernetes-validate --strict"; \
+		kubectl kustomize deploy/kubernetes/$$k \
+			| $(VENV)/bin/python -c 'import sys, yaml; print("---\n".join(yaml.safe_dump(d) for d in yaml.safe_load_all(sys.stdin) if d and d["apiVersion"] != "monitoring.coreos.com/v1"))' \
+			> build/k8s-rendered.yaml && $(VENV)/bin/kubernetes-validate --strict -k 1.32.0 build/k8s-rendered.yaml || exit 1; \
+	done
+	$(PY) -m pytest -q tests/deploy/test_kubernetes.py
+	$(PY) -m pytest -q -m lab tests/deploy/test_container_lab.py -k kube_play
+
+systemd-check: deps deploy-deps venv
+	$(PY) -m pytest -q tests/deploy/test_systemd.py tests/deploy/test_systemd_live_lab.py tests/deploy/test_deb_lab.py
 
 # Files generated from code: the alerting rules, their promtool tests and Grafana
 # twin (prometheus/alerts.py), the dashboard (grafana/dashboard.py), the finding

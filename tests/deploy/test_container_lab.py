@@ -11,6 +11,7 @@ is removed at the end, the base stays as a cache.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -215,12 +216,19 @@ def test_serves_within_3_s_of_start_when_dns_is_silent(
         podman.run(["rm", "--force", name], check=False)
 
 
-def kube_yaml(lab: MiniLab, image: str, path: Path) -> Path:
-    """deploy/kubernetes/apim-probe.yaml with the lab's config and the image under
-    test. podman 4.3 turns containerPort into a host port mapping, which needs
-    a bridge network: the lab pod shares the lab namespace's network instead,
-    so the ports list goes (and the probes name the port by number)."""
-    docs = list(yaml.safe_load_all((ROOT / "deploy/kubernetes/apim-probe.yaml").read_text()))
+def kube_yaml(lab: MiniLab, image: str, path: Path, kustomization: str = "base") -> Path:
+    """deploy/kubernetes/<kustomization> as `kubectl kustomize` renders it, with the
+    lab's config and the image under test. What kube play does not run (the
+    Namespace, the NetworkPolicy) is left out. podman 4.3 turns containerPort
+    into a host port mapping, which needs a bridge network: the lab pod shares
+    the lab namespace's network instead, so the ports list goes (and the probes
+    name the port by number)."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl (its built-in kustomize) is not installed")
+    out = subprocess.run(["kubectl", "kustomize", str(ROOT / "deploy/kubernetes" / kustomization)],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    docs = [d for d in yaml.safe_load_all(out)
+            if d and d["kind"] in ("ConfigMap", "Deployment", "Service")]
     for doc in docs:
         if doc["kind"] == "ConfigMap":
             doc["data"]["probe.toml"] = lab.toml()
@@ -235,13 +243,17 @@ def kube_yaml(lab: MiniLab, image: str, path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize(("kustomization", "method", "user"), [
+    ("base", "syn", "0:0"), ("overlays/restricted", "connect", "65532:65532")])
 def test_kube_play_runs_the_manifest(image: str, podman: Podman, lab: MiniLab,
-                                     tmp_path: Path) -> None:
-    """The pod comes up, SYN-probes the lab and answers; it stops on SIGTERM
-    (exit 0, said so) and `podman kube down` leaves nothing behind. podman
-    4.3's kube down removes a running pod by force (SIGKILL, exit 137), so the
-    pod is stopped first, with its grace period, as `podman pod stop` does."""
-    manifest = kube_yaml(lab, image, tmp_path / "apim-probe.yaml")
+                                     tmp_path: Path, kustomization: str, method: str,
+                                     user: str) -> None:
+    """The pod comes up, probes the lab (SYN as the base's UID 0 with NET_RAW;
+    connect() as the restricted overlay's non-root user) and answers; it stops
+    on SIGTERM (exit 0, said so) and `podman kube down` leaves nothing behind.
+    podman 4.3's kube down removes a running pod by force (SIGKILL, exit 137),
+    so the pod is stopped first, with its grace period, as `podman pod stop` does."""
+    manifest = kube_yaml(lab, image, tmp_path / "apim-probe.yaml", kustomization)
     # nsenter, not `ip netns exec`: that remounts /sys, hiding the cgroups podman needs.
     in_lab = ["nsenter", f"--net={lab.client_netns_path}", "podman"]
     # leftovers of a killed run would make the names "already in use"
@@ -268,10 +280,10 @@ def test_kube_play_runs_the_manifest(image: str, podman: Podman, lab: MiniLab,
         assert play.returncode == 0, play.stderr
         wait_healthy(lab, within=20)
         body = wait_rounds(lab)
-        assert 'apim_probe_tcp_probe_method{method="syn"} 1.0' in body
-        assert verdicts(body)["open"] == ("open", "syn-ack")
+        assert f'apim_probe_tcp_probe_method{{method="{method}"}} 1.0' in body
+        assert verdicts(body)["open"] == ("open", "syn-ack")  # connect() says it too
         inspect = json.loads(podman.run(["inspect", container]).stdout)[0]
-        assert inspect["Config"]["User"] == "65532:65532"
+        assert inspect["Config"]["User"] == user
         assert inspect["HostConfig"]["ReadonlyRootfs"] is True
         started = time.monotonic()
         podman.run(["pod", "stop", pod])

@@ -1,9 +1,13 @@
-"""deploy/kubernetes/: offline against the Kubernetes schemas (strict), the
-PodMonitor by its own structure, and the hardening the README promises."""
+"""deploy/kubernetes/ as kustomize renders it (`kubectl kustomize`, as
+`kubectl apply -k` does): every rendering through the Kubernetes schemas in
+strict mode, the PodMonitor by its own structure, one namespace, the pinned
+tag, and the hardening, NetworkPolicy and overlays the README promises."""
 
 from __future__ import annotations
 
+import functools
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,96 +17,140 @@ import kubernetes_validate
 import pytest
 import yaml
 
+import probe
+from probe.apim import ApimConfig
+from probe.apimmodel import Mode, ports_of
+from probe.targets import apim_targets
+
 ROOT = Path(__file__).resolve().parents[2]
-MANIFESTS = ROOT / "deploy" / "kubernetes"
+KUSTOMIZE = ROOT / "deploy" / "kubernetes"
+RENDERINGS = ("base", "overlays/restricted", "overlays/prometheus-operator")
 KUBERNETES_VERSION = "1.32.0"  # AKS's supported range includes it; strict = no unknown fields
+NAMESPACE = "apim-probe"
+CLUSTER_SCOPED = {"Namespace"}
+
+pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None,
+                                reason="kubectl (its built-in kustomize) is not installed")
 
 
-def documents(name: str) -> list[dict[str, Any]]:
-    docs = [d for d in yaml.safe_load_all((MANIFESTS / name).read_text(encoding="utf-8")) if d]
+@functools.cache
+def rendered(name: str) -> tuple[dict[str, Any], ...]:
+    out = subprocess.run(["kubectl", "kustomize", str(KUSTOMIZE / name)], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    docs = tuple(d for d in yaml.safe_load_all(out) if d)
     assert all(isinstance(d, dict) for d in docs)
     return docs
 
 
-def by_kind(kind: str) -> dict[str, Any]:
-    found = [d for f in sorted(MANIFESTS.glob("*.yaml")) for d in documents(f.name)
-             if d["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+def by_kind(kind: str, name: str = "base") -> dict[str, Any]:
+    found = [d for d in rendered(name) if d["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind} in {name}, found {len(found)}"
     return found[0]
 
 
-def container() -> dict[str, Any]:
-    containers = by_kind("Deployment")["spec"]["template"]["spec"]["containers"]
+def container(name: str = "base") -> dict[str, Any]:
+    containers = by_kind("Deployment", name)["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     return containers[0]  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("kind", ["ConfigMap", "Deployment", "Service"])
-def test_core_resources_pass_the_strict_schema(kind: str) -> None:
-    kubernetes_validate.validate(by_kind(kind), KUBERNETES_VERSION, strict=True)
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_every_rendering_passes_the_strict_schema(name: str) -> None:
+    known = [d for d in rendered(name) if d["apiVersion"] != "monitoring.coreos.com/v1"]
+    assert {d["kind"] for d in known} == {"Namespace", "ConfigMap", "Deployment", "Service",
+                                          "NetworkPolicy"}
+    for doc in known:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 
 def test_the_strict_schema_would_catch_a_misspelt_field() -> None:
     """The validation above can fail: a typo in the securityContext is rejected."""
-    deployment = by_kind("Deployment")
+    deployment = yaml.safe_load(yaml.safe_dump(by_kind("Deployment")))
     pod = deployment["spec"]["template"]["spec"]
     pod["containers"][0]["securityContext"]["readOnlyRootFileSystem"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
 
 
-def test_podmonitor_scrapes_the_deployments_pods_on_the_metrics_port() -> None:
-    """The PodMonitor is a CRD the schema package does not know: its shape by hand."""
-    monitor = by_kind("PodMonitor")
-    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    assert set(monitor) == {"apiVersion", "kind", "metadata", "spec"}
-    assert set(monitor["spec"]) == {"selector", "podMetricsEndpoints"}
-    pod_labels = by_kind("Deployment")["spec"]["template"]["metadata"]["labels"]
-    selector = monitor["spec"]["selector"]["matchLabels"]
-    assert selector.items() <= pod_labels.items()
-    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-    assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme"}
-    port_names = {p["name"] for p in container()["ports"]}
-    assert endpoint["port"] in port_names and endpoint["path"] == "/metrics"
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_one_namespace_everywhere(name: str) -> None:
+    for doc in rendered(name):
+        if doc["kind"] in CLUSTER_SCOPED:
+            assert doc["metadata"]["name"] == NAMESPACE
+        else:
+            assert doc["metadata"].get("namespace") == NAMESPACE, doc["kind"]
 
 
-def test_one_replica_selected_by_its_own_labels() -> None:
-    spec = by_kind("Deployment")["spec"]
-    assert spec["replicas"] == 1
-    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_the_image_is_pinned_to_this_version(name: str) -> None:
+    image = container(name)["image"]
+    assert image.endswith(f":{probe.__version__}") and not image.endswith(":latest")
 
 
-def test_runs_non_root_read_only_with_net_raw_as_its_only_capability() -> None:
+def test_base_probes_with_syn_as_uid_0_holding_net_raw_alone() -> None:
     pod = by_kind("Deployment")["spec"]["template"]["spec"]["securityContext"]
     ctx = container()["securityContext"]
-    assert pod["runAsNonRoot"] is True and ctx["runAsNonRoot"] is True
-    assert isinstance(pod["runAsUser"], int) and pod["runAsUser"] != 0
-    assert ctx["readOnlyRootFilesystem"] is True
-    assert ctx["allowPrivilegeEscalation"] is False
+    assert pod["runAsUser"] == 0  # containerd: NET_RAW reaches no non-root process
     assert ctx["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
-    assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert ctx["readOnlyRootFilesystem"] is True and ctx["allowPrivilegeEscalation"] is False
+    assert pod["seccompProfile"] == ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "privileged" not in ctx and "--method=connect" not in container()["args"]
+
+
+def test_restricted_overlay_meets_the_restricted_pod_security_standard() -> None:
+    name = "overlays/restricted"
+    namespace = by_kind("Namespace", name)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pod = by_kind("Deployment", name)["spec"]["template"]["spec"]["securityContext"]
+    ctx = container(name)["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] == 65532
+    assert ctx["capabilities"] == {"drop": ["ALL"]}  # nothing added back
+    assert ctx["allowPrivilegeEscalation"] is False and ctx["runAsNonRoot"] is True
     assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert "privileged" not in ctx
+    assert container(name)["args"][-1] == "--method=connect"
 
 
-def test_resources_and_health_probes() -> None:
-    c = container()
-    for kind in ("requests", "limits"):
-        assert set(c["resources"][kind]) == {"cpu", "memory"}
-    # readiness waits for the first round; liveness only for a stuck agent
-    assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
-    assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"]["port"] in {p["name"] for p in c["ports"]}
+def test_podmonitor_is_optional_and_carries_a_release_label() -> None:
+    assert not [d for d in rendered("base") if d["kind"] == "PodMonitor"]
+    name = "overlays/prometheus-operator"
+    monitor = by_kind("PodMonitor", name)
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert set(monitor["spec"]) == {"selector", "podMetricsEndpoints"}
+    pod_labels = by_kind("Deployment", name)["spec"]["template"]["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in {p["name"] for p in container(name)["ports"]}
+    assert endpoint["path"] == "/metrics"
 
 
-def test_service_exposes_9839_to_the_pods() -> None:
-    service = by_kind("Service")
-    (port,) = service["spec"]["ports"]
-    assert port["port"] == 9839 and port["targetPort"] == "metrics"
-    assert container()["ports"][0]["containerPort"] == 9839
+def _ports(rule: dict[str, Any]) -> set[tuple[str, int]]:
+    out: set[tuple[str, int]] = set()
+    for p in rule.get("ports", []):
+        out.update((p["protocol"], port) for port in range(p["port"], p.get("endPort",
+                                                                          p["port"]) + 1))
+    return out
+
+
+def test_networkpolicy_lets_in_prometheus_only_and_out_dns_and_the_probed_ports() -> None:
+    policy = by_kind("NetworkPolicy")["spec"]
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
     pod_labels = by_kind("Deployment")["spec"]["template"]["metadata"]["labels"]
-    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    (ingress,) = policy["ingress"]
+    assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}]
+    assert _ports(ingress) == {("TCP", 9839)}
+    egress = set().union(*(_ports(rule) for rule in policy["egress"]))
+    assert {("UDP", 53), ("TCP", 53)} <= egress
+    # every port the agent probes for an APIM instance, from the model
+    hosts = {"storage": ("s.blob.core.windows.net",), "sql": ("d.database.windows.net",),
+             "keyvault": ("k.vault.azure.net",), "monitor": ("m.monitor.azure.com",)}
+    probed = {t.port for mode in (Mode.INTERNAL, Mode.EXTERNAL)
+              for t in apim_targets(ApimConfig(name="c", mode=mode, **hosts))}
+    probed |= {p for group in ("eventhub", "cache") for p in ports_of(group)}
+    assert {("TCP", p) for p in probed} <= egress
+    assert all(set(rule) == {"ports"} for rule in policy["egress"])  # no other destination
 
 
 def test_the_configmap_is_the_safe_default_mounted_where_the_agent_reads_it(
@@ -123,3 +171,15 @@ def test_the_configmap_is_the_safe_default_mounted_where_the_agent_reads_it(
     assert mounts["config"]["mountPath"] == "/etc/apim-probe" and mounts["config"]["readOnly"]
     assert c["args"][:2] == ["-c", "/etc/apim-probe/probe.toml"]
     assert "0.0.0.0:9839" in c["args"]
+
+
+def test_resources_health_probes_and_the_service() -> None:
+    c = container()
+    for kind in ("requests", "limits"):
+        assert set(c["resources"][kind]) == {"cpu", "memory"}
+    assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    spec = by_kind("Deployment")["spec"]
+    assert spec["replicas"] == 1
+    (port,) = by_kind("Service")["spec"]["ports"]
+    assert port["port"] == 9839 and port["targetPort"] == "metrics"
