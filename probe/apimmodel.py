@@ -146,8 +146,10 @@ DEPENDENCIES: tuple[Dependency, ...] = (
                _needs(workspace_gateway_injection=REQ), WORKSPACES),
     # ---- outbound from it ---------------------------------------------------------
     Dependency("storage", "outbound", "Storage", (443,),
-               "service deployment, configuration and logs (Azure Storage)",
-               _classic(REQ, v2_injection=REQ, workspace_gateway_injection=REQ),
+               "service deployment, configuration and logs (Azure Storage); with v2 "
+               "integration only what the VNet's routes send through it (a forced tunnel)",
+               _classic(REQ, v2_injection=REQ, workspace_gateway_injection=REQ,
+                        v2_integration=OPT),
                VNET_REFERENCE),
     Dependency("sql", "outbound", "Sql", (1433,), "the configuration database (Azure SQL)",
                _classic(REQ), VNET_REFERENCE),

@@ -245,6 +245,22 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "tag ApiManagement to VirtualNetwork in the APIM subnet's NSG; with a 0.0.0.0/0 "
           "route to a firewall add a route for service tag ApiManagement with next hop "
           "Internet (asymmetric routing drops the replies)."),
+    _kind("profile-dns-unresolved", DIAGNOSIS, CRIT,
+          "a name the mode needs the VNet's DNS to resolve does not resolve",
+          "{name} does not resolve on {resolver}, and in mode {mode} the VNet's DNS must "
+          "resolve {pattern} ({source}). Add a conditional forwarder for the zone to Azure "
+          "DNS 168.63.129.16 (or an Azure DNS Private Resolver) on the custom DNS server, or "
+          "link the privatelink zone to the VNet.",
+          "A name the mode's profile needs (Premium v2 injection: *.vault.azure.net) does not "
+          "resolve on the VNet's DNS: forward the zone to Azure DNS or link its private zone."),
+    _kind("workspace-gateway-health-port", DIAGNOSIS, CRIT,
+          "an injected workspace gateway does not take port 80 from the VNet",
+          "{address} does not take port 80 from the VNet. An injected workspace gateway needs "
+          "inbound AzureLoadBalancer -> 80 (the health ping) and VirtualNetwork -> 80 and 443 "
+          "in its subnet's NSG ({source}); without the ping the load balancer takes the "
+          "gateway out of rotation. Allow them above any deny.",
+          "An injected workspace gateway refuses or drops port 80: allow inbound "
+          "AzureLoadBalancer -> 80 and VirtualNetwork -> 80, 443 in its subnet's NSG."),
     _kind("apim-platform-retired", DIAGNOSIS, CRIT,
           "the instance runs on a retired compute platform (stv1)",
           "{instance} runs on platformVersion {platform}. Microsoft retired the stv1 platform "

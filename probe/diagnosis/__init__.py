@@ -15,6 +15,7 @@ clock: each rule can be tested exhaustively with hand-built rounds.
                   apim-address-mismatch, configuration-unreachable, gateway-unhealthy,
                   gateway-certificate-untrusted, apim-platform-retired
     path.py       path-forbidden-hop (forced tunnelling)
+    profiles.py   profile-dns-unresolved, workspace-gateway-health-port (a mode's own terms)
     apim_view.py  apim-view-*: APIM's own networkstatus beside the round
 
 What each finding id means (severities, remedy, what to check) is in the
@@ -46,6 +47,7 @@ from probe.diagnosis.dns import (
 from probe.diagnosis.evidence import describe_dns, describe_tcp
 from probe.diagnosis.outbound import AZURE_DEPENDENCIES, outbound_blocked, refused
 from probe.diagnosis.path import forbidden_path
+from probe.diagnosis.profiles import profile_dns, workspace_health_port
 from probe.findings import FINDINGS
 from probe.results import Finding, HttpResult, RoundResult, TraceResult, by_name
 
@@ -53,18 +55,39 @@ if TYPE_CHECKING:
     from probe.config import Config
 
 __all__ = [
-    "AZURE_DEPENDENCIES", "DEFAULT_CONTEXT", "FINDINGS", "RULES", "SERVICE_TAGS", "Context",
-    "Rule", "apim_addresses", "apim_view", "by_name", "configuration", "context_from",
-    "describe_dns", "describe_tcp", "diagnose", "dns_addresses_capped", "dns_answer_unusable",
-    "dns_disagreement", "forbidden_path", "gateway_health", "hosts_file_pin", "management",
-    "outbound_blocked", "platform_retired",
+    "AZURE_DEPENDENCIES",
+    "DEFAULT_CONTEXT",
+    "FINDINGS",
+    "RULES",
+    "SERVICE_TAGS",
+    "Context",
+    "Rule",
+    "apim_addresses",
+    "apim_view",
+    "by_name",
+    "configuration",
+    "context_from",
+    "describe_dns",
+    "describe_tcp",
+    "diagnose",
+    "dns_addresses_capped",
+    "dns_answer_unusable",
+    "dns_disagreement",
+    "forbidden_path",
+    "gateway_health",
+    "hosts_file_pin",
+    "management",
+    "outbound_blocked",
+    "platform_retired",
+    "profile_dns",
     "refused",
+    "workspace_health_port",
 ]
 
 RULES: tuple[Rule, ...] = (dns_disagreement, dns_addresses_capped, dns_answer_unusable,
                            hosts_file_pin, outbound_blocked, refused, management, apim_addresses,
                            configuration, forbidden_path, gateway_health, apim_view,
-                           platform_retired)
+                           platform_retired, profile_dns, workspace_health_port)
 
 
 def diagnose(round_: RoundResult, context: Context | None = None,
