@@ -37,6 +37,7 @@ from probe import apim_resource
 from probe.addresses import split_name
 from probe.apim import IMPORT_LIMIT_MAX
 from probe.apim_dependencies import classify, resource_dependency
+from probe.apimmodel import group_of
 from probe.boundary import load_json
 from probe.config import Target, infer_dependency, target_name
 from probe.errors import ConfigError, ErrorSite, InputError
@@ -198,6 +199,11 @@ def _check(entry: Any, key: str, location: _Location, where: _Where) -> ApimChec
     if not isinstance(optional, bool):
         raise where.fail(f"{key}.isOptional", f"expected true or false, got {optional!r}")
     dependency = resource_dependency(kind)
+    if not kind:
+        # networkstatus of API versions before resourceType (2019-01-01 ...): the
+        # dependency, and so its port (SQL 1433, not 443), from the hostname
+        guessed = group_of(name, 0)
+        dependency = "" if guessed == "other" else guessed
     direction = "inbound" if "inbound" in kind.lower() else "outbound"
     host: str | None = None
     port: int | None = None

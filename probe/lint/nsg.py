@@ -191,7 +191,7 @@ def _side(prefixes: tuple[str, ...], asgs: tuple[str, ...], tag: str, subnet: Ne
 def matches(rule: SecurityRule, req: Requirement, subnet: Network | None = None) -> bool | None:
     """Does ``rule`` decide the flow ``req``? None: it depends on what offline
     lint cannot see (application security groups, tags it cannot expand)."""
-    if rule.direction != req.direction or rule.protocol not in ("*", "any", "tcp"):
+    if rule.direction != req.direction or rule.protocol in KNOWN_NOT_TCP:
         return False
     if not any(low <= req.port <= high for low, high in rule.ports):
         return False
@@ -200,13 +200,18 @@ def matches(rule: SecurityRule, req: Requirement, subnet: Network | None = None)
              _side(rule.destinations, rule.destination_asgs, req.destination, subnet, deny))
     if False in sides:
         return False
-    return None if None in sides else True
+    # a protocol Azure added after this lint: it may or may not carry TCP
+    unknown = rule.protocol not in ("*", "any", "all", "tcp")
+    return None if None in sides or unknown else True
 
 
 def opaque_parts(rule: SecurityRule, req: Requirement) -> list[str]:
     """What of ``rule`` offline lint cannot judge, for the evidence."""
     parts = [f"application security group {a}" for a in (*rule.source_asgs,
                                                           *rule.destination_asgs)]
+    if rule.protocol not in ("*", "any", "all", "tcp", *KNOWN_NOT_TCP):
+        parts.append(f"unknown protocol {rule.protocol!r} (added by Azure after this lint: it "
+                     "may or may not carry TCP)")
     for prefix, tag in ([(p, req.source) for p in rule.sources]
                         + [(p, req.destination) for p in rule.destinations]):
         why = unknowable(prefix, tag)
@@ -214,6 +219,9 @@ def opaque_parts(rule: SecurityRule, req: Requirement) -> list[str]:
             parts.append(why)
     return parts
 
+
+# Protocols an NSG rule names that are not TCP (a rule with one never decides a TCP flow).
+KNOWN_NOT_TCP = frozenset({"udp", "icmp", "esp", "ah"})
 
 # The rules Azure adds to every NSG; used when an export lacks them.
 DEFAULT_RULES: tuple[SecurityRule, ...] = (

@@ -21,9 +21,6 @@ from probe.lint.routes import RouteEntry
 
 # Effective security rules name their origin: "securityRules/x", "defaultSecurityRules/y".
 _DEFAULT_PREFIX = "defaultsecurityrules/"
-_PROTOCOLS = frozenset({"*", "any", "all", "tcp", "udp", "icmp", "esp", "ah"})
-_HOPS = {"internet", "virtualappliance", "virtualnetworkgateway", "vnetlocal", "none",
-         "vnetpeering", "vnetglobalpeering", "virtualnetworkserviceendpoint"}
 
 
 def parse_ports(doc: ErrorSite, where: str, values: Sequence[Any]) -> tuple[tuple[int, int], ...]:
@@ -80,16 +77,31 @@ def _choice(node: Node, key: str, allowed: Sequence[str], expected: str) -> str:
     return value.lower()
 
 
+_DEFAULT_NAMES = frozenset(r.name.lower() for r in DEFAULT_RULES)
+
+
+def _is_default(node: Node, name: str, priority: int) -> bool:
+    """Azure's default rules, in whatever list they come: ``defaultSecurityRules``,
+    ``az network nsg rule list --include-default`` (their ids say
+    ``/defaultSecurityRules/``), an effective rule's ``defaultSecurityRules/`` name,
+    or a default name at a default priority (65000 to 65500)."""
+    ident = str(node.get("id") or "").lower()
+    return (name.lower().startswith(_DEFAULT_PREFIX) or "/defaultsecurityrules/" in ident
+            or (name.lower() in _DEFAULT_NAMES and 65000 <= priority <= 65500))
+
+
 def security_rule(node: Node, default: bool) -> SecurityRule:
     name = str(node.field("name", str))
-    default = default or name.lower().startswith(_DEFAULT_PREFIX)
     priority = node.field("priority", int)
+    default = default or _is_default(node, name, priority)
     low, high = (65000, 65500) if default else (100, 4096)
     if not low <= priority <= high:
         raise node.fail("priority", f"expected {low} to {high}, got {priority}")
     direction = _choice(node, "direction", ("inbound", "outbound"), "Inbound or Outbound")
     access = _choice(node, "access", ("allow", "deny"), "Allow or Deny")
-    protocol = _choice(node, "protocol", tuple(_PROTOCOLS), "Tcp, Udp, Icmp, Esp, Ah or *")
+    # a protocol Azure adds later is read as it is; the lint cannot tell whether it
+    # carries TCP and says so (probe.lint.nsg.matches: None)
+    protocol = str(node.field("protocol", str)).lower()
     ports_raw = _plural(node, "destinationPortRange", "destinationPortRanges")
     if not ports_raw:
         raise node.fail("destinationPortRange",
@@ -169,11 +181,30 @@ def _association(node: Node, fallback: str) -> str:
 
 
 def _next_hop(node: Node) -> str:
-    hop = str(node.field("nextHopType", str))
-    if hop.lower() not in _HOPS:
-        raise node.fail("nextHopType", f"expected one of Internet, VirtualAppliance, "
-                                       f"VirtualNetworkGateway, VnetLocal, None, got {hop!r}")
+    """The next hop type as Azure spells it; one it adds later is kept as it is and
+    judged as not Internet (``probe.lint.routes.RouteEntry.unknown``)."""
+    hop = str(node.field("nextHopType", str)).strip()
+    if not hop:
+        raise node.fail("nextHopType", "expected a next hop type (Internet, VirtualAppliance, "
+                                       "VirtualNetworkGateway, VnetLocal, None...), got ''")
     return hop
+
+
+def _hop_addresses(node: Node) -> list[Any]:
+    """``nextHopIpAddress`` (one), or an ECMP group's ``nextHopIpAddresses`` (API
+    2025-07-01), flat or under ``nextHop``."""
+    nested = node.get("nextHop")
+    many = node.get("nextHopIpAddresses")
+    if many is None and isinstance(nested, Mapping):
+        many = nested.get("nextHopIpAddresses") or nested.get("NextHopIpAddresses")
+    if many is not None:
+        if not isinstance(many, list):
+            raise node.fail("nextHopIpAddresses", f"expected a list of addresses, got {many!r}")
+        return many
+    one = node.get("nextHopIpAddress")
+    if isinstance(one, list):  # effective routes list theirs
+        return one
+    return [one] if one else []
 
 
 def _check_prefix(node: Node, where: str, prefix: Any, tags_allowed: bool) -> str:
@@ -191,13 +222,14 @@ def _check_prefix(node: Node, where: str, prefix: Any, tags_allowed: bool) -> st
 def user_route(node: Node) -> RouteEntry:
     prefix = _check_prefix(node, node.at("addressPrefix"), node.field("addressPrefix", str), True)
     hop = _next_hop(node)
-    ip = node.get("nextHopIpAddress")
-    if hop.lower() == "virtualappliance" and not ip:
+    ips = _hop_addresses(node)
+    if hop.lower() in ("virtualappliance", "virtualapplianceecmp") and not ips:
         raise node.fail("nextHopIpAddress",
-                        "missing; a VirtualAppliance next hop needs the appliance's address")
-    if ip is not None and not (isinstance(ip, str) and (not ip or is_prefix(ip))):
-        raise node.fail("nextHopIpAddress", f"expected an IP address, got {ip!r}")
-    return RouteEntry(str(node.get("name") or ""), (prefix,), hop, (ip,) if ip else ())
+                        f"missing; a {hop} next hop needs the appliance's address(es)")
+    for ip in ips:
+        if not (isinstance(ip, str) and is_prefix(ip)):
+            raise node.fail("nextHopIpAddress", f"expected an IP address, got {ip!r}")
+    return RouteEntry(str(node.get("name") or ""), (prefix,), hop, tuple(ips))
 
 
 def parse_route_table(node: Node) -> tuple[str, list[RouteEntry]]:
@@ -213,8 +245,8 @@ def effective_route(node: Node) -> RouteEntry:
     base = node.at("addressPrefix")
     checked = tuple(_check_prefix(node, join(base, j), p, False) for j, p in enumerate(prefixes))
     hop = _next_hop(node)
-    ips = node.get("nextHopIpAddress") or []
-    if not isinstance(ips, list) or not all(isinstance(a, str) for a in ips):
+    ips = _hop_addresses(node)
+    if not all(isinstance(a, str) for a in ips):
         raise node.fail("nextHopIpAddress", f"expected a list of addresses, got {ips!r}")
     state = _choice(node, "state", ("active", "invalid"), "Active or Invalid")
     source_kind = node.field("source", str)

@@ -18,7 +18,12 @@ from probe.results import Finding, Severity
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-BREAKING_HOPS = frozenset({"virtualappliance", "virtualnetworkgateway"})
+BREAKING_HOPS = frozenset({"virtualappliance", "virtualapplianceecmp",
+                           "virtualnetworkgateway"})
+# Next hop types this lint knows; one Azure adds later is judged as not Internet
+# (it breaks APIM's control plane if 0.0.0.0/0 goes there) and said so.
+KNOWN_HOPS = frozenset({*BREAKING_HOPS, "internet", "vnetlocal", "none", "vnetpeering",
+                        "vnetglobalpeering", "virtualnetworkserviceendpoint"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +35,20 @@ class RouteEntry:
     source: str = "User"
     active: bool = True
 
+    @property
+    def unknown(self) -> bool:
+        return self.next_hop.lower() not in KNOWN_HOPS
+
     def describe(self) -> str:
         hop = f" {','.join(self.next_hop_ip)}" if self.next_hop_ip else ""
         state = "" if self.active else ", Invalid"
+        unknown = ("; unknown next hop type, judged as not Internet" if self.unknown else "")
         return (f"route {self.name or '-'} {','.join(self.prefixes)} -> {self.next_hop}{hop} "
-                f"(source {self.source}{state})")
+                f"(source {self.source}{state}{unknown})")
 
     @property
     def breaks(self) -> bool:
-        return self.next_hop.lower() in BREAKING_HOPS
+        return self.next_hop.lower() in BREAKING_HOPS or self.unknown
 
 
 def _networks(route: RouteEntry) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

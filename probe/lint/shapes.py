@@ -69,7 +69,8 @@ def one_kind(data: Mapping[str, Any]) -> str | None:
         return NSG
     if "effectivesecurityrules" in keys:
         return EFFECTIVE_NSG
-    if "routes" in keys and not _reference(data):
+    if "routes" in keys and not _reference(data) and Node(data, "", "").get("routes") \
+            is not None:
         return ROUTE_TABLE
     if {"access", "direction", "priority"} <= keys:
         return "rule"
@@ -85,7 +86,10 @@ def one_kind(data: Mapping[str, Any]) -> str | None:
 def _reference(data: Mapping[str, Any]) -> str | None:
     """The command that fetches what a bare reference ``{"id": ...}`` points at."""
     ident = data.get("id") or data.get("Id")
-    if not isinstance(ident, str) or keys_of(data) - {"id", "resourcegroup", "routes"}:
+    # a reference printed with all its other fields null (az's table of a subnet's
+    # routeTable) is still a reference
+    present = keys_of({k: v for k, v in data.items() if v is not None})
+    if not isinstance(ident, str) or present - {"id", "resourcegroup", "routes"}:
         return None
     if "/routeTables/" in ident:
         return f"az network route-table show --ids {ident}"
@@ -104,8 +108,33 @@ def _looked_like(value: Any) -> str:
     return f"a JSON {type(value).__name__}: {str(value)[:40]!r}"
 
 
+def _watcher(value: Mapping[str, Any]) -> str | None:
+    """What to save instead of a Network Watcher result, which lint does not judge."""
+    keys = keys_of(value)
+    if {"nexthoptype", "routetableid"} <= keys:
+        table = value.get("routeTableId") or value.get("RouteTableId")
+        save = (f"az network route-table show --ids {table}" if isinstance(table, str)
+                and "/routeTables/" in table else
+                "az network nic show-effective-route-table -g RESOURCE_GROUP -n NIC")
+        return ("a Network Watcher next-hop result ('az network watcher show-next-hop': one "
+                "destination's next hop, not the routes); lint judges the route table it "
+                f"names: save it with: {save}")
+    if "networkinterfaces" in keys or "securityruleassociations" in keys:
+        return ("a Network Watcher security group view (retired; it nests the rules per "
+                "NIC); save the NIC's effective rules instead: az network nic "
+                "list-effective-nsg -g RESOURCE_GROUP -n NIC")
+    if {"access", "rulename"} <= keys and "priority" not in keys:
+        return ("a Network Watcher IP flow verify result ('az network watcher test-ip-flow': "
+                "one flow's verdict); lint judges whole NSGs: save the NSG with: az network "
+                "nsg show -g RESOURCE_GROUP -n NSG")
+    return None
+
+
 def _refuse(value: Any, source: str, path: str) -> ExportError:
     if isinstance(value, Mapping):
+        watcher = _watcher(value)
+        if watcher:
+            return ExportError(watcher, source=source, key=path or None)
         command = _reference(value)
         if command:
             return ExportError(
@@ -134,8 +163,25 @@ def _apim_hint(value: Any) -> str:
     return ""
 
 
+def _envelope(raw: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """``az ... create`` prints ``{"NewNSG": {...}}`` (and the like): one key whose
+    value is the resource. The key and the resource, when ``raw`` is one."""
+    if len(raw) != 1:
+        return None
+    ((key, value),) = raw.items()
+    if isinstance(value, Mapping) and one_kind(value) in (NSG, EFFECTIVE_NSG, ROUTE_TABLE):
+        return str(key), value
+    return None
+
+
 def documents(raw: Any, source: str) -> list[Document]:
     """Every document a file holds, or an ExportError saying why none."""
+    if isinstance(raw, Mapping) and (watcher := _watcher(raw)) is not None:
+        raise ExportError(watcher, source=source)
+    if isinstance(raw, Mapping) and (wrapped := _envelope(raw)) is not None:
+        key, value = wrapped
+        kind = one_kind(value)
+        return [Document(str(kind), (Node(value, key, source),))]
     if isinstance(raw, Mapping):
         entries = raw.get("value", raw.get("Value"))
         kind = one_kind(raw)

@@ -59,7 +59,6 @@ def test_run_json(capsys: pytest.CaptureFixture[str]) -> None:
      "securityRules[0].destinationPortRange: expected a port, a range 'a-b' or '*', got 'https'"),
     ("malformed-nsg-priority.json", "securityRules[2].priority: missing; expected an integer"),
     ("malformed-nsg-truncated.json", "not valid JSON at line"),
-    ("malformed-route-hop.json", "routes[0].nextHopType: expected one of Internet"),
     ("malformed-effective-prefix.json", "value[1].addressPrefix: expected a list"),
     ("malformed-vnet-not-lintable.json", "expected the JSON of 'az network nsg show'"),
     ("networkstatus.json", "expected the JSON of 'az network nsg show'"),

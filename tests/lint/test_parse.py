@@ -73,7 +73,7 @@ def test_parse_ports_rejects(value: Any) -> None:
     ({"value": [{"addressPrefix": ["Storage"], "nextHopType": "Internet", "source": "User",
                  "state": "Active"}]}, "value[0].addressPrefix[0]", "expected a CIDR prefix"),
     ({"value": [{"addressPrefix": ["0.0.0.0/0"], "nextHopType": "Internet",
-                 "nextHopIpAddress": "1.2.3.4", "source": "User", "state": "Active"}]},
+                 "nextHopIpAddress": [4], "source": "User", "state": "Active"}]},
      "value[0].nextHopIpAddress", "a list of addresses"),
     ({"value": [{"addressPrefix": ["0.0.0.0/0"], "nextHopType": "Internet",
                  "state": "Active"}]}, "value[0].source", "missing"),
@@ -135,7 +135,7 @@ def test_effective_rules_name_their_origin_and_say_all() -> None:
 
 
 @pytest.mark.parametrize(("rule", "key", "what"), [
-    ({**RULE_AZ, "protocol": "Gre"}, "securityRules[0].protocol", "Tcp, Udp, Icmp"),
+    ({**RULE_AZ, "protocol": 6}, "securityRules[0].protocol", "expected a string"),
     ({**RULE_AZ, "destinationApplicationSecurityGroups": {"id": "x"}},
      "securityRules[0].destinationApplicationSecurityGroups", "application security groups"),
 ])
