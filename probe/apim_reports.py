@@ -18,7 +18,7 @@ calls an Azure API; it reads what the user saved):
 * ``GET .../service/{n}/outboundNetworkDependenciesEndpoints`` --
   ``{"value": [{"category", "endpoints": [{"domainName", "endpointDetails":
   [{"port", "region"}]}]}]}``; each category is classified required or
-  optional with Microsoft's VNet reference (``probe.apim_dependencies``).
+  optional with Microsoft's VNet reference (``probe.apimmodel.reports``).
 
 The parsing is pure (``targets_from``); ``load`` reads one file. Every problem
 is a ConfigError naming the file, the path inside the document (``key``) and
@@ -36,8 +36,8 @@ from typing import Any
 from probe import apim_resource
 from probe.addresses import split_name
 from probe.apim import IMPORT_LIMIT_MAX
-from probe.apim_dependencies import classify, resource_dependency
-from probe.apimmodel import group_of
+from probe.apimmodel import default_port, group_of
+from probe.apimmodel.reports import classify, resource_dependency
 from probe.boundary import load_json
 from probe.config import Target, infer_dependency, target_name
 from probe.errors import ConfigError, ErrorSite, InputError
@@ -57,8 +57,6 @@ COMMANDS: dict[str, str] = {
     RESOURCE: apim_resource.COMMAND,
 }
 
-# When a networkstatus name carries no port: the port the resource type uses.
-_DEFAULT_PORTS: dict[str, int] = {"sql": 1433, "cache": 6380, "email": 25}
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +212,7 @@ def _check(entry: Any, key: str, location: _Location, where: _Where) -> ApimChec
         direction = "internal" if direction == "outbound" else direction
     else:
         try:
-            host, port = split_name(name, _DEFAULT_PORTS.get(dependency, 443))
+            host, port = split_name(name, default_port(dependency))
         except ValueError as exc:
             raise where.fail(f"{key}.name", str(exc)) from None
     return ApimCheck(

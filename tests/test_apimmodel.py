@@ -1,4 +1,4 @@
-"""The APIM model (probe/apimmodel.py) and its readers: the agent's targets,
+"""The APIM model (probe/apimmodel/) and its readers: the agent's targets,
 lint's NSG requirements, the [apim] keys. Pure: no sockets.
 
 The one property that matters most: for every dependency record and every

@@ -18,6 +18,10 @@ agent and lint judge one record with one severity: a dependency required by
 the mode is a required target and a critical lint finding, an optional one a
 warning in both. A new mode is one ``Profile`` plus its needs in the records.
 
+``probe.apimmodel.reports`` holds the words of APIM's own reports: a
+networkstatus ``resourceType`` and an outbound-dependencies ``category`` ->
+the dependency group, required or optional.
+
 This is a bottom layer: it imports only ``probe.results`` (Severity).
 """
 
@@ -271,6 +275,16 @@ def ports_of(group: str, mode: Mode | str | None = None) -> tuple[int, ...]:
                 mode is None or d.need(mode) is not Need.NOT_NEEDED):
             ports.update(dict.fromkeys(d.ports))
     return tuple(ports)
+
+
+# The port a dependency is reached on when its name says none (a networkstatus
+# entry without a port); 443 for every other.
+_NAMELESS_PORTS: Mapping[str, int] = MappingProxyType({"sql": 1433, "cache": 6380,
+                                                      "email": 25})
+
+
+def default_port(group: str) -> int:
+    return _NAMELESS_PORTS.get(group, 443)
 
 
 def outbound_need(group: str, mode: Mode | str) -> Need:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from probe.apim_dependencies import OUTBOUND_CATEGORIES, classify, resource_dependency
+from probe.apimmodel.reports import OUTBOUND_CATEGORIES, classify, resource_dependency
 
 
 @pytest.mark.parametrize(("category", "port", "expected"), [

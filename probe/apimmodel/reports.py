@@ -1,4 +1,4 @@
-"""What Microsoft documents about APIM's dependencies, in one place.
+"""The APIM model's words for APIM's own reports (part of ``probe.apimmodel``).
 
 * ``RESOURCE_TYPES``: a networkstatus ``resourceType`` -> the dependency group
   (as ``probe.config``'s guesses name them), with words for types not seen yet.
