@@ -16,7 +16,8 @@ walk probe/ for every ``Finding(`` and ``finding(`` and check their ids
 against ``FINDINGS``; the dashboard, the alerts and the docs are generated
 from or checked against it.
 
-This module is a bottom layer (it imports only probe.results), so the
+This module is a bottom layer (it imports only probe.results and its two
+parts, probe.findingkind and probe.findings_lint), so the
 diagnosis and the lint can both use it.
 """
 
@@ -24,19 +25,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
+from probe.findingkind import (
+    CRIT,
+    CRIT_WARN,
+    DIAGNOSIS,
+    INFO,
+    LINT,
+    WARN,
+    FindingKind,
+    kind,
+)
+from probe.findings_lint import LINT_KINDS
 from probe.results import Finding, Severity
-
-DIAGNOSIS = "diagnosis"
-LINT = "lint"
-
-CRIT = (Severity.CRITICAL,)
-WARN = (Severity.WARNING,)
-INFO = (Severity.INFO,)
-CRIT_WARN = (Severity.CRITICAL, Severity.WARNING)
-ANY = (Severity.CRITICAL, Severity.WARNING, Severity.INFO)
 
 # The forced-tunnelling advice, as the diagnosis (path traces) and the lint
 # (route exports) give it: the lint can name the route-table setting.
@@ -47,50 +49,9 @@ _TUNNEL = (
     "subnet's route table add a route for service tag ApiManagement with next hop "
     "Internet, service tag routes or service endpoints for Storage, Sql, AzureKeyVault "
     "and AzureMonitor, or allow this traffic on the appliance.")
-_ROUTE_TUNNEL = (
-    "Add a route for service tag ApiManagement with next hop Internet to the APIM "
-    "subnet's route table (control-plane replies must not go through the firewall), "
-    "and route or allow Storage, Sql, AzureKeyVault and AzureMonitor (service tag "
-    "routes to Internet or service endpoints). If the default route is learnt over BGP "
-    "or from a peered hub, set disableBgpRoutePropagation or override 0.0.0.0/0 here.")
-_ROUTE_CHECK = (
-    "Forced tunnelling in the route export: route service tag ApiManagement to Internet, "
-    "route or allow Storage, Sql, AzureKeyVault and AzureMonitor; for a BGP or hub default "
-    "route set disableBgpRoutePropagation or override 0.0.0.0/0 in the APIM subnet's table.")
-
-
-@dataclass(frozen=True, slots=True)
-class FindingKind:
-    """What one finding id means, whoever reports it."""
-
-    id: str
-    source: str  # DIAGNOSIS or LINT
-    severities: tuple[Severity, ...]
-    title: str
-    remedy: str  # a str.format template; the fields are the subject's own values
-    check: str  # what to check in general (no fields): dashboard and docs
-    # (name, template): the remedy for a named case of the id the general one does
-    # not fit, chosen with ``finding(..., variant=name)``.
-    variants: tuple[tuple[str, str], ...] = ()
-
-    def template(self, variant: str | None = None) -> str:
-        """The remedy template, or a variant's (KeyError for one the kind lacks)."""
-        return self.remedy if variant is None else dict(self.variants)[variant]
-
-    @property
-    def severity(self) -> str:
-        """'critical / warning': the severities as the docs and the dashboard list them."""
-        return " / ".join(s.value for s in self.severities)
-
-
-def _kind(id: str, source: str, severities: tuple[Severity, ...], title: str, remedy: str,
-          check: str, **variants: str) -> tuple[str, FindingKind]:
-    return id, FindingKind(id, source, severities, title, remedy, check, tuple(variants.items()))
-
-
 FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
     # ---- diagnosis: DNS -------------------------------------------------
-    _kind("dns-custom-not-forwarding", DIAGNOSIS, CRIT_WARN,
+    kind("dns-custom-not-forwarding", DIAGNOSIS, CRIT_WARN,
           "a custom DNS server fails an Azure name that Azure DNS resolves",
           "The VNet's DNS server {failing} does not resolve this Azure name while Azure DNS "
           "does: it does not forward. Add a conditional forwarder for the zone (azure-api.net, "
@@ -102,7 +63,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "conditional forwarder (azure-api.net, core.windows.net, database.windows.net, "
           "vault.azure.net, the privatelink zones) or a default forwarder to 168.63.129.16 or "
           "an Azure DNS Private Resolver inbound endpoint."),
-    _kind("dns-resolver-fails", DIAGNOSIS, CRIT_WARN,
+    kind("dns-resolver-fails", DIAGNOSIS, CRIT_WARN,
           "a resolver fails a name another one resolves",
           "The failing DNS server does not resolve this name while another one "
           "does. If it is the VNet's custom DNS server, add a conditional "
@@ -113,7 +74,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "One resolver fails a name another resolves. If it is the VNet's DNS server, forward "
           "the zone to Azure DNS 168.63.129.16 (or a Private Resolver); check the DNS server "
           "runs and UDP/TCP 53 to it is allowed."),
-    _kind("dns-answers-differ", DIAGNOSIS, WARN,
+    kind("dns-answers-differ", DIAGNOSIS, WARN,
           "resolvers answer a name with different addresses",
           "Resolvers disagree on this name: a stale A record or a private DNS zone "
           "linked to one resolver's network only. Traffic follows the primary "
@@ -122,7 +83,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "Resolvers give different addresses: a stale A record or a private DNS zone linked "
           "to one network only. Make the records agree (internal mode: APIM names resolve to "
           "the instance's private VIP)."),
-    _kind("dns-answer-unusable", DIAGNOSIS, CRIT_WARN,
+    kind("dns-answer-unusable", DIAGNOSIS, CRIT_WARN,
           "a name resolves to an address that cannot be the dependency (required: critical)",
           "{resolver} answers {addresses} for {name}: 0.0.0.0 or :: is what a DNS sinkhole or "
           "a blocking policy answers (a DNS firewall or filtering resolver, a Private DNS "
@@ -151,7 +112,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
                "metadata service), for {name}: the record is wrong. Nothing is probed. "
                "Correct the record in the zone {resolver} serves."),
           ))),
-    _kind("dns-addresses-capped", DIAGNOSIS, WARN,
+    kind("dns-addresses-capped", DIAGNOSIS, WARN,
           "a name answers with more addresses than the agent probes",
           "{name} answers with {count} addresses; the agent probes the lowest {probed} in "
           "address order ([dns] max_addresses) and tests none of the others. If every "
@@ -160,7 +121,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "A name answers with more addresses than [dns] max_addresses: only the lowest ones "
           "are probed. Raise max_addresses if every address matters, or find out why the "
           "zone holds so many records."),
-    _kind("hosts-file-pin", DIAGNOSIS, WARN,
+    kind("hosts-file-pin", DIAGNOSIS, WARN,
           "this host's hosts file pins a name to other addresses than DNS answers",
           "This host's hosts file pins {name} to {pinned}, and DNS ({resolver}) answers "
           "{answer}. curl, ping, openssl and browsers on this host use the pin; APIM never "
@@ -177,7 +138,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "not from APIM\". Create the record where APIM looks (internal mode: a private DNS "
           "zone azure-api.net linked to the VNet, or the custom DNS server) instead of the pin."),
     # ---- diagnosis: outbound dependencies -------------------------------
-    _kind("outbound-dropped", DIAGNOSIS, CRIT_WARN,
+    kind("outbound-dropped", DIAGNOSIS, CRIT_WARN,
           "a dependency is silently dropped (required: critical)",
           "Add {advice} above any deny (DenyAllOutBound is 65500), and check that "
           "no user-defined route sends this traffic to a virtual appliance that "
@@ -187,7 +148,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "from VirtualNetwork to the service tag (Storage 443, Sql 1433, AzureKeyVault 443, "
           "AzureMonitor 1886/443) above DenyAllOutBound (65500); check user-defined routes do "
           "not send it to an appliance that drops it."),
-    _kind("outbound-rejected-path", DIAGNOSIS, CRIT_WARN,
+    kind("outbound-rejected-path", DIAGNOSIS, CRIT_WARN,
           "ICMP reject from a device in the path",
           "{responder} (a firewall, virtual appliance or router) "
           "rejects this traffic: allow it there, or add {advice} and a "
@@ -196,7 +157,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "A firewall, virtual appliance or router in the path answers with ICMP: allow the "
           "traffic there, or route the service tag with next hop Internet / use a service "
           "endpoint."),
-    _kind("outbound-rejected-host", DIAGNOSIS, CRIT_WARN,
+    kind("outbound-rejected-host", DIAGNOSIS, CRIT_WARN,
           "ICMP reject from the target itself",
           "The packet reached the destination and its own firewall answered: "
           "allow the APIM subnet on the destination (service firewall, "
@@ -204,20 +165,20 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "firewall) or check the port is the documented one.",
           "The destination's own firewall rejects: allow the APIM subnet on the service "
           "('Selected networks', service endpoint) or check the port."),
-    _kind("outbound-blocked-locally", DIAGNOSIS, CRIT_WARN,
+    kind("outbound-blocked-locally", DIAGNOSIS, CRIT_WARN,
           "this host's own firewall or routes refuse to send",
           "No packet left this machine: check its local firewall (iptables/nft "
           "OUTPUT) and routes; this says nothing yet about the VNet's NSG.",
           "No packet left the probing host: its own firewall (nft/iptables OUTPUT) or routes "
           "refuse. Says nothing yet about the VNet's NSG."),
-    _kind("outbound-refused", DIAGNOSIS, WARN,
+    kind("outbound-refused", DIAGNOSIS, WARN,
           "an Azure dependency answers with a reset",
           "An Azure endpoint should accept this port: check that the name "
           "resolves to the right address (a stale private endpoint record?) and "
           "that no firewall in the path resets the connection.",
           "An Azure endpoint answers with a reset: the name may resolve to a stale private "
           "endpoint address, or a firewall in the path resets the connection."),
-    _kind("backend-refused", DIAGNOSIS, CRIT_WARN,
+    kind("backend-refused", DIAGNOSIS, CRIT_WARN,
           "a backend refuses connections: 'transportErrorCode 111'",
           "Nothing listens on this address and port (or a firewall resets): start "
           "the service or fix the backend URL's port in APIM; the NSG is not the "
@@ -226,7 +187,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "or fix the backend URL's port in APIM. The NSG is not the cause; the packet got an "
           "answer."),
     # ---- diagnosis: APIM's own endpoints --------------------------------
-    _kind("management-unresolved", DIAGNOSIS, CRIT,
+    kind("management-unresolved", DIAGNOSIS, CRIT,
           "the management endpoint does not resolve",
           "Create the record: in internal mode an A record for "
           "<name>.management.azure-api.net pointing at the instance's private "
@@ -235,7 +196,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "<name>.management.azure-api.net does not resolve: create the A record for the "
           "instance's private address (private DNS zone azure-api.net linked to the VNet, or "
           "the custom DNS server); in external mode forward azure-api.net to Azure DNS."),
-    _kind("management-unreachable", DIAGNOSIS, CRIT,
+    kind("management-unreachable", DIAGNOSIS, CRIT,
           "the management endpoint (3443) is unreachable",
           "Allow inbound TCP 3443 from service tag ApiManagement to VirtualNetwork "
           "in the APIM subnet's NSG, and add a user-defined route for service tag "
@@ -245,7 +206,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "tag ApiManagement to VirtualNetwork in the APIM subnet's NSG; with a 0.0.0.0/0 "
           "route to a firewall add a route for service tag ApiManagement with next hop "
           "Internet (asymmetric routing drops the replies)."),
-    _kind("profile-dns-unresolved", DIAGNOSIS, CRIT,
+    kind("profile-dns-unresolved", DIAGNOSIS, CRIT,
           "a name the mode needs the VNet's DNS to resolve does not resolve",
           "{name} does not resolve on {resolver}, and in mode {mode} the VNet's DNS must "
           "resolve {pattern} ({source}). Add a conditional forwarder for the zone to Azure "
@@ -253,7 +214,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "link the privatelink zone to the VNet.",
           "A name the mode's profile needs (Premium v2 injection: *.vault.azure.net) does not "
           "resolve on the VNet's DNS: forward the zone to Azure DNS or link its private zone."),
-    _kind("workspace-gateway-health-port", DIAGNOSIS, CRIT,
+    kind("workspace-gateway-health-port", DIAGNOSIS, CRIT,
           "an injected workspace gateway does not take port 80 from the VNet",
           "{address} does not take port 80 from the VNet. An injected workspace gateway needs "
           "inbound AzureLoadBalancer -> 80 (the health ping) and VirtualNetwork -> 80 and 443 "
@@ -261,7 +222,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "gateway out of rotation. Allow them above any deny.",
           "An injected workspace gateway refuses or drops port 80: allow inbound "
           "AzureLoadBalancer -> 80 and VirtualNetwork -> 80, 443 in its subnet's NSG."),
-    _kind("apim-platform-retired", DIAGNOSIS, CRIT,
+    kind("apim-platform-retired", DIAGNOSIS, CRIT,
           "the instance runs on a retired compute platform (stv1)",
           "{instance} runs on platformVersion {platform}. Microsoft retired the stv1 platform "
           "on {retired} ({source}): the instance is unsupported and may be shut down or "
@@ -270,7 +231,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "migrateToStv2 operation), then update NSG and route rules for the new subnet.",
           "The instance's platformVersion is stv1, retired on 31 August 2024: migrate it to "
           "stv2 (migrateToStv2), then update the NSG and routes of the new subnet."),
-    _kind("apim-address-public", DIAGNOSIS, CRIT,
+    kind("apim-address-public", DIAGNOSIS, CRIT,
           "an APIM name is public in internal mode",
           "In internal mode APIM's names must resolve to the instance's private "
           "VIP: create a private DNS zone azure-api.net (A records for the "
@@ -279,14 +240,14 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "An APIM name resolves to a public address in internal mode: create the private DNS "
           "zone azure-api.net (gateway, portal, management, scm records) linked to the VNet, "
           "or the same records on the custom DNS server."),
-    _kind("apim-address-mismatch", DIAGNOSIS, CRIT,
+    kind("apim-address-mismatch", DIAGNOSIS, CRIT,
           "an APIM name is not the instance's address",
           "A stale or hand-written record: point the A record at the instance's "
           "address (portal: the API Management instance's Overview, private or "
           "public VIP) in the private DNS zone or on the custom DNS server.",
           "An APIM name resolves to an address that is not the instance's: fix the A record "
           "(the instance's Overview shows its private / public VIP)."),
-    _kind("configuration-unreachable", DIAGNOSIS, CRIT,
+    kind("configuration-unreachable", DIAGNOSIS, CRIT,
           "a self-hosted gateway is cut off from Azure",
           "Allow outbound HTTPS 443 from the gateway to "
           "<name>.configuration.azure-api.net (and <name>.management.azure-api.net "
@@ -295,7 +256,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "A self-hosted gateway cannot reach <name>.configuration.azure-api.net:443: allow "
           "outbound HTTPS through the firewall or proxy, make the name resolvable, check the "
           "gateway token. It runs on its last cached configuration meanwhile."),
-    _kind("path-forbidden-hop", DIAGNOSIS, CRIT_WARN,
+    kind("path-forbidden-hop", DIAGNOSIS, CRIT_WARN,
           "traffic crosses a forbidden hop (Azure dependency: critical)",
           _TUNNEL,
           "Forced tunnelling: a 0.0.0.0/0 route (yours, BGP from on-premises, or from a peered "
@@ -303,7 +264,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "tag ApiManagement with next hop Internet, service-tag routes or service endpoints "
           "for Storage, Sql, AzureKeyVault and AzureMonitor, or allow the traffic on the "
           "appliance."),
-    _kind("gateway-unhealthy", DIAGNOSIS, CRIT,
+    kind("gateway-unhealthy", DIAGNOSIS, CRIT,
           "GET /status-0123456789abcdef failed",
           "The gateway does not serve /status-0123456789abcdef: if TCP 443 is open, "
           "the instance is unhealthy (check the Azure portal's Network status and "
@@ -313,7 +274,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "itself is unhealthy: check the portal's Network status and Resource health, and "
           "Storage / SQL reachability above; with 443 not open, see the gateway's TCP "
           "findings."),
-    _kind("gateway-certificate-untrusted", DIAGNOSIS, WARN,
+    kind("gateway-certificate-untrusted", DIAGNOSIS, WARN,
           "the gateway's certificate is not trusted here",
           "Clients in the VNet will refuse it too: give the custom domain a "
           "certificate with its full chain (Key Vault certificate), install the "
@@ -323,7 +284,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "a certificate with its full chain (Key Vault), install the private CA on the "
           "clients, or set [apim] verify_tls = false if this host is not meant to trust it."),
     # ---- diagnosis: APIM's own networkstatus beside the round -----------
-    _kind("apim-view-differs", DIAGNOSIS, CRIT_WARN,
+    kind("apim-view-differs", DIAGNOSIS, CRIT_WARN,
           "APIM fails a dependency this agent reaches (required: critical)",
           "Look at what only the APIM subnet has: its NSG (an outbound rule to this "
           "dependency's service tag on port {port}), its route table (0.0.0.0/0 "
@@ -335,7 +296,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "APIM's networkstatus fails an endpoint this agent reaches: the difference lies "
           "between the APIM subnet and this host's subnet (NSG, route table, service or "
           "private endpoint, DNS). Lint the APIM subnet's effective NSG and routes."),
-    _kind("apim-view-corroborated", DIAGNOSIS, CRIT_WARN,
+    kind("apim-view-corroborated", DIAGNOSIS, CRIT_WARN,
           "APIM and this agent both fail a dependency (required: critical)",
           "Both vantage points fail, so the block is common to both paths: an NSG or "
           "route table both subnets share, a firewall or virtual appliance both cross, "
@@ -346,7 +307,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "this agent's own finding for it says where the probe stopped."),
     # The default is for an endpoint not probed this round; the variants for
     # APIM's internal checks ("internal", and the ones with advice of their own).
-    _kind("apim-view-failure", DIAGNOSIS, CRIT_WARN,
+    kind("apim-view-failure", DIAGNOSIS, CRIT_WARN,
           "APIM fails a check this agent cannot repeat (required: critical)",
           "Add it as a target ([apim] import of this networkstatus does, unless a "
           "[[target]] replaced it) to see whether this subnet reaches it; until then "
@@ -362,7 +323,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           scm="APIM's Git (scm) endpoint check fails: it only matters if configuration is "
               "saved to or deployed from Git; check inbound 443 within the subnet and outbound "
               "445 to Storage for its file share."),
-    _kind("apim-view-inbound", DIAGNOSIS, CRIT,
+    kind("apim-view-inbound", DIAGNOSIS, CRIT,
           "Azure's control plane cannot reach the instance (inbound 3443)",
           "Allow inbound TCP 3443 from service tag ApiManagement to VirtualNetwork in "
           "the APIM subnet's NSG, and add a route for service tag ApiManagement with "
@@ -371,76 +332,13 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "path, which neither confirms nor rules this out.",
           "Inbound 3443 from ApiManagement fails: allow it in the APIM subnet's NSG and route "
           "service tag ApiManagement to Internet when forced tunnelling is on."),
-    _kind("apim-view-agent-only", DIAGNOSIS, INFO,
+    kind("apim-view-agent-only", DIAGNOSIS, INFO,
           "APIM reaches a dependency this agent does not",
           "APIM's own check succeeds from the APIM subnet, so APIM is not affected (as "
           "of 'last checked'). Look at this host's subnet (its NSG, its routes) and its "
           "own firewall before touching the APIM subnet's rules.",
           "Information: the block is on this host's side, not on APIM's path."),
-    # ---- lint: NSG exports ----------------------------------------------
-    _kind("nsg-rule-missing", LINT, ANY,
-          "no NSG rule allows a flow APIM needs",
-          "Add {rule}, with a priority number lower than {priority}.",
-          "A flow APIM needs (3443 from ApiManagement, 6390 from AzureLoadBalancer, Storage "
-          "443, Sql 1433, AzureKeyVault 443, AzureMonitor 1886/443, ...) meets a deny first: "
-          "add an Allow rule for it with a lower priority number than that deny."),
-    _kind("nsg-rule-shadowed", LINT, ANY,
-          "an NSG allow rule sits below a deny that wins",
-          "Give {allow!r} a priority number lower than {priority} or narrow {decider!r} so it "
-          "does not hold {remote} ({direction} rules are evaluated lowest number first).",
-          "The allow rule exists but a deny with a lower priority number decides first: "
-          "renumber the allow below the deny, or narrow the deny."),
-    _kind("nsg-rule-not-judged", LINT, INFO,
-          "an NSG verdict depends on rules offline lint cannot expand",
-          "Check these rules by hand, or ask Azure, which expands them: 'az network "
-          "watcher test-ip-flow' or 'az network nic list-effective-nsg'.",
-          "Rules naming application security groups or service tags lint cannot expand "
-          "offline decide this verdict: check them with Azure's IP flow verify."),
-    _kind("nsg-default-rules-added", LINT, INFO,
-          "a rule list was judged with Azure's default rules added",
-          "Nothing to change; lint 'az network nsg show' output to judge the NSG as "
-          "exported.",
-          "Information: a bare rule list was judged with Azure's default rules added."),
-    # ---- lint: route exports --------------------------------------------
-    # The route-destination kinds' general remedy is for a --control-plane
-    # address; variant "backend" is for a --destination one (a backend, on-premises).
-    _kind("route-control-plane-via-appliance", LINT, CRIT,
-          "service tag ApiManagement is routed to a virtual appliance or gateway",
-          "Set the ApiManagement route's next hop type to Internet.",
-          "The ApiManagement route must have next hop Internet: the control plane's replies "
-          "through a firewall are dropped (asymmetric routing)."),
-    _kind("route-control-plane-not-internet", LINT, CRIT,
-          "service tag ApiManagement is routed somewhere other than Internet",
-          "Set the ApiManagement route's next hop type to Internet.",
-          "The ApiManagement route must have next hop Internet."),
-    _kind("route-default-via-appliance", LINT, CRIT_WARN,
-          "0.0.0.0/0 goes to a virtual appliance or gateway (forced tunnelling)",
-          _ROUTE_TUNNEL, _ROUTE_CHECK),
-    _kind("route-default-none", LINT, CRIT,
-          "0.0.0.0/0 is routed to None",
-          _ROUTE_TUNNEL, _ROUTE_CHECK),
-    _kind("route-destination-via-appliance", LINT, CRIT_WARN,
-          "a destination's winning route goes to a virtual appliance or gateway",
-          "Add a route for {destination}/32 (or service tag ApiManagement) with next "
-          "hop Internet to the APIM subnet's route table; the longest prefix wins.",
-          "APIM's control plane and Azure dependencies must not pass a virtual appliance or "
-          "gateway: add a more specific route with next hop Internet (the longest prefix "
-          "wins)."),
-    _kind("route-destination-none", LINT, CRIT_WARN,
-          "a destination's winning route drops it (next hop None)",
-          "Add a route for {destination}/32 (or service tag ApiManagement) with next "
-          "hop Internet to the APIM subnet's route table; the longest prefix wins.",
-          "Traffic to the destination is dropped by its winning route: add a more specific "
-          "route with next hop Internet (the longest prefix wins).",
-          backend="Add a route for {destination}'s prefix with the next hop that reaches it "
-                  "(VirtualNetworkGateway, VirtualAppliance or Internet); the longest prefix "
-                  "wins."),
-    _kind("route-destination", LINT, INFO,
-          "which route a destination takes",
-          "Nothing to change for APIM.",
-          "Information: the route that wins for a destination, by longest prefix.",
-          backend="Nothing to change for APIM if that is the way to it; a control-plane "
-                  "address is checked with --control-plane."),
+    *LINT_KINDS,
 )))
 
 
