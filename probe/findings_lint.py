@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from probe.findingkind import ANY, CRIT, CRIT_WARN, INFO, LINT, FindingKind, kind
+from probe.results import Severity
 
 _ROUTE_TUNNEL = (
     "Add a route for service tag ApiManagement with next hop Internet to the APIM "
@@ -81,4 +82,40 @@ LINT_KINDS: tuple[tuple[str, FindingKind], ...] = (
           "Information: the route that wins for a destination, by longest prefix.",
           backend="Nothing to change for APIM if that is the way to it; a control-plane "
                   "address is checked with --control-plane."),
+    # ---- lint: subnets -------------------------------------------------
+    kind("subnet-delegation", LINT, CRIT,
+         "the subnet's delegation is not what the mode needs",
+         "Delegate subnet {name} to {delegation} (az network vnet subnet update -g RG "
+         "--vnet-name VNET -n {name} --delegations {delegation}); mode {mode} cannot deploy "
+         "into it otherwise.",
+         "Classic APIM subnets are not delegated; v2 integration and workspace gateway "
+         "integration need Microsoft.Web/serverFarms; Premium v2 and workspace gateway "
+         "injection need Microsoft.Web/hostingEnvironments.",
+         classic="A classic ({mode}) APIM subnet must not be delegated: remove the "
+                 "delegation to {delegations} (az network vnet subnet update ... "
+                 "--remove delegations), or use a v2 mode if this subnet is meant for one."),
+    kind("subnet-size", LINT, (Severity.CRITICAL, Severity.INFO),
+         "the subnet is smaller than the mode needs (or than recommended)",
+         "The subnet is a /{length}: the mode needs /{least} at least and /{recommended} is "
+         "recommended (APIM scales out into it). A subnet cannot grow while in use: create a "
+         "larger one and move the instance (or the gateway) there.",
+         "Give APIM a subnet of at least the mode's minimum (/27 for v2 and workspace "
+         "gateways, /29 classic; /24 recommended)."),
+    kind("subnet-address-prefix", LINT, CRIT,
+         "the subnet sets addressPrefixes where the mode needs one addressPrefix",
+         "Set one CIDR on subnet {name} as addressPrefix (az network vnet subnet update ... "
+         "--address-prefixes {prefix} writes the plural list: set the singular property "
+         "through ARM, Bicep or the REST API); Premium v2 injection reads addressPrefix only.",
+         "Premium v2 injection needs the subnet's singular addressPrefix (one CIDR); the "
+         "portal writes the plural addressPrefixes."),
+    kind("subnet-nsg-missing", LINT, CRIT_WARN,
+         "no NSG is associated with the APIM subnet",
+         "Associate an NSG with subnet {name} (az network vnet subnet update ... "
+         "--network-security-group NSG) holding the mode's rules (README, APIM modes).",
+         "The mode requires an NSG on its subnet (v2 and workspace gateways: it must be "
+         "there; classic: recommended, with the documented rules)."),
+    kind("subnet-attached", LINT, INFO,
+         "the subnet's NSG and route table, to lint too",
+         "Save and lint them: {commands}.",
+         "The subnet references an NSG and a route table: lint their exports too."),
 )

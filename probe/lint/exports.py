@@ -24,10 +24,12 @@ from probe.lint.parse import (
     parse_nsg,
     parse_route_table,
     parse_rule_list,
+    parse_subnet,
     user_route,
 )
 from probe.lint.routes import RouteEntry, lint_routes
 from probe.lint.shapes import EFFECTIVE_ROUTES, NSG, ROUTE_TABLE
+from probe.lint.subnet import lint_subnet
 from probe.results import Finding
 
 __all__ = ["EFFECTIVE_ROUTES", "NSG", "ROUTE_TABLE", "Checked", "kind_of", "lint_any",
@@ -86,6 +88,10 @@ def lint_document(raw: Any, source: str, mode: str, destinations: Sequence[str] 
 def check(doc: shapes.Document, mode: str, destinations: Sequence[str] = (),
           subnet: Network | None = None, control_plane: Sequence[str] = ()) -> Checked:
     where = doc.label_source
+    if doc.kind == shapes.SUBNET:
+        found = parse_subnet(doc.nodes[0])
+        return Checked(where, doc.kind, f"subnet {found.name}",
+                       tuple(lint_subnet(found, mode, where)))
     if doc.kind in (NSG, shapes.NSG_RULES, shapes.EFFECTIVE_NSG):
         nsg = _nsg(doc)
         label = f"{'effective nsg' if doc.kind == shapes.EFFECTIVE_NSG else 'nsg'} {nsg.name}"

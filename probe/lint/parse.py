@@ -18,6 +18,7 @@ from probe.errors import ErrorSite, ExportError
 from probe.lint.node import Node, join
 from probe.lint.nsg import DEFAULT_RULES, Nsg, SecurityRule
 from probe.lint.routes import RouteEntry
+from probe.lint.subnet import Subnet
 
 # Effective security rules name their origin: "securityRules/x", "defaultSecurityRules/y".
 _DEFAULT_PREFIX = "defaultsecurityrules/"
@@ -258,3 +259,33 @@ def parse_effective_routes(nodes: Sequence[Node]) -> list[RouteEntry]:
     """``az network nic show-effective-route-table`` (value[]) or
     ``Get-AzEffectiveRouteTable`` (a bare list)."""
     return [effective_route(n) for n in nodes]
+
+
+def _ref_id(node: Node, key: str) -> str | None:
+    ref = node.get(key)
+    ident = (ref.get("id") or ref.get("Id")) if isinstance(ref, Mapping) else None
+    return ident if isinstance(ident, str) and ident else None
+
+
+def parse_subnet(node: Node) -> Subnet:
+    """``az network vnet subnet show``, its REST body, or PowerShell's subnet config."""
+    single = node.get("addressPrefix")
+    many = node.get("addressPrefixes") or []
+    if not isinstance(many, list):
+        raise node.fail("addressPrefixes", f"expected a list of prefixes, got {many!r}")
+    # PowerShell writes the singular key as a list of one
+    singles = single if isinstance(single, list) else [single] if single else []
+    prefixes = [p for p in (*singles, *many) if p]
+    for p in prefixes:
+        if not (isinstance(p, str) and is_prefix(p)):
+            raise node.fail("addressPrefix", f"expected a CIDR prefix, got {p!r}")
+    delegations: list[str] = []
+    raw = node.get("delegations") or []
+    for entry in raw if isinstance(raw, list) else []:
+        if isinstance(entry, Mapping):
+            service = Node(entry, "", node.source).get("serviceName")
+            if isinstance(service, str) and service:
+                delegations.append(service)
+    return Subnet(_name(node, Path(node.source).stem), tuple(dict.fromkeys(prefixes)),
+                  len(singles) == 1 and not many, tuple(delegations),
+                  _ref_id(node, "networkSecurityGroup"), _ref_id(node, "routeTable"))

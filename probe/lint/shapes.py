@@ -12,6 +12,8 @@ A file holds one of these, each possibly in a list body ``{"value": [...]}``
     route-table       routes                                az network route-table show,
                                                             REST GET, Get-AzRouteTable
     route-list        routes without their table            az network route-table route list
+    subnet            addressPrefix(es), delegations,       az network vnet subnet show,
+                      its NSG and route table references    REST GET, Get-AzVirtualNetwork...
     effective-routes  routes with state and source          az network nic
                                                             show-effective-route-table,
                                                             Get-AzEffectiveRouteTable
@@ -35,6 +37,7 @@ EFFECTIVE_NSG = "effective-nsg"
 ROUTE_TABLE = "route-table"
 ROUTE_LIST = "route-list"
 EFFECTIVE_ROUTES = "effective-routes"
+SUBNET = "subnet"
 
 # Kinds whose documents are lists of entries (one document for the whole list).
 _LISTS = {"rule": NSG_RULES, "route": ROUTE_LIST, "effective-route": EFFECTIVE_ROUTES}
@@ -69,6 +72,13 @@ def one_kind(data: Mapping[str, Any]) -> str | None:
         return NSG
     if "effectivesecurityrules" in keys:
         return EFFECTIVE_NSG
+    ident = str(data.get("id") or data.get("Id") or "").lower()
+    if kind == "microsoft.network/virtualnetworks/subnets" or "delegations" in keys or (
+            "/virtualnetworks/" in ident and "/subnets/" in ident
+            and {"addressprefix", "addressprefixes"} & keys) or (
+            {"addressprefix", "addressprefixes"} & keys
+            and {"networksecuritygroup", "routetable", "ipconfigurations"} & keys):
+        return SUBNET
     if "routes" in keys and not _reference(data) and Node(data, "", "").get("routes") \
             is not None:
         return ROUTE_TABLE
@@ -169,7 +179,8 @@ def _envelope(raw: Mapping[str, Any]) -> tuple[str, Any] | None:
     if len(raw) != 1:
         return None
     ((key, value),) = raw.items()
-    if isinstance(value, Mapping) and one_kind(value) in (NSG, EFFECTIVE_NSG, ROUTE_TABLE):
+    if isinstance(value, Mapping) and one_kind(value) in (NSG, EFFECTIVE_NSG, ROUTE_TABLE,
+                                                          SUBNET):
         return str(key), value
     return None
 
@@ -190,7 +201,7 @@ def documents(raw: Any, source: str) -> list[Document]:
             return _from_list(entries, source, key, raw)
         if kind in _LISTS:
             return [Document(_LISTS[kind], (Node(raw, "", source),))]
-        if kind in (NSG, EFFECTIVE_NSG, ROUTE_TABLE):
+        if kind in (NSG, EFFECTIVE_NSG, ROUTE_TABLE, SUBNET):
             return [Document(kind, (Node(raw, "", source),))]
         raise _refuse(raw, source, "")
     if isinstance(raw, list):

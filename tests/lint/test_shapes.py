@@ -176,9 +176,6 @@ def test_documents(raw: Any, kinds: list[str]) -> None:
     ({"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/"
             "networkSecurityGroups/n", "resourceGroup": "rg"}, None,
      "az network nsg show --ids /subscriptions/s/"),
-    ({"name": "default", "addressPrefix": "10.0.1.0/24",
-      "routeTable": {"id": "/s/routeTables/rt"}, "networkSecurityGroup": {"id": "/s/nsg"}},
-     None, "a subnet ('az network vnet subnet show')"),
     ("text", None, "got a JSON str"),
     ([{"location": "East US", "networkStatus": {}}], "[0]", "[apim] import instead"),
     ({"value": [{"category": "Azure SQL", "endpoints": []}]}, "value[0]", "[apim] import"),
