@@ -174,6 +174,8 @@ class ApimConfig:
     # the networkstatus checks, and the platform version an APIM resource states.
     reports: tuple[ApimCheck, ...] = ()
     platform: str | None = None
+    trusted_services: str | None = None  # "enabled", "disabled" or None (not known)
+    from_resource: bool = False  # an APIM resource was imported
 
     def host(self, label: str = "") -> str:
         """'<name>[.label].<domain>': the instance's hostnames (the gateway's

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probe.addresses import is_hostname, is_ip, split_name
-from probe.apimmodel import Mode, for_sku
+from probe.apimmodel import DISABLE_OVER_PRIVILEGED, Mode, for_sku
 from probe.config import Target, target_name
 
 SERVICE = "Microsoft.ApiManagement/service"
@@ -66,6 +66,9 @@ class ApimResource:
     location: str = ""
     additional_locations: tuple[str, ...] = ()
     platform: str | None = None    # platformVersion: stv1, stv2, stv2.1, mtv1
+    # trusted service connectivity: "disabled" (DisableOverPrivilegedAccess True),
+    # "enabled" (False), None (the property is absent: not known)
+    trusted_services: str | None = None
     private_addresses: tuple[str, ...] = ()
     public_addresses: tuple[str, ...] = ()
     subnet: str | None = None
@@ -183,12 +186,17 @@ def from_resource(doc: Mapping[str, Any]) -> ApimResource:
     locations = tuple(str(a.get("location") or a.get("Location")) for a in additional
                       if isinstance(a, Mapping) and (a.get("location") or a.get("Location")))
     platform = _get(doc, "platformVersion")
+    custom = _get(doc, "customProperties")
+    flag = custom.get(DISABLE_OVER_PRIVILEGED) if isinstance(custom, Mapping) else None
+    trusted = None if not isinstance(flag, str) else (
+        "disabled" if flag.strip().lower() == "true" else "enabled")
     return ApimResource(
         kind=kind, name=str(name), sku=sku, network=str(network),
         mode=_mode(kind, str(network), sku, subnet if isinstance(subnet, str) else None),
         location=str(doc.get("location") or doc.get("Location") or ""),
         additional_locations=locations,
         platform=platform.lower() if isinstance(platform, str) else None,
+        trusted_services=trusted,
         private_addresses=_addresses(_get(doc, "privateIPAddresses"), "privateIPAddresses",
                                      notes),
         public_addresses=_addresses(_get(doc, "publicIPAddresses"), "publicIPAddresses",

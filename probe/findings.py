@@ -222,6 +222,23 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "gateway out of rotation. Allow them above any deny.",
           "An injected workspace gateway refuses or drops port 80: allow inbound "
           "AzureLoadBalancer -> 80 and VirtualNetwork -> 80, 443 in its subnet's NSG."),
+    kind("captcha-endpoint-changed", DIAGNOSIS, WARN,
+         "the developer portal's CAPTCHA host changed on 30 September 2025",
+         "The developer portal's CAPTCHA moved from {old} to {new} on 30 September 2025 "
+         "({source}). Allow outbound HTTPS to {new} (firewall, NSG service tags, proxy "
+         "allow-lists); the old host no longer serves it, so sign-up and password reset "
+         "pages fail where only it is allowed.",
+         "The CAPTCHA host of the developer portal changed (30 September 2025): allow "
+         "partner.prod.repmap.microsoft.com on 443."),
+    kind("trusted-service-connectivity", DIAGNOSIS, WARN,
+         "the APIM resource leaves trusted service connectivity on (retired 15 March 2026)",
+         "{instance} does not set {property} to True. Trusted service connectivity was "
+         "retired on 15 March 2026 ({source}): a gateway that reaches Storage, Key Vault, "
+         "Service Bus, Event Hubs or Container Registry through 'trusted Microsoft services' "
+         "fails now. Give it a network line of sight (private endpoint, VNet, service "
+         "endpoint or the services' firewall), then set the property to True.",
+         "Trusted service connectivity is retired (15 March 2026): give the gateway a "
+         "network path to Storage and Key Vault, then set DisableOverPrivilegedAccess."),
     kind("apim-platform-retired", DIAGNOSIS, CRIT,
           "the instance runs on a retired compute platform (stv1)",
           "{instance} runs on platformVersion {platform}. Microsoft retired the stv1 platform "

@@ -132,11 +132,15 @@ def with_resources(apim: ApimConfig, documents: Sequence[Imported]) -> ApimConfi
             problem = contradiction(resource, apim.mode, source)
             if problem is not None:
                 raise ConfigError(problem, source=source, key="apim.mode")
-    platform = next((r.platform for r, _ in resources if r.platform), apim.platform)
+    services = [r for r, _ in resources if r.kind == SERVICE]
+    platform = next((r.platform for r in services if r.platform), apim.platform)
+    trusted = next((r.trusted_services for r in services if r.trusted_services),
+                   apim.trusted_services)
     addresses = apim.instance_addresses
     if not addresses and profile(apim.mode).gateway_private:
         addresses = private_of([r for r, _ in resources])
-    return replace(apim, platform=platform, instance_addresses=addresses)
+    return replace(apim, platform=platform, instance_addresses=addresses,
+                   trusted_services=trusted, from_resource=bool(services) or apim.from_resource)
 
 
 def health_url(config: Config) -> str | None:

@@ -88,6 +88,20 @@ WORKSPACES = Source(
 SELF_HOSTED = Source(
     "Self-hosted gateway overview: connectivity to Azure",
     "learn.microsoft.com/azure/api-management/self-hosted-gateway-overview", "2024-08")
+CAPTCHA_CHANGE = Source(
+    "CAPTCHA endpoint update (30 September 2025): the developer portal's CAPTCHA moves to "
+    "partner.prod.repmap.microsoft.com",
+    "learn.microsoft.com/azure/api-management/breaking-changes/captcha-endpoint-change-sep-2025",
+    "2025-09-30")
+TRUSTED_RETIREMENT = Source(
+    "Trusted service connectivity retirement (15 March 2026)",
+    "learn.microsoft.com/azure/api-management/breaking-changes/"
+    "trusted-service-connectivity-retirement-march-2026", "2026-03-15")
+CAPTCHA_HOST = "partner.prod.repmap.microsoft.com"
+OLD_CAPTCHA_SUFFIX = ".hip.live.com"  # client.hip.live.com, partner.hip.live.com
+# The custom property that turns trusted service connectivity off ("True")
+DISABLE_OVER_PRIVILEGED = ("Microsoft.WindowsAzure.ApiManagement.Gateway.ManagedIdentity."
+                           "DisableOverPrivilegedAccess")
 STV1_RETIREMENT = Source(
     "stv1 platform retirement (31 August 2024)",
     "learn.microsoft.com/azure/api-management/breaking-changes/"

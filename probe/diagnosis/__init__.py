@@ -15,7 +15,8 @@ clock: each rule can be tested exhaustively with hand-built rounds.
                   apim-address-mismatch, configuration-unreachable, gateway-unhealthy,
                   gateway-certificate-untrusted, apim-platform-retired
     path.py       path-forbidden-hop (forced tunnelling)
-    profiles.py   profile-dns-unresolved, workspace-gateway-health-port (a mode's own terms)
+    profiles.py   profile-dns-unresolved, workspace-gateway-health-port (a mode's own
+                  terms), captcha-endpoint-changed, trusted-service-connectivity (dated)
     apim_view.py  apim-view-*: APIM's own networkstatus beside the round
 
 What each finding id means (severities, remedy, what to check) is in the
@@ -47,7 +48,12 @@ from probe.diagnosis.dns import (
 from probe.diagnosis.evidence import describe_dns, describe_tcp
 from probe.diagnosis.outbound import AZURE_DEPENDENCIES, outbound_blocked, refused
 from probe.diagnosis.path import forbidden_path
-from probe.diagnosis.profiles import profile_dns, workspace_health_port
+from probe.diagnosis.profiles import (
+    captcha_endpoint,
+    profile_dns,
+    trusted_services,
+    workspace_health_port,
+)
 from probe.findings import FINDINGS
 from probe.results import Finding, HttpResult, RoundResult, TraceResult, by_name
 
@@ -87,7 +93,8 @@ __all__ = [
 RULES: tuple[Rule, ...] = (dns_disagreement, dns_addresses_capped, dns_answer_unusable,
                            hosts_file_pin, outbound_blocked, refused, management, apim_addresses,
                            configuration, forbidden_path, gateway_health, apim_view,
-                           platform_retired, profile_dns, workspace_health_port)
+                           platform_retired, profile_dns, workspace_health_port,
+                           captcha_endpoint, trusted_services)
 
 
 def diagnose(round_: RoundResult, context: Context | None = None,
@@ -121,4 +128,5 @@ def context_from(config: Config, traces: Sequence[TraceResult] = (),
                    instance_addresses=apim.instance_addresses,
                    reference_resolvers=apim.azure_dns, forbidden_hops=apim.forbidden_hops,
                    traces=tuple(traces), health=tuple(health), reports=apim.reports,
-                   platform=apim.platform)
+                   platform=apim.platform, trusted_services=apim.trusted_services,
+                   resource=apim.from_resource)

@@ -36,6 +36,10 @@ class Context:
     health: tuple[HttpResult, ...] = ()
     reports: tuple[ApimCheck, ...] = ()  # APIM's own networkstatus checks (apim_view)
     platform: str | None = None  # platformVersion, from an imported APIM resource
+    # trusted service connectivity per the imported resource: "enabled", "disabled",
+    # None; ``resource``: an APIM resource was imported at all
+    trusted_services: str | None = None
+    resource: bool = False
 
 
 DEFAULT_CONTEXT = Context()

@@ -1,11 +1,23 @@
 """Findings in a mode's own terms, from its profile in the APIM model: the names
-a custom DNS must resolve for it, and a workspace gateway's health-ping port."""
+a custom DNS must resolve for it, a workspace gateway's health-ping port; and
+the model's dated changes where the evidence supports them (the CAPTCHA host of
+30 September 2025, trusted service connectivity retired on 15 March 2026)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from probe.apimmodel import WORKSPACES, Mode, group_of, profile
+from probe.apimmodel import (
+    CAPTCHA_CHANGE,
+    CAPTCHA_HOST,
+    DISABLE_OVER_PRIVILEGED,
+    OLD_CAPTCHA_SUFFIX,
+    TRUSTED_RETIREMENT,
+    WORKSPACES,
+    Mode,
+    group_of,
+    profile,
+)
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context
 from probe.diagnosis.evidence import DnsAnswers, describe_dns, subject, where
 from probe.findings import finding
@@ -59,3 +71,44 @@ def workspace_health_port(round_: RoundResult, context: Context = DEFAULT_CONTEX
             evidence=answers.tcp_evidence(result),
             address=where(result), source=f"{WORKSPACES.title} ({WORKSPACES.date})",
         )
+
+
+def captcha_endpoint(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
+                     ) -> Iterable[Finding]:
+    """APIM's own reports (or the targets) still name the developer portal's old
+    CAPTCHA host (*.hip.live.com), which the 30 September 2025 update replaced."""
+    old = sorted({*(c.host for c in context.reports if c.host), *(r.host for r in round_.tcp)}
+                 - {None}, key=str)
+    named = [h for h in old if h and h.lower().rstrip(".").endswith(OLD_CAPTCHA_SUFFIX)]
+    if not named:
+        return
+    yield finding(
+        id="captcha-endpoint-changed",
+        severity=Severity.WARNING,
+        subject=", ".join(named),
+        summary=(f"{', '.join(named)} is the developer portal's CAPTCHA host before the "
+                 f"30 September 2025 update; it is {CAPTCHA_HOST} now"),
+        evidence=tuple(f"named: {h}" for h in named),
+        new=CAPTCHA_HOST, old=", ".join(named), source=CAPTCHA_CHANGE.where,
+    )
+
+
+def trusted_services(round_: RoundResult, context: Context = DEFAULT_CONTEXT,
+                     ) -> Iterable[Finding]:
+    """The imported APIM resource leaves trusted service connectivity on (or does not
+    say): since 15 March 2026 a gateway relying on it to reach Storage or Key Vault
+    fails."""
+    del round_
+    if not context.resource or context.trusted_services == "disabled":
+        return
+    instance = context.instance or "the instance"
+    state = ("not set" if context.trusted_services is None else "False")
+    yield finding(
+        id="trusted-service-connectivity",
+        severity=Severity.WARNING,
+        subject=instance,
+        summary=(f"{instance} does not turn trusted service connectivity off "
+                 f"({DISABLE_OVER_PRIVILEGED} is {state}): retired on 15 March 2026"),
+        evidence=(f"customProperties: {DISABLE_OVER_PRIVILEGED} {state}",),
+        instance=instance, source=TRUSTED_RETIREMENT.where, property=DISABLE_OVER_PRIVILEGED,
+    )
