@@ -1,11 +1,11 @@
 """Offline lint of saved Azure exports against APIM's network requirements.
 
-    probe lint FILE... [--mode internal|external] [--format table|json]
+    probe lint FILE... [--mode MODE] [--format table|json]   (MODE: a profile of probe.apimmodel)
                        [--subnet PREFIX] [--control-plane IP ...] [--destination IP ...]
 
 Each FILE is recognised from its content, not its name (``probe.lint.shapes``):
 an NSG, a list of NSG rules, a NIC's effective security rules, a route table,
-a list of routes or a NIC's effective routes, as ``az`` prints them
+a list of routes, a NIC's effective routes or a subnet, as ``az`` prints them
 (flattened), as the REST API returns them (``properties`` nested, ``az
 rest``), in list bodies ``{"value": [...]}`` or bare lists, or as PowerShell's
 ``ConvertTo-Json`` writes them (PascalCase), in UTF-8 or UTF-16.

@@ -85,6 +85,7 @@ UTF-8 or UTF-16, with or without a byte order mark):
   az network nsg rule list / rule show    (judged with Azure's default rules added)
   az network nic list-effective-nsg       az network route-table show / list
   az network route-table route list       az network nic show-effective-route-table
+  az network vnet subnet show             (delegation, size, addressPrefix, NSG: per --mode)
   PowerShell: Get-AzNetworkSecurityGroup, Get-AzRouteTable, Get-AzEffectiveRouteTable,
               Get-AzEffectiveNetworkSecurityGroup | ConvertTo-Json -Depth 10
 
@@ -103,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
                         help="saved JSON (see inputs below)")
     parser.add_argument("--mode", choices=MODES, default="internal",
-                        help="the instance's VNet mode (default internal)")
+                        help="the instance's mode, a profile of the APIM model (default "
+                             "internal): its NSG requirements and subnet rules")
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument("--subnet", type=_subnet, metavar="PREFIX",
                         help="the APIM subnet: rules naming IP prefixes on the VNet side are "
