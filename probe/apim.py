@@ -25,7 +25,7 @@ from typing import Any
 
 from probe.addresses import is_hostname, is_ip, is_prefix
 from probe.apimmodel import MODES, Mode, Need, for_sku, outbound_need, sku_conflict
-from probe.errors import InputError
+from probe.errors import InputError, several
 from probe.files import CONFIG_LIMIT, read_regular_file
 from probe.results import ApimCheck
 from probe.schema import Between, OneOf, key, read_section
@@ -200,10 +200,12 @@ def parse_apim(doc: TomlDoc, table: Mapping[str, Any]) -> ApimConfig:
             raise doc.fail("apim.sku", f"{conflict} (apim.mode = {values['mode'].value!r}, "
                                        f"apim.sku = {sku!r})")
         values["mode"] = for_sku(values["mode"], sku)
-    for group in ("storage", "sql", "keyvault", "monitor"):
-        if values.get(group) and outbound_need(group, values["mode"]) is Need.NOT_NEEDED:
-            raise doc.fail(f"apim.{group}", f"mode {values['mode'].value} does not use "
-                           f"{group} (the APIM model: not needed by this mode); remove the "
-                           "key, or probe the host as a [[target]]")
+    unused = [doc.fail(f"apim.{group}", f"mode {values['mode'].value} does not use {group} "
+                       "(the APIM model: not needed by this mode); remove the key, or probe "
+                       "the host as a [[target]]")
+              for group in ("storage", "sql", "keyvault", "monitor")
+              if values.get(group) and outbound_need(group, values["mode"]) is Need.NOT_NEEDED]
+    if unused:
+        raise several(unused)
     # Readers of list keys say None when the key is absent: the field's default applies.
     return ApimConfig(**{k: v for k, v in values.items() if v is not None})

@@ -26,7 +26,7 @@ from probe.apimmodel import (
     profile,
 )
 from probe.config import parse
-from probe.errors import ConfigError
+from probe.errors import ConfigError, error_lines
 from probe.lint.nsg import requirements
 from probe.results import Severity
 from probe.targets import LISTED, apim_targets
@@ -193,3 +193,14 @@ def test_documented_ports_come_from_the_records() -> None:
     assert ports_of("sql", Mode.V2_INJECTION) == ()
     assert outbound_need("monitor", Mode.INTERNAL) is Need.REQUIRED
     assert outbound_need("entra", Mode.INTERNAL) is Need.OPTIONAL
+
+
+def test_every_unneeded_dependency_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("[dns]\nresolvers = ['198.18.2.54']\n[apim]\nname = 'c'\n"
+              f"mode = 'v2-integration'\nsql = ['{HOSTS['sql']}']\n"
+              f"monitor = ['{HOSTS['monitor']}']\n", source="p.toml")
+    assert error_lines(info.value) == [
+        f"p.toml:{line}: apim.{group}: mode v2-integration does not use {group} (the APIM "
+        "model: not needed by this mode); remove the key, or probe the host as a [[target]]"
+        for line, group in ((6, "sql"), (7, "monitor"))]
