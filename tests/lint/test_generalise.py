@@ -123,3 +123,15 @@ def test_a_firewall_next_hop_azure_never_had_is_still_the_forced_tunnel_story() 
     # route-table-unknown-hop.json: 0.0.0.0/0 -> "Firewall" (was refused as malformed)
     checked = lint_document(load("route-table-unknown-hop.json"), "rt.json", "internal")
     assert ("route-default-via-appliance", Severity.CRITICAL) in ids(list(checked.findings))
+
+
+@pytest.mark.parametrize(("sample", "says"), [
+    ("NetworkWatcherNextHopGet.json", "az network route-table show --ids "),
+    ("NetworkWatcherIpFlowVerify.json", "az network nsg show"),
+    ("NetworkWatcherSecurityGroupViewGet.json", "az network nic list-effective-nsg"),
+])
+def test_microsofts_network_watcher_examples_say_what_to_save(sample: str, says: str) -> None:
+    # the REST examples themselves (rest-examples/README.md), not shapes made from them
+    with pytest.raises(ExportError) as info:
+        lint_any(load(f"rest-examples/{sample}"), sample, "internal")
+    assert "Network Watcher" in str(info.value) and says in str(info.value)
