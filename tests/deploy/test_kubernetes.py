@@ -6,6 +6,7 @@ tag, and the hardening, NetworkPolicy and overlays the README promises."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import yaml
 
 import probe
 from probe.apim import ApimConfig
+from probe.apim_reports import targets_from
 from probe.apimmodel import Mode, ports_of
 from probe.targets import apim_targets
 
@@ -150,6 +152,12 @@ def test_networkpolicy_lets_in_prometheus_only_and_out_dns_and_the_probed_ports(
               for t in apim_targets(ApimConfig(name="c", mode=mode, **hosts))}
     probed |= {p for group in ("eventhub", "cache") for p in ports_of(group)}
     assert {("TCP", p) for p in probed} <= egress
+    # and the ports an imported outboundNetworkDependenciesEndpoints document yields
+    doc = json.loads((ROOT / "tests/data/azure/rest-examples/"
+                      "ApiManagementServiceGetOutboundNetworkDependenciesEndpoints.2024-05-01.json"
+                      ).read_text())
+    imported = {t.port for t in targets_from(doc, "outbound.json").targets}
+    assert {("TCP", p) for p in imported} <= egress, imported
     assert all(set(rule) == {"ports"} for rule in policy["egress"])  # no other destination
 
 
