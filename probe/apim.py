@@ -83,7 +83,7 @@ def strings_key(check: Callable[[str], bool], expected: str,
     return read
 
 
-def _ca_file(doc: TomlDoc, table: Mapping[str, Any], where: str, name: str) -> str | None:
+def pem_file(doc: TomlDoc, table: Mapping[str, Any], where: str, name: str) -> str | None:
     """A readable PEM file, relative to the config file like the imports."""
     value = doc.get(table, where, name, str, "")
     if not value:
@@ -165,7 +165,7 @@ class ApimConfig:
     verify_tls: bool = key(True, bool, "verify the gateway's certificate in that check")
     ca_file: str | None = key(None, str, "CA bundle (PEM) of the gateway's certificate, for a "
                               "private CA; relative to the config file",
-                              expected="the path of a readable file", read=_ca_file)
+                              expected="the path of a readable file", read=pem_file)
     locations: tuple[str, ...] = key(
         (), (list, str), "multi-region: the Azure locations whose networkstatus is read "
         "(default: `region`)", expected="location names (or one)",

@@ -28,7 +28,7 @@ from probe import checks
 from probe.addresses import is_hostname, is_ip, is_prefix, split_host_port
 from probe.apim import ApimConfig, parse_apim, strings_key
 from probe.apimmodel import group_of
-from probe.azure.settings import AzureConfig
+from probe.azure.settings import ARM_KEYS, AzureConfig, extra_missing
 from probe.errors import ConfigError, InputError, several
 from probe.files import CONFIG_LIMIT, read_utf8
 from probe.localnames import HOSTS, HOSTS_FILE
@@ -381,8 +381,14 @@ def _apim(doc: TomlDoc, raw: Mapping[str, Any]) -> ApimConfig | None:
 
 def _azure(doc: TomlDoc, raw: Mapping[str, Any]) -> AzureConfig | None:
     azure_raw = doc.get(raw, "", "azure", dict, None)
-    return (AzureConfig(**read_section(doc, azure_raw, "azure", AzureConfig))
-            if azure_raw is not None else None)
+    if azure_raw is None:
+        return None
+    azure = AzureConfig(**read_section(doc, azure_raw, "azure", AzureConfig))
+    asked = [name for name in ARM_KEYS if name in azure_raw]
+    if azure.identity != "none" and asked and extra_missing():
+        raise doc.fail(f"azure.{asked[0]}", f"'{asked[0]}' reads Azure Resource Manager, "
+                       "which needs the Azure extra: pip install 'apim-probe[azure]'")
+    return azure
 
 
 def _check_pairs(doc: TomlDoc, agent: AgentConfig) -> None:

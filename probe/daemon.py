@@ -34,7 +34,9 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from probe import __version__, limits
-from probe.azure.context import ImdsWatch
+from probe.azure.apply import Applier
+from probe.azure.context import AzureWatch
+from probe.azure.tokens import no_core_dumps
 from probe.config import Config
 from probe.errors import ProbeError, describe_error
 from probe.events import EventLog, event_name, route_logging, transitions
@@ -82,7 +84,10 @@ class Agent:
         self.textfile = (TextfileWriter(options.textfile, log)
                          if options.textfile is not None else None)
         self.last_start: float | None = None
-        self.azure = ImdsWatch(self.log)  # [azure]: where the agent runs, read off the loop
+        # [azure]: where the agent runs and what it guards, read off the loop
+        self.azure = AzureWatch(self.log)
+        self.applied = Applier(self.log)  # per refresh or reload, not per round
+        no_core_dumps(self.config.azure)
         self.azure.tick(self.config.azure)
         self._stop: asyncio.Event | None = None
         self._reload_wanted: asyncio.Event | None = None
@@ -171,7 +176,11 @@ class Agent:
     # -- rounds ------------------------------------------------------------------
 
     async def _round(self, config: Config, prober: TcpProber) -> RoundResult:
-        return await complete_round(config, prober, can_trace=raw_allowed())
+        if config.azure is None:
+            return await complete_round(config, prober, can_trace=raw_allowed())
+        applied = self.applied(config, self.azure.state)
+        return await complete_round(applied.config, prober, can_trace=raw_allowed(),
+                                    azure=applied.view())
 
     def agent_labels(self) -> tuple[tuple[str, str], ...]:
         """IMDS's identity labels under the configured ones (the config wins)."""

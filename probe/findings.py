@@ -37,6 +37,7 @@ from probe.findingkind import (
     FindingKind,
     kind,
 )
+from probe.findings_azure import AZURE_KINDS
 from probe.findings_lint import LINT_KINDS
 from probe.results import Finding, Severity
 
@@ -355,6 +356,7 @@ FINDINGS: Mapping[str, FindingKind] = MappingProxyType(dict((
           "of 'last checked'). Look at this host's subnet (its NSG, its routes) and its "
           "own firewall before touching the APIM subnet's rules.",
           "Information: the block is on this host's side, not on APIM's path."),
+    *AZURE_KINDS,
     *LINT_KINDS,
 )))
 

@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from probe import hostinfo
+from probe.azure.facts import Facts
 from probe.config import Config
 from probe.diagnosis import Rule, context_from, diagnose
 from probe.errors import InputError, describe_error
@@ -35,6 +36,7 @@ from probe.probers.dns import DnsProber, NameResolver
 from probe.probers.trace import trace_all, worth_tracing
 from probe.results import (
     STAGES,
+    AzureContext,
     HostInfo,
     HttpResult,
     RoundResult,
@@ -128,13 +130,16 @@ class _Stages:
 async def complete_round(config: Config, prober: TcpProber, *, can_trace: bool,
                          resolver: NameResolver | None = None,
                          host: Callable[[RoundResult], Awaitable[HostInfo]] | None = None,
+                         azure: tuple[Facts | None, AzureContext] | None = None,
                          ) -> RoundResult:
     """Probe, then trace and health-check side by side, then the host context
     (after them: their own connections must not count), then diagnose.
 
     DNS goes through ``resolver``, by default the real one (``DnsProber``);
     ``host`` gathers the host context (a test passes its own; by default
-    psutil's view and the hosts file of ``[dns] hosts_file``).
+    psutil's view and the hosts file of ``[dns] hosts_file``). ``azure``: the
+    live facts and the summary of the Azure context (probe.azure.apply), carried
+    on the result with APIM's own view (``apim_view``).
     """
     host = host or functools.partial(_host, hosts_file=config.dns.hosts_file)
     resolver = resolver or DnsProber(max_addresses=config.dns.max_addresses,
@@ -146,7 +151,11 @@ async def complete_round(config: Config, prober: TcpProber, *, can_trace: bool,
         stages.run("health", _health(config, result), ()))
     result = replace(result, traces=traces, health=health)
     result = replace(result, host=await stages.run("host", host(result), None))
-    context = context_from(config, traces, health)
+    facts, summary = azure if azure is not None else (None, None)
+    result = replace(result, azure=summary,
+                     apim_view=config.apim.reports if config.apim is not None else ())
+    context = context_from(config, traces, health, facts,
+                           summary.age_seconds if summary is not None else None)
     findings = diagnose(result, context, on_error=stages.rule_failed)
     failures = tuple(stages.failures[s] for s in STAGES if s in stages.failures)
     return replace(result, findings=findings, stage_failures=failures)

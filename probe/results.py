@@ -286,6 +286,47 @@ class StageFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class AzureReadError:
+    """One ARM (or IMDS) read that failed: ``call`` (service, networkstatus, vnet...),
+    ``code`` (the HTTP status, or token, connection, timeout, shape, config), and
+    for a refusal (403) the RBAC ``action`` to grant and the ``scope`` to grant it on."""
+
+    call: str
+    code: str
+    message: str
+    action: str = ""
+    scope: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AzureContext:
+    """What Azure said about where the agent runs and what it guards, as the
+    round used it (probe.azure reads it off the event loop, per refresh).
+
+    ``agent``: IMDS's labels (region, subscription, resource_group, vm, vmss, zone,
+    subnet, aks). ``apim``: the APIM resource ID read live ("" without [azure] apim).
+    ``read_at``: the last good ARM read (ISO 8601 UTC, "" when none yet);
+    ``age_seconds``: how old it was at the round (None: none yet).
+    ``errors``: the reads of the last refresh that failed; ``error_counts``: every
+    failure since start, as (call, code, count). ``requests``: ARM requests the
+    last refresh sent (retries and polls included). ``status_updated``: the
+    newest ``lastUpdated`` of APIM's networkstatus (ISO, "" when not read).
+    ``nsg``/``route_table``: the APIM subnet's, by name ("" when none or not read).
+    """
+
+    agent: tuple[tuple[str, str], ...] = ()
+    apim: str = ""
+    read_at: str = ""
+    age_seconds: float | None = None
+    errors: tuple[AzureReadError, ...] = ()
+    error_counts: tuple[tuple[str, str, int], ...] = ()
+    requests: int = 0
+    status_updated: str = ""
+    nsg: str = ""
+    route_table: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RoundResult:
     started: datetime
     duration_seconds: float
@@ -300,6 +341,10 @@ class RoundResult:
     method: str = "-"
     host: HostInfo | None = None
     stage_failures: tuple[StageFailure, ...] = field(default=())
+    # Where the agent runs and what Azure said (None: no [azure] section)
+    azure: AzureContext | None = None
+    # APIM's own view (networkstatus checks, live or imported) beside the round
+    apim_view: tuple[ApimCheck, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
-from probe.apim import ApimConfig
-from probe.apim_reports import Budget, Imported, load, resolve_paths, unique
-from probe.apim_resource import SERVICE, contradiction, private_of
+from probe.apim import IMPORT_LIMIT, ApimConfig
+from probe.apim_reports import (
+    NETWORKSTATUS,
+    Budget,
+    Imported,
+    load,
+    location_key,
+    resolve_paths,
+    targets_from,
+    unique,
+)
+from probe.apim_resource import SERVICE, ApimResource, contradiction, private_of
 from probe.apimmodel import CLASSIC, Need, outbound_need, ports_of, profile
 from probe.config import Config, Target, target_name
 from probe.errors import ConfigError
@@ -141,6 +151,69 @@ def with_resources(apim: ApimConfig, documents: Sequence[Imported]) -> ApimConfi
         addresses = private_of([r for r, _ in resources])
     return replace(apim, platform=platform, instance_addresses=addresses,
                    trusted_services=trusted, from_resource=bool(services) or apim.from_resource)
+
+
+def _apim_of(resource: ApimResource) -> ApimConfig | None:
+    """An [apim] section from a live resource, for a config that has none."""
+    if resource.mode is None:
+        return None
+    hosts = [t.host for t in resource.targets if t.dependency == "gateway"]
+    name = resource.name
+    domain = next((h.removeprefix(f"{name}.") for h in hosts
+                   if h.startswith(f"{name}.")), "azure-api.net")
+    return ApimConfig(name=name, mode=resource.mode, sku=resource.sku,
+                      region=location_key(resource.location), domain=domain,
+                      locations=tuple(location_key(x) for x in (
+                          resource.location, *resource.additional_locations) if x))
+
+
+def _read_live(documents: Sequence[tuple[str, str, Any]], calls: tuple[str, ...],
+               locations: Sequence[str], budget: Budget, notes: list[str]) -> list[Imported]:
+    out = []
+    for call, source, doc in documents:
+        if call in calls:
+            try:
+                out.append(replace(targets_from(doc, source, locations, budget), source=source))
+            except ConfigError as exc:
+                notes.append(f"{source}: {exc.message}")
+    return out
+
+
+def with_live(config: Config, documents: Sequence[tuple[str, str, Any]],
+              ) -> tuple[Config, tuple[str, ...]]:
+    """``config`` (already expanded) with what ARM said live: the APIM resource
+    (call ``service``), its ``networkstatus`` and ``outbound`` dependencies, as
+    ``(call, source, JSON)``.
+
+    The config wins: its targets keep their names and settings, its mode stays
+    (a resource of another mode is a note, for a finding, not an error), and a
+    live networkstatus replaces an imported one (it is newer). Returns the
+    config and the notes: contradictions, and documents that could not be read.
+    """
+    notes: list[str] = []
+    budget = Budget(config.apim.import_limit if config.apim else IMPORT_LIMIT)
+    services = [d for d in _read_live(documents, ("service",), (), budget, notes)
+                if d.resource is not None and d.resource.kind == SERVICE]
+    apim = config.apim
+    if apim is None and services and services[0].resource is not None:
+        apim = _apim_of(services[0].resource)
+    if apim is None:
+        return config, tuple(notes)
+    for service in list(services):
+        problem = contradiction(service.resource, apim.mode, service.source) \
+            if service.resource is not None else None
+        if problem is not None:
+            notes.append(problem)
+            services.remove(service)
+    others = _read_live(documents, ("networkstatus", "outbound"), wanted_locations(apim),
+                        budget, notes)
+    apim = with_resources(apim, services)
+    live = [*services, *others]
+    generated = unique([*apim_targets(apim), *(t for d in live for t in d.targets)])
+    reports = (tuple(c for d in others for c in d.checks)
+               if any(d.kind == NETWORKSTATUS for d in others) else apim.reports)
+    return (replace(config, targets=merge(generated, config.targets),
+                    apim=replace(apim, reports=reports)), tuple(notes))
 
 
 def health_url(config: Config) -> str | None:

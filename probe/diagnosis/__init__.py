@@ -11,6 +11,8 @@ clock: each rule can be tested exhaustively with hand-built rounds.
                   dns-addresses-capped, dns-answer-unusable, hosts-file-pin
     outbound.py   outbound-dropped, -rejected-path, -rejected-host, -blocked-locally,
                   outbound-refused, backend-refused
+    azure.py      azure-*, apim-view-stale, nsg-denies-dependency, route-diverts-dependency,
+                  agent-vantage-differs (the live Azure context) and its live lint
     apim.py       management-unresolved, management-unreachable, apim-address-public,
                   apim-address-mismatch, configuration-unreachable, gateway-unhealthy,
                   gateway-certificate-untrusted, apim-platform-retired
@@ -38,6 +40,7 @@ from probe.diagnosis.apim import (
     platform_retired,
 )
 from probe.diagnosis.apim_view import apim_view
+from probe.diagnosis.azure import azure_context, live_explains, vantage
 from probe.diagnosis.context import DEFAULT_CONTEXT, Context, Rule
 from probe.diagnosis.dns import (
     dns_addresses_capped,
@@ -58,6 +61,7 @@ from probe.findings import FINDINGS
 from probe.results import Finding, HttpResult, RoundResult, TraceResult, by_name
 
 if TYPE_CHECKING:
+    from probe.azure.facts import Facts
     from probe.config import Config
 
 __all__ = [
@@ -94,7 +98,8 @@ RULES: tuple[Rule, ...] = (dns_disagreement, dns_addresses_capped, dns_answer_un
                            hosts_file_pin, outbound_blocked, refused, management, apim_addresses,
                            configuration, forbidden_path, gateway_health, apim_view,
                            platform_retired, profile_dns, workspace_health_port,
-                           captcha_endpoint, trusted_services)
+                           captcha_endpoint, trusted_services, azure_context, live_explains,
+                           vantage)
 
 
 def diagnose(round_: RoundResult, context: Context | None = None,
@@ -118,15 +123,18 @@ def diagnose(round_: RoundResult, context: Context | None = None,
 
 
 def context_from(config: Config, traces: Sequence[TraceResult] = (),
-                 health: Sequence[HttpResult] = ()) -> Context:
+                 health: Sequence[HttpResult] = (), azure: Facts | None = None,
+                 azure_age: float | None = None) -> Context:
     """The context a config implies (mode, addresses, references, forbidden hops),
-    with the traces and health checks taken alongside the round."""
+    with the traces and health checks taken alongside the round, and the live
+    Azure facts (``[azure] apim``) with their age."""
     apim = config.apim
     if apim is None:
-        return Context(traces=tuple(traces), health=tuple(health))
+        return Context(traces=tuple(traces), health=tuple(health), azure=azure,
+                       azure_age=azure_age)
     return Context(mode=apim.mode, instance=apim.name,
                    instance_addresses=apim.instance_addresses,
                    reference_resolvers=apim.azure_dns, forbidden_hops=apim.forbidden_hops,
                    traces=tuple(traces), health=tuple(health), reports=apim.reports,
                    platform=apim.platform, trusted_services=apim.trusted_services,
-                   resource=apim.from_resource)
+                   resource=apim.from_resource, azure=azure, azure_age=azure_age)

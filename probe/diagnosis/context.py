@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from probe.apim import AZURE_DNS
 from probe.apimmodel import Mode
+from probe.azure.facts import Facts
 from probe.results import ApimCheck, Finding, HttpResult, RoundResult, TraceResult
 
 
@@ -40,6 +41,10 @@ class Context:
     # None; ``resource``: an APIM resource was imported at all
     trusted_services: str | None = None
     resource: bool = False
+    # The live Azure context (probe.azure.facts, per refresh) and its age at this
+    # round in seconds (None: no live context yet)
+    azure: Facts | None = None
+    azure_age: float | None = None
 
 
 DEFAULT_CONTEXT = Context()

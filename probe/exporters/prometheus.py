@@ -269,6 +269,35 @@ def _host_families(host: HostInfo | None) -> list[Family]:
     return [routed, up, mtu, speed, errors, drops, established]
 
 
+def _azure_families(result: RoundResult) -> list[Family]:
+    view = Family("apim_view_info", "gauge",
+                  "Always 1 per check of APIM's own networkstatus (live through ARM, or "
+                  "imported): its status (success, failure, initializing) beside the agent's")
+    for check in dict.fromkeys(result.apim_view):
+        view.add(labels(dependency=check.dependency, host=check.host or check.name,
+                        port="" if check.port is None else str(check.port),
+                        location=check.location, status=check.status.lower()), 1)
+    age = Family("azure_context_age_seconds", "gauge",
+                 "Seconds since the last good read of the Azure context through ARM (absent "
+                 "before the first)")
+    errors = Family("azure_read_errors", "counter",
+                    "Reads of the Azure context that failed since start, by call (service, "
+                    "networkstatus, vnet, nsg, ...) and code (HTTP status, token, "
+                    "connection, timeout, shape)")
+    requests = Family("azure_arm_requests", "gauge",
+                      "ARM requests the last refresh of the Azure context sent (retries and "
+                      "long-running-operation polls included)")
+    azure = result.azure
+    if azure is not None:
+        if azure.age_seconds is not None:
+            age.add("", azure.age_seconds)
+        for call, code, count in azure.error_counts:
+            errors.add(labels(call=call, code=code), count)
+        if azure.apim:
+            requests.add("", azure.requests)
+    return [view, age, errors, requests]
+
+
 Section = Callable[[Snapshot, RoundResult], list[Family]]
 
 # The parts of the exposition made from a round, each rendered alone: a part
@@ -281,6 +310,7 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
     ("findings", lambda s, r: [_finding_family(r)]),
     ("health", lambda s, r: _health_families(r)),
     ("host", lambda s, r: _host_families(r.host)),
+    ("azure", lambda s, r: _azure_families(r)),
 )
 
 

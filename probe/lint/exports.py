@@ -55,7 +55,7 @@ def kind_of(raw: Any) -> str | None:
     return docs[0].kind if len(docs) == 1 else None
 
 
-def _nsg(doc: shapes.Document) -> Nsg:
+def nsg_of(doc: shapes.Document) -> Nsg:
     if doc.kind == shapes.NSG_RULES:
         return parse_rule_list(doc.nodes)
     if doc.kind == shapes.EFFECTIVE_NSG:
@@ -63,7 +63,7 @@ def _nsg(doc: shapes.Document) -> Nsg:
     return parse_nsg(doc.nodes[0])
 
 
-def _routes(doc: shapes.Document) -> tuple[str, list[RouteEntry]]:
+def routes_of(doc: shapes.Document) -> tuple[str, list[RouteEntry]]:
     first = doc.nodes[0]
     if doc.kind == ROUTE_TABLE:
         name, routes = parse_route_table(first)
@@ -93,10 +93,10 @@ def check(doc: shapes.Document, mode: str, destinations: Sequence[str] = (),
         return Checked(where, doc.kind, f"subnet {found.name}",
                        tuple(lint_subnet(found, mode, where)))
     if doc.kind in (NSG, shapes.NSG_RULES, shapes.EFFECTIVE_NSG):
-        nsg = _nsg(doc)
+        nsg = nsg_of(doc)
         label = f"{'effective nsg' if doc.kind == shapes.EFFECTIVE_NSG else 'nsg'} {nsg.name}"
         return Checked(where, doc.kind, label, tuple(lint_nsg(nsg, mode, where, subnet)))
-    label, routes = _routes(doc)
+    label, routes = routes_of(doc)
     return Checked(where, doc.kind, label, tuple(
         lint_routes(routes, mode, where, label, destinations, control_plane)))
 

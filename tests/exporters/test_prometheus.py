@@ -17,7 +17,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from probe.exporters import prometheus as prom
 from probe.exporters import promtext
 from probe.results import Connections, HostInfo, Interface, PortState, RoundResult, Route
-from tests.helpers.metrics_data import BLOB, GATEWAY_STATUS, H, sample_round, tcp
+from tests.helpers.metrics_data import (
+    APIM_VIEW,
+    AZURE,
+    BLOB,
+    GATEWAY_STATUS,
+    H,
+    sample_round,
+    tcp,
+)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CATALOGUE = ROOT / "docs" / "metrics.md"
@@ -350,7 +358,8 @@ def test_body_reads_back_sample_for_sample() -> None:
 
 
 def full_body() -> bytes:
-    e = exposition(sample_round(), host=HOST, histogram=True)
+    e = exposition(replace(sample_round(), azure=AZURE, apim_view=APIM_VIEW), host=HOST,
+                   histogram=True)
     e.record_reload(True, 1.0)
     return e.body
 
@@ -359,7 +368,8 @@ def full_body() -> bytes:
                     reason="promtool not installed (apt-get install prometheus)")
 @pytest.mark.parametrize("histogram", [False, True])
 def test_promtool_check_metrics_finds_nothing(histogram: bool) -> None:
-    e = exposition(sample_round(), host=HOST, histogram=histogram)
+    e = exposition(replace(sample_round(), azure=AZURE, apim_view=APIM_VIEW), host=HOST,
+                   histogram=histogram)
     proc = subprocess.run(["promtool", "check", "metrics"], input=e.body,
                           capture_output=True, timeout=30, check=False)
     assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), (
@@ -444,3 +454,21 @@ def test_catalogue_names_are_prometheus_style() -> None:
             assert not name.endswith("_total"), name
         if name.endswith("_info"):
             assert kind == "gauge", name
+
+
+def test_azure_context_series_say_apims_view_the_age_and_the_failed_reads() -> None:
+    samples = parsed(full_body())
+    view = {(dict(labels)["dependency"], dict(labels)["host"], dict(labels)["port"],
+             dict(labels)["status"]) for name, labels in samples
+            if name == "apim_probe_apim_view_info"}
+    assert view == {("storage", BLOB, "443", "success"),
+                    ("cache", "LocalGatewayRedis", "", "failure")}
+    assert samples[("apim_probe_azure_context_age_seconds", frozenset())] == 300.0
+    errors = {(dict(labels)["call"], dict(labels)["code"]): v
+              for (name, labels), v in samples.items()
+              if name == "apim_probe_azure_read_errors_total"}
+    assert errors == {("effective_nsg", "403"): 2, ("networkstatus", "429"): 1}
+    assert samples[("apim_probe_azure_arm_requests", frozenset())] == 9
+    # no [azure] section and no networkstatus: none of them
+    bare = parsed(exposition(sample_round()).body)
+    assert not [name for name, _ in bare if "azure" in name or "apim_view" in name]

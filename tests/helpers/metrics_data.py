@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from probe.results import (
+    ApimCheck,
     Attempt,
+    AzureContext,
+    AzureReadError,
     DnsResult,
     DnsStatus,
     Finding,
@@ -63,3 +66,24 @@ def sample_round(*, with_orders: bool = True, rtt: float = 0.0012) -> RoundResul
     return RoundResult(datetime(2026, 11, 23, 12, 0, tzinfo=UTC), 1.25,
                        ("198.18.2.54", "198.18.2.53"), dns, tuple(rows), (finding,),
                        traces=traces, health=health, method="connect")
+
+
+# APIM's own view of two dependencies and the live Azure context of a round
+APIM_VIEW = (
+    ApimCheck("apimlabstore.blob.core.windows.test", "success", "", "BlobStorage", False,
+              "2026-11-23T11:50:00Z", "2026-11-23T09:00:00Z", "West Europe", "ARM networkstatus",
+              "storage", "outbound", BLOB, 443),
+    ApimCheck("LocalGatewayRedis", "failure", "timed out", "Redis", False,
+              "2026-11-23T11:50:00Z", "2026-11-23T11:40:00Z", "West Europe",
+              "ARM networkstatus", "cache", "internal"),
+)
+AZURE = AzureContext(
+    agent=(("region", "westeurope"), ("vm", "probe-vm")),
+    apim="/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+         "Microsoft.ApiManagement/service/apimlab",
+    read_at="2026-11-23T11:55:00Z", age_seconds=300.0,
+    errors=(AzureReadError("effective_nsg", "403", "HTTP 403 AuthorizationFailed",
+                           "Microsoft.Network/networkInterfaces/effectiveNetworkSecurityGroups/"
+                           "action", "/subscriptions/x/nic"),),
+    error_counts=(("effective_nsg", "403", 2), ("networkstatus", "429", 1)), requests=9,
+    status_updated="2026-11-23T11:50:00Z", nsg="nsg-apim", route_table="rt-apim")
