@@ -76,7 +76,7 @@ test: deps deploy-deps venv lint typecheck
 k8s-check: deps deploy-deps venv
 	@command -v kubectl >/dev/null || { echo "make k8s-check needs kubectl (its built-in kustomize)"; exit 2; }
 	@mkdir -p build
-	@for k in base overlays/restricted overlays/prometheus-operator; do \
+	@for k in base overlays/restricted overlays/prometheus-operator overlays/workload-identity; do \
 		echo "kubectl kustomize deploy/kubernetes/$$k | kubernetes-validate --strict"; \
 		kubectl kustomize deploy/kubernetes/$$k \
 			| $(VENV)/bin/python -c 'import sys, yaml; print("---\n".join(yaml.safe_dump(d) for d in yaml.safe_load_all(sys.stdin) if d and d["apiVersion"] != "monitoring.coreos.com/v1"))' \
@@ -163,7 +163,7 @@ $(PIP_VENV)/bin/python:
 
 wheels: $(PIP_VENV)/bin/python
 	rm -rf build/wheels
-	$(PIP) wheel -q --disable-pip-version-check --wheel-dir build/wheels $(WHEEL_SRC) pip
+	$(PIP) wheel -q --disable-pip-version-check --wheel-dir build/wheels '$(WHEEL_SRC)[azure]' pip
 
 # The wheel and the sdist (python -m build, from the dev venv).
 dist: venv

@@ -11,7 +11,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probe import __version__
 from probe.config import (
@@ -24,17 +26,19 @@ from probe.config import (
     parse_target_spec,
     with_overrides,
 )
-from probe.display import printable
 from probe.errors import ConfigError, ProbeError, UsageError, describe_error, error_lines
 from probe.exporters import jsonreport, prometheus, table, textfile
 from probe.fullround import complete_round
-from probe.preflight import no_targets
+from probe.preflight import live_targets, no_targets
 from probe.probers import make_prober, raw_allowed
 from probe.resolvers import Resolver
-from probe.results import RoundResult
+from probe.results import AzureContext, RoundResult
 from probe.round import exit_status
 from probe.schema import Between, check_of
 from probe.targets import expand, render_targets
+
+if TYPE_CHECKING:
+    from probe.azure.facts import Facts
 
 FORMATS = ("table", "json", "prom")
 
@@ -97,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="PPS", help="cap on SYN probes per second")
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="report format (prom: Prometheus exposition format)")
+    parser.add_argument("--apim", metavar="NAME|RESOURCE_ID",
+                        help="read this API Management instance live through ARM with the "
+                             "machine's managed identity (sets [azure] apim; needs "
+                             "pip install 'apim-probe[azure]'): its profile, hostnames, "
+                             "networkstatus, outbound dependencies, subnet NSG and routes")
     parser.add_argument("--textfile", type=Path, metavar="PATH",
                         help="also write the metrics to PATH, atomically, for node_exporter's "
                              "textfile collector (with --once: once; else after every round)")
@@ -136,8 +145,45 @@ def build_config(args: argparse.Namespace) -> Config:
             resolvers = parse_resolver("system")
         except ConfigError as exc:
             raise UsageError(f"{exc.message}; give --resolver IP") from None
+    config = _with_apim(config, getattr(args, "apim", None))
     return with_overrides(config, targets=targets, resolvers=resolvers, timeout=args.timeout,
                           count=args.count, method=args.method, rate=args.rate)
+
+
+def _with_apim(config: Config, apim: str | None) -> Config:
+    """``--apim``: [azure] apim for this run (the section made when the file has none)."""
+    if apim is None:
+        return config
+    from probe.azure.settings import AzureConfig, apim_ref, extra_missing
+
+    if apim_ref(apim) is None:
+        raise UsageError(f"--apim {apim!r}: expected an API Management resource ID "
+                         "(/subscriptions/GUID/resourceGroups/RG/providers/"
+                         "Microsoft.ApiManagement/service/NAME) or an instance name")
+    if extra_missing():
+        raise UsageError("--apim reads Azure Resource Manager, which needs the Azure extra: "
+                         "pip install 'apim-probe[azure]'")
+    azure = config.azure or AzureConfig()
+    if azure.identity == "none":
+        raise UsageError("--apim needs an identity, but [azure] identity = 'none'")
+    return replace(config, azure=replace(azure, apim=apim))
+
+
+def with_azure(config: Config) -> tuple[Config, tuple[Facts | None, AzureContext] | None]:
+    """IMDS and (with [azure] apim) ARM, read now, folded into ``config`` (probe.azure):
+    the config the round probes and the view it carries; (config, None) without [azure]."""
+    if config.azure is None:
+        return config, None
+    from probe.azure.apply import apply
+    from probe.azure.context import read_once
+    from probe.azure.tokens import no_core_dumps
+
+    no_core_dumps(config.azure)
+    state = read_once(config.azure)
+    if state.instance is None:
+        print(f"probe: {state.imds_error} (no Azure context)", file=sys.stderr)
+    applied = apply(config, state)
+    return applied.config, applied.view()
 
 
 def _colour(choice: str) -> bool:
@@ -152,73 +198,10 @@ def _warn(message: str) -> None:
     print(f"probe: warning: {message}", file=sys.stderr)
 
 
-def _agent_labels(config: Config) -> tuple[tuple[str, str], ...]:
-    """[agent] labels over what IMDS says (with [azure]); not on Azure is one line."""
-    found: dict[str, str] = {}
-    if config.azure is not None:
-        from probe.azure import imds
-
-        try:
-            found = imds.labels(imds.read(config.azure.imds, retry_for=5))
-        except ProbeError as exc:
-            print(f"probe: {exc} (no Azure context)", file=sys.stderr)
+def _agent_labels(config: Config, result: RoundResult) -> tuple[tuple[str, str], ...]:
+    """[agent] labels over what IMDS said (the round's Azure context, with [azure])."""
+    found = dict(result.azure.agent) if result.azure is not None else {}
     return tuple(sorted({**found, **dict(config.agent.labels)}.items()))
-
-
-def context_main(argv: Sequence[str]) -> int:
-    """`probe context`: what IMDS says about where the agent runs."""
-    from probe.azure import imds
-
-    parser = argparse.ArgumentParser(
-        prog="probe context",
-        description="Print what Azure's Instance Metadata Service says about this machine "
-                    "(region, subscription, VM, scale set, zone, subnet, AKS cluster) and the "
-                    "agent labels it gives. Exit 0 on Azure, 1 when IMDS did not answer, 2 "
-                    "usage or config error.")
-    parser.add_argument("-c", "--config", type=Path, metavar="PATH",
-                        help="config file: its [azure] imds and [agent] labels")
-    parser.add_argument("--imds", metavar="URL", help="IMDS base URL (default: the config's, "
-                        f"else {imds.DEFAULT_BASE})")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
-    args = parser.parse_args(argv)
-    try:
-        config = load(args.config) if args.config else Config()
-    except ProbeError as exc:
-        print_error(exc)
-        return exc.exit_status
-    base = args.imds or (config.azure.imds if config.azure else imds.DEFAULT_BASE)
-    try:
-        instance: imds.Instance | None = imds.read(base, retry_for=5)
-        error = ""
-    except ProbeError as exc:
-        instance, error = None, str(exc)
-    labels = {**(imds.labels(instance) if instance else {}), **dict(config.agent.labels)}
-    if args.format == "json":
-        body = {"imds": base, "on_azure": instance is not None, "error": error or None,
-                "instance": None if instance is None else {
-                    "location": instance.location, "environment": instance.environment,
-                    "subscription": instance.subscription,
-                    "resource_group": instance.resource_group,
-                    "resource_id": instance.resource_id, "name": instance.name,
-                    "vmss": instance.vmss, "zone": instance.zone, "aks": instance.aks,
-                    "private_ip": instance.private_ip, "subnet": instance.subnet,
-                    "arm": instance.arm, "tags": dict(instance.tags)},
-                "agent_labels": labels}
-        sys.stdout.write(json.dumps(body, indent=2, ensure_ascii=True) + "\n")
-    else:
-        lines = [f"IMDS          {base}: " + ("answered" if instance else f"no answer: {error}")]
-        if instance is not None:
-            lines += [f"{name:<14}{value or '-'}" for name, value in (
-                ("location", instance.location), ("cloud", instance.environment),
-                ("subscription", instance.subscription),
-                ("resource group", instance.resource_group), ("vm", instance.name),
-                ("scale set", instance.vmss), ("zone", instance.zone),
-                ("private ip", instance.private_ip), ("subnet", instance.subnet),
-                ("aks cluster", instance.aks), ("arm", instance.arm))]
-        lines.append("agent labels  " + (", ".join(f"{k}={v}" for k, v in sorted(
-            labels.items())) or "-"))
-        sys.stdout.write("".join(f"{printable(line)}\n" for line in lines))
-    return 0 if instance is not None else 1
 
 
 def _exposition(config: Config, args: argparse.Namespace, result: RoundResult) -> bytes:
@@ -228,7 +211,7 @@ def _exposition(config: Config, args: argparse.Namespace, result: RoundResult) -
         return b""
     body, failed = prometheus.one_round(
         result, rtt_histogram=config.metrics.rtt_histogram,
-        agent_labels=_agent_labels(config),
+        agent_labels=_agent_labels(config, result),
         previous=prometheus.previous_textfile(args.textfile) if args.textfile else "")
     for failure in failed:
         _warn(f"the export stage failed: {failure.error} (that part of the metrics is "
@@ -242,9 +225,10 @@ def _exposition(config: Config, args: argparse.Namespace, result: RoundResult) -
     return body
 
 
-def run_once(config: Config, args: argparse.Namespace) -> int:
+def run_once(config: Config, args: argparse.Namespace,
+             azure: tuple[Facts | None, AzureContext] | None = None) -> int:
     prober = make_prober(config.agent, warn=_warn)
-    result = asyncio.run(complete_round(config, prober, can_trace=raw_allowed()))
+    result = asyncio.run(complete_round(config, prober, can_trace=raw_allowed(), azure=azure))
     status = exit_status(result)
     for failure in result.stage_failures:
         _warn(f"the {failure.stage} stage failed: {failure.error} (the rest of the round "
@@ -276,7 +260,7 @@ def run_daemon(args: argparse.Namespace, first: Config | None = None) -> int:
 
     def load() -> Config:
         config = pending.pop() if pending else build_config(args)
-        if not config.targets:
+        if not config.targets and not live_targets(config):
             raise no_targets(config)
         return config
 
@@ -347,6 +331,8 @@ def _main(argv: list[str]) -> int:
     if argv[:1] == ["targets"]:
         return targets_main(argv[1:])
     if argv[:1] == ["context"]:
+        from probe.azure.command import context_main
+
         return context_main(argv[1:])
     if argv[:1] == ["fleet"]:
         from probe import fleet
@@ -362,11 +348,14 @@ def _main(argv: list[str]) -> int:
         config = build_config(args)
         if args.check_config:
             return check_config(config, args)
+        if not args.once:
+            if not config.targets and not live_targets(config):
+                raise no_targets(config)
+            return run_daemon(args, config)
+        config, azure = with_azure(config)
         if not config.targets:
             raise no_targets(config)
-        if not args.once:
-            return run_daemon(args, config)
-        return run_once(config, args)
+        return run_once(config, args, azure)
     except ProbeError as exc:
         if not args.once and args.log_format == "json":
             # the agent's fatal error (a taken port, a bad config) in the agent's format

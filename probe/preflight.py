@@ -19,7 +19,7 @@ from probe.config import Config
 from probe.errors import ConfigError, InputError, ProbeError, UsageError
 from probe.files import CONFIG_LIMIT, read_regular_file
 
-__all__ = ["NO_TARGETS", "Access", "access_from", "no_targets", "preflight"]
+__all__ = ["NO_TARGETS", "Access", "access_from", "live_targets", "no_targets", "preflight"]
 
 NO_TARGETS = ("no targets: give --target [NAME=]HOST:PORT or a config file with [[target]] "
               "tables")
@@ -79,6 +79,12 @@ def access_from(config: Config) -> Access:
 
 def preflight(config: Config) -> Access:
     """Every check the agent makes before it starts, except binding the port."""
-    if not config.targets:
+    if not config.targets and not live_targets(config):
         raise no_targets(config)
     return access_from(config)
+
+
+def live_targets(config: Config) -> bool:
+    """[azure] apim: the targets come from ARM (read after start-up)."""
+    return config.azure is not None and bool(config.azure.apim) \
+        and config.azure.identity != "none"

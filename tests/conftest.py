@@ -26,6 +26,20 @@ ROOT = Path(__file__).resolve().parent.parent
 CLIENT_NS = "apl-client"
 LAB_LOCK = Path("/run/apim-probe-lab.lock")
 
+# No test reaches a real Azure host (issue 18): an audit hook in this process and,
+# through PYTHONPATH, in every Python the tests start refuses the names and
+# addresses and logs each attempt here; the session fails if the log is not empty.
+GUARD_DIR = ROOT / "tests" / "guard"
+GUARD_LOG = Path(os.environ.setdefault(
+    "APIM_PROBE_AZURE_GUARD", f"/tmp/apim-probe-azure-guard-{os.getpid()}.log"))
+GUARD_LOG.unlink(missing_ok=True)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p)
+sys.path.insert(0, str(GUARD_DIR))
+import guard_azure  # noqa: E402 -- installed before any test runs
+
+guard_azure.install()
+
 
 def lab_missing() -> str | None:
     if os.geteuid() != 0:
@@ -61,9 +75,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    del session
     while _LOCKS:
         _LOCKS.pop().close()  # releases the lock
+    if GUARD_LOG.exists() and GUARD_LOG.read_text(encoding="utf-8").strip():
+        print(f"\nreal Azure hosts were asked for during the tests ({GUARD_LOG}):\n"
+              + GUARD_LOG.read_text(encoding="utf-8"), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -84,7 +84,6 @@ class Arm:
 
         transport = RequestsTransport(connection_verify=ca_file or True,
                                       connection_timeout=timeout, read_timeout=timeout)
-        transport.session.trust_env = True  # HTTPS_PROXY / NO_PROXY, as az does
         self.client: Any = ARMPipelineClient(base_url=self.base, transport=transport, policies=[
             policies.RequestIdPolicy(),
             policies.HeadersPolicy({"Accept": "application/json"}),

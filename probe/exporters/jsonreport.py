@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 from probe.results import (
+    ApimCheck,
+    AzureContext,
     DnsResult,
     Finding,
     HostInfo,
@@ -101,6 +103,24 @@ def host_dict(host: HostInfo) -> dict[str, Any]:
     }
 
 
+def azure_dict(azure: AzureContext) -> dict[str, Any]:
+    return {"agent": dict(azure.agent), "apim": azure.apim or None,
+            "read_at": azure.read_at or None, "age_seconds": azure.age_seconds,
+            "requests": azure.requests, "status_updated": azure.status_updated or None,
+            "nsg": azure.nsg or None, "route_table": azure.route_table or None,
+            "errors": [{"call": e.call, "code": e.code, "message": e.message,
+                        "action": e.action or None, "scope": e.scope or None}
+                       for e in azure.errors],
+            "error_counts": [{"call": c, "code": k, "count": n}
+                             for c, k, n in azure.error_counts]}
+
+
+def view_dict(check: ApimCheck) -> dict[str, Any]:
+    return {"name": check.name, "dependency": check.dependency, "host": check.host,
+            "port": check.port, "location": check.location, "status": check.status,
+            "error": check.error or None, "last_updated": check.last_updated or None}
+
+
 def stage_dict(failure: StageFailure) -> dict[str, Any]:
     return {"stage": failure.stage, "error": failure.error}
 
@@ -119,6 +139,11 @@ def to_dict(result: RoundResult, *, exit_status: int | None = None) -> dict[str,
         "host": host_dict(result.host) if result.host is not None else None,
         "stage_failures": [stage_dict(f) for f in result.stage_failures],
     }
+    # Only with [azure] / networkstatus: a round without them reads as before.
+    if result.azure is not None:
+        out["azure"] = azure_dict(result.azure)
+    if result.apim_view:
+        out["apim_view"] = [view_dict(c) for c in result.apim_view]
     if exit_status is not None:
         out["exit_status"] = exit_status
     return out

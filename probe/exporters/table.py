@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from probe.display import printable
 from probe.localnames import HOSTS
 from probe.results import (
+    AzureContext,
     DnsResult,
     Hop,
     HostInfo,
@@ -153,9 +154,26 @@ def _findings_section(result: RoundResult, paint: Painter) -> list[str]:
     return out
 
 
+def _azure_lines(azure: AzureContext, paint: Painter) -> list[str]:
+    """The header: where the agent runs (IMDS) and what ARM said, with its age."""
+    agent = ", ".join(f"{k}={v}" for k, v in azure.agent) or "not on Azure (no IMDS)"
+    lines = [paint("AZURE", "bold"), printable(f"  agent  {agent}")]
+    if azure.apim:
+        age = "-" if azure.age_seconds is None else f"{azure.age_seconds:.0f} s ago"
+        lines.append(printable(f"  apim   {azure.apim} (read {azure.read_at or '-'}, {age}, "
+                               f"{azure.requests} ARM requests)"))
+        parts = [f"networkstatus updated {azure.status_updated or '-'}",
+                 f"nsg {azure.nsg or '-'}", f"route table {azure.route_table or '-'}"]
+        lines.append(printable("  " + "; ".join(parts)))
+    for error in azure.errors:
+        lines.append("  " + paint(printable(f"{error.call}: {error.message}"), "yellow"))
+    lines.append("")
+    return lines
+
+
 def render(result: RoundResult, *, colour: bool = False, exit_status: int | None = None) -> str:
     paint = Painter(colour)
-    out: list[str] = []
+    out: list[str] = _azure_lines(result.azure, paint) if result.azure is not None else []
     out.append(paint(f"TCP (method {result.method})", "bold"))
     if result.tcp:
         titles = ("TARGET", "DEPENDENCY", "ADDRESS:PORT", "STATE", "REASON", "RTT", "LOSS",

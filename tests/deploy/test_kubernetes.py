@@ -26,7 +26,8 @@ from probe.targets import apim_targets
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE = ROOT / "deploy" / "kubernetes"
-RENDERINGS = ("base", "overlays/restricted", "overlays/prometheus-operator")
+RENDERINGS = ("base", "overlays/restricted", "overlays/prometheus-operator",
+              "overlays/workload-identity")
 KUBERNETES_VERSION = "1.32.0"  # AKS's supported range includes it; strict = no unknown fields
 NAMESPACE = "apim-probe"
 CLUSTER_SCOPED = {"Namespace"}
@@ -59,8 +60,9 @@ def container(name: str = "base") -> dict[str, Any]:
 @pytest.mark.parametrize("name", RENDERINGS)
 def test_every_rendering_passes_the_strict_schema(name: str) -> None:
     known = [d for d in rendered(name) if d["apiVersion"] != "monitoring.coreos.com/v1"]
+    extra = {"ServiceAccount"} if name == "overlays/workload-identity" else set()
     assert {d["kind"] for d in known} == {"Namespace", "ConfigMap", "Deployment", "Service",
-                                          "NetworkPolicy"}
+                                          "NetworkPolicy"} | extra
     for doc in known:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
@@ -191,3 +193,17 @@ def test_resources_health_probes_and_the_service() -> None:
     assert spec["replicas"] == 1
     (port,) = by_kind("Service")["spec"]["ports"]
     assert port["port"] == 9839 and port["targetPort"] == "metrics"
+
+
+def test_workload_identity_overlay_federates_the_pod_and_keeps_the_selector() -> None:
+    docs = rendered("overlays/workload-identity")
+    account = next(d for d in docs if d["kind"] == "ServiceAccount")
+    assert account["metadata"]["namespace"] == NAMESPACE
+    assert "azure.workload.identity/client-id" in account["metadata"]["annotations"]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]
+    assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert pod["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    # the selector is immutable on a live Deployment: the label stays out of it
+    assert "azure.workload.identity/use" not in deployment["spec"]["selector"]["matchLabels"]
+    assert not [d for d in rendered("base") if d["kind"] == "ServiceAccount"]
