@@ -35,10 +35,20 @@ GUARD_LOG = Path(os.environ.setdefault(
 GUARD_LOG.unlink(missing_ok=True)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p)
-sys.path.insert(0, str(GUARD_DIR))
-import guard_azure  # noqa: E402 -- installed before any test runs
 
-guard_azure.install()
+def _install_guard() -> None:
+    """This process's hook (child Pythons load it from PYTHONPATH's sitecustomize)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("guard_azure", GUARD_DIR / "guard_azure.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["guard_azure"] = module
+    spec.loader.exec_module(module)
+    module.install()
+
+
+_install_guard()
 
 
 def lab_missing() -> str | None:

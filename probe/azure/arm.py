@@ -17,6 +17,7 @@ built here from the status and ARM's error body, never from the request.
 
 from __future__ import annotations
 
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -61,7 +62,7 @@ class Arm:
     """ARM at ``base`` (scheme and host), authenticated by ``credential``."""
 
     def __init__(self, base: str, credential: Any, *, ca_file: str | None = None,
-                 timeout: float = 10.0, retries: int = 3, lro_delay: float = 1.0) -> None:
+                 timeout: float = 10.0, retries: int = 3, lro_delay: float = 0.5) -> None:
         from azure.core.pipeline import policies
         from azure.core.pipeline.transport import RequestsTransport
         from azure.mgmt.core import ARMPipelineClient
@@ -69,7 +70,8 @@ class Arm:
 
         self.base = base.rstrip("/")
         self.host = urllib.parse.urlsplit(self.base).netloc.lower()
-        self.requests = 0  # sent, retries and polls included
+        self.requests = 0  # sent, retries and polls included (reads run side by side)
+        self.lock = threading.Lock()
         self.lro_delay = lro_delay
         self.timeout = timeout
         counter = self
@@ -80,7 +82,8 @@ class Arm:
                 if host != counter.host:
                     raise ArmError("request", "host", f"refused to send a request to {host!r}: "
                                    f"not the ARM endpoint {counter.host!r}")
-                counter.requests += 1
+                with counter.lock:
+                    counter.requests += 1
 
         transport = RequestsTransport(connection_verify=ca_file or True,
                                       connection_timeout=timeout, read_timeout=timeout)
