@@ -201,3 +201,42 @@ def test_the_role_grants_exactly_the_actions_the_reads_use() -> None:
 def test_config_keys_are_the_dataclass() -> None:
     assert {f.name for f in dataclasses.fields(AzureConfig)} == {
         "identity", "client_id", "imds", "arm", "apim", "refresh", "effective", "ca_file"}
+
+
+def test_a_name_is_found_in_the_subscription_imds_names_across_pages(fake: Fake) -> None:
+    listing = f"/subscriptions/{story.SUB}/providers/Microsoft.ApiManagement/service"
+    other = {"id": f"/subscriptions/{story.SUB}/resourceGroups/x/providers/"
+                   "Microsoft.ApiManagement/service/other", "name": "other"}
+    fake.state.scenario.arm[f"GET {listing}"] = {"api": story.APIM_API, "responses": [
+        {"status": 200, "body": {"value": [other],
+                                 "nextLink": f"{fake.arm_url}{listing}/page2?api-version="
+                                             f"{story.APIM_API}"}}]}
+    fake.state.scenario.arm[f"GET {listing}/page2"] = {"api": story.APIM_API, "responses": [
+        {"status": 200, "body": {"value": [{"id": story.APIM, "name": "apimlab"}]}}]}
+    live = read_once(dataclasses.replace(config(fake), apim="APIMLAB")).live
+    assert live is not None and live.apim_id == story.APIM
+    assert live.doc("service") is not None
+    pages = [r["path"] for r in arm_requests(fake) if r["path"].startswith(listing)]
+    assert pages == [listing, f"{listing}/page2"]
+
+
+def test_a_next_link_to_another_host_is_refused_and_gets_no_token(fake: Fake) -> None:
+    route(fake, "outbound", [{"status": 200, "body": {
+        "value": [], "nextLink": "https://198.18.0.1/steal?api-version=2024-05-01"}}])
+    live = read_once(config(fake)).live
+    assert live is not None
+    (error,) = [e for e in live.errors if e.call == "outbound"]
+    assert error.code == "host" and "198.18.0.1" in error.message
+    assert "outbound" not in {c for c, _, _ in live.documents}
+
+
+def test_imds_gives_the_region_a_config_leaves_out(fake: Fake) -> None:
+    from probe.apim import ApimConfig
+    from probe.apimmodel import Mode
+
+    state = read_once(dataclasses.replace(config(fake), apim=""))
+    applied = apply(Config(apim=ApimConfig(name="apimlab", mode=Mode.EXTERNAL)), state)
+    assert applied.config.apim is not None and applied.config.apim.region == "eastus"
+    mine = apply(Config(apim=ApimConfig(name="apimlab", mode=Mode.EXTERNAL, region="westus")),
+                 state)
+    assert mine.config.apim is not None and mine.config.apim.region == "westus"

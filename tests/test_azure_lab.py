@@ -23,15 +23,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CLIENT_NS, ROOT, in_client, run_probe
+from tests.conftest import CLIENT_NS, in_client, run_probe
 from tests.helpers import azure_story as story
 from tests.helpers.agent import Daemon, sample
-from tests.helpers.fake_azure import make_tls
+from tests.helpers.fake_azure import LAB_ARM, LAB_IMDS, in_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab")]
 
-SVC_NS, SVC_IF = "apl-svc", "eth0"
-IMDS_ADDR, ARM_ADDR = "198.18.2.60", "198.18.2.61"
+IMDS_ADDR, ARM_ADDR = LAB_IMDS, LAB_ARM
 
 
 class Running:
@@ -66,34 +65,9 @@ apim = "{story.APIM}"
 @pytest.fixture(scope="module")
 def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     directory = tmp_path_factory.mktemp("azure")
-    ca, cert, key = make_tls(directory, ARM_ADDR)
     scenario = story.scenario(f"https://{ARM_ADDR}")
-    (directory / "scenario.json").write_text(scenario.to_json(), encoding="utf-8")
-    for address in (IMDS_ADDR, ARM_ADDR):
-        subprocess.run(["ip", "-n", SVC_NS, "addr", "add", f"{address}/32", "dev", SVC_IF],
-                       check=True)
-    ready = directory / "ready"
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", SVC_NS, sys.executable, "-m", "tests.helpers.fake_azure",
-         "--scenario", str(directory / "scenario.json"), "--imds", f"{IMDS_ADDR}:80",
-         "--arm", f"{ARM_ADDR}:443", "--cert", str(cert), "--key", str(key),
-         "--log", str(directory / "requests.jsonl"), "--ready", str(ready)], cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 15
-        while not ready.exists():
-            assert server.poll() is None and time.monotonic() < deadline, "fake Azure did not start"
-            time.sleep(0.05)
+    with in_lab(scenario, directory) as (ca, _):
         yield Running(directory, ca, scenario.token)
-    finally:
-        server.terminate()
-        try:
-            server.wait(5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
-        for address in (IMDS_ADDR, ARM_ADDR):
-            subprocess.run(["ip", "-n", SVC_NS, "addr", "del", f"{address}/32", "dev", SVC_IF],
-                           check=False)
 
 
 def _ids(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from probe.azure.context import AzureState
 from probe.azure.facts import Facts, facts_from
@@ -52,6 +52,11 @@ class Applied:
 
 def apply(config: Config, state: AzureState) -> Applied:
     """``config`` with the live context folded in, and the parsed facts."""
+    instance = state.instance
+    if config.apim is not None and not config.apim.region and instance is not None \
+            and instance.location:
+        # IMDS says where the agent runs: the default region (whose networkstatus is read)
+        config = replace(config, apim=replace(config.apim, region=instance.location))
     live = state.live
     if live is None:
         return Applied(config, None, state)

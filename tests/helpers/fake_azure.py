@@ -277,6 +277,47 @@ def serving(scenario: Scenario, directory: Path) -> Iterator[Fake]:
             server.server_close()
 
 
+LAB_IMDS, LAB_ARM = "198.18.2.60", "198.18.2.61"  # on apl-svc, the lab's Azure side
+
+
+@contextmanager
+def in_lab(scenario: Scenario, directory: Path, ns: str = "apl-svc",
+           dev: str = "eth0") -> Iterator[tuple[Path, Path]]:
+    """The two fakes in the lab's namespace ``ns``, on LAB_IMDS:80 and LAB_ARM:443
+    (addresses added for the while, removed after; the server ended by its PID):
+    (the CA file, the request log)."""
+    import subprocess
+    import sys
+
+    ca, cert, key = make_tls(directory, LAB_ARM)
+    (directory / "scenario.json").write_text(scenario.to_json(), encoding="utf-8")
+    log, ready = directory / "requests.jsonl", directory / "ready"
+    for address in (LAB_IMDS, LAB_ARM):
+        subprocess.run(["ip", "-n", ns, "addr", "add", f"{address}/32", "dev", dev], check=True)
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.helpers.fake_azure",
+         "--scenario", str(directory / "scenario.json"), "--imds", f"{LAB_IMDS}:80",
+         "--arm", f"{LAB_ARM}:443", "--cert", str(cert), "--key", str(key),
+         "--log", str(log), "--ready", str(ready)], cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 15
+        while not ready.exists():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the fake IMDS and ARM did not start")
+            time.sleep(0.05)
+        yield ca, log
+    finally:
+        server.terminate()
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+        for address in (LAB_IMDS, LAB_ARM):
+            subprocess.run(["ip", "-n", ns, "addr", "del", f"{address}/32", "dev", dev],
+                           check=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scenario", type=Path, required=True)
