@@ -114,6 +114,7 @@ demo-in-lab:
 bench: deps venv
 	@$(call apt_install,$(BENCH_APT_PACKAGES))
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.azure
 
 # Time to alert with real Prometheus and Alertmanager beside blackbox_exporter
 # (issue 19), about 20 minutes, in namespaces of its own (apb-alert-*): bench/ALERTING.md.

@@ -31,7 +31,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.deploy]
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/apim-probe-test"
 TAG = f"{IMAGE}:{__version__}"
-SIZE_GOAL = 140e6
+# 134.0 MB without the Azure extra; 160.3 MB with it (issue 18: cryptography 15.8 MB)
+SIZE_GOAL = 170e6
 # A resolver nobody answers at, inside the lab's subnet: without /etc/hosts a
 # reverse lookup of the listen address waits on it (the packets stay in the lab).
 SILENT_DNS = "198.19.251.99"
