@@ -158,6 +158,7 @@ class Agent:
             return
         if prober is not self.prober:
             self.retired.append(self.prober)  # a round may still be using it
+        no_core_dumps(config.azure)  # a reload that turns ARM reads on
         self.config, self.access, self.prober = config, access, prober
         self.collector.record_reload(True)
         self.log("reloaded", source=config.source or "<command line>",

@@ -171,6 +171,13 @@ def test_the_last_good_answer_of_a_failed_read_is_kept(fake: Fake) -> None:
     assert second.live.doc("networkstatus") == first.live.doc("networkstatus")  # kept
     assert dict(((c, k), n) for c, k, n in second.counts)[("effective_nsg", "403")] == 2
     assert events.count("azure_read") == 2 and "azure_context" in events
+    # a VNet that fails keeps the subnet, NSG and route table read through it last time
+    route(fake, "vnet", [{"status": 500, "body": None}])
+    watch._refresh(config(fake))
+    third = watch.state.live
+    assert third is not None and ("vnet", "500") in {(e.call, e.code) for e in third.errors}
+    for call in ("subnet", "nsg", "route_table"):
+        assert third.doc(call) == first.live.doc(call)
 
 
 def test_outputs_never_hold_the_token(fake: Fake) -> None:

@@ -60,12 +60,13 @@ def arm_base(config: AzureConfig, instance: imds.Instance | None) -> str:
 
 
 def _merge(previous: Live | None, new: Live) -> Live:
-    """``new``, with the previous answer of every read that failed this time."""
-    if previous is None:
+    """``new``, with the previous answer of every read it lacks when a read failed
+    this time: the failed one, and those it leads to (a VNet that failed to read
+    keeps the subnet, NSG and route table read through it last time)."""
+    if previous is None or not new.errors:
         return new
-    failed = {e.call for e in new.errors}
-    kept = tuple(d for d in previous.documents if d[0] in failed
-                 and all(c != d[0] for c, _, _ in new.documents))
+    have = {c for c, _, _ in new.documents}
+    kept = tuple(d for d in previous.documents if d[0] not in have)
     return replace(new, documents=(*new.documents, *kept),
                    ids={**{k: v for k, v in previous.ids.items() if k not in new.ids},
                         **new.ids})
