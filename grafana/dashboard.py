@@ -482,7 +482,43 @@ def fleet_row(lay: Layout) -> None:
                                   rename={"Value": "failing rounds"})]), 12, 9)
 
 
-ROWS = (overview_row, fleet_row, dns_row, tcp_row, rtt_row, findings_row, agent_row, host_row)
+def azure_row(lay: Layout) -> None:
+    """APIM's own view beside the agent's, and the live Azure context's health."""
+    lay.row("APIM's own view and the Azure context")
+    lay.add(table(
+        "APIM's networkstatus",
+        "Each check of APIM's own networkstatus (live through ARM with [azure] apim, or "
+        "imported): what APIM itself sees from its subnet. Compare with the TCP rows: APIM "
+        "failing what the agent reaches means the difference is between the two subnets.",
+        [target(f"apim_probe_apim_view_info{{{F}}} == 1", instant=True, fmt="table")],
+        mappings=[{"type": "value", "options": {
+            "success": {"color": "green", "index": 0},
+            "failure": {"color": "red", "index": 1},
+            "initializing": {"color": "orange", "index": 2}}}],
+        transformations=[organize(["Time", "Value", "__name__", "job"],
+                                  order=["status", "dependency", "host", "port", "location",
+                                         "instance"])],
+        overrides=[column("status", **{"custom.cellOptions": {"type": "color-background"}})]),
+        14, 9)
+    lay.add(stat("Azure context age",
+                 "Seconds since the agent last read APIM through ARM ([azure] apim; every "
+                 "refresh, 15 minutes by default). Growing: reads fail, see the next panel.",
+                 f"apim_probe_azure_context_age_seconds{{{F}}}", unit="s",
+                 legend="{{instance}}",
+                 thresholds=steps((None, "green"), (1800, "orange"), (3600, "red"))), 10, 4)
+    lay.add(table(
+        "Failed Azure reads (last hour)",
+        "Reads of the Azure context that failed, by call and code (403: grant the action "
+        "the finding azure-permission-missing names).",
+        [target(f"increase(apim_probe_azure_read_errors_total{{{F}}}[1h]) > 0", instant=True,
+                fmt="table")],
+        transformations=[organize(["Time", "__name__", "job"],
+                                  rename={"Value": "failures"},
+                                  order=["instance", "call", "code", "Value"])]), 10, 5)
+
+
+ROWS = (overview_row, fleet_row, dns_row, tcp_row, rtt_row, findings_row, azure_row, agent_row,
+        host_row)
 
 
 def build() -> Json:

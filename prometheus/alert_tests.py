@@ -573,6 +573,19 @@ CASES: tuple[Case, ...] = (
         ),
     ),
     Case(
+        alert="ApimProbeAzureContextStale",
+        story="jump1's ARM reads fail from minute 0 (its context ages a minute a minute); "
+              "jump2 refreshes every 15 minutes",
+        series=(
+            (f"apim_probe_azure_context_age_seconds{{{J}}}", "0+60x70"),
+            (f"apim_probe_azure_context_age_seconds{{{J2}}}", "0+60x14 0+60x14 0+60x14 0+60x14"),
+        ),
+        checks=(
+            Check("59m"),
+            Check("61m", (dict(AGENT),)),
+        ),
+    ),
+    Case(
         alert="ApimProbeMetricsAbsent",
         story="no agent ever reported to this Prometheus",
         series=(('up{job="node",instance="db1:9100"}', "1x20"),),

@@ -67,6 +67,7 @@ EVALUATION_INTERVAL = "1m"  # Grafana needs one per group; Prometheus uses its g
 LOSS_THRESHOLD = 0.2  # fraction of probes unanswered by a target that does answer
 RTT_P95_THRESHOLD_SECONDS = 0.25  # inside one region Azure answers in a few ms
 STALE_ROUND_SECONDS = 300  # 20 x the default agent.interval (15 s); raise it for slow intervals
+AZURE_STALE_SECONDS = 3600  # 4 x the default [azure] refresh (900 s): three refreshes failed
 
 # The names of required targets (a name may serve several targets: required
 # when any of them is), as name-labelled series to match DNS series on.
@@ -421,6 +422,25 @@ time() - apim_probe_last_round_timestamp_seconds > {STALE_ROUND_SECONDS}""",
             "timer (apim-probe-textfile.timer) no longer runs and node_exporter serves a stale "
             "file. The dashboards show old results. Check `journalctl -u apim-probe` (or "
             "`systemctl list-timers apim-probe-textfile.timer`) and restart the unit."),
+    ),
+    Alert(
+        name="ApimProbeAzureContextStale",
+        uid="apim-probe-azure-context-stale",
+        expr=f"""\
+apim_probe_azure_context_age_seconds > {AZURE_STALE_SECONDS}""",
+        duration="0s",
+        severity="warning",
+        summary=f"apim-probe agent {WHERE} has not read APIM through ARM for "
+                f"{AZURE_STALE_SECONDS // 60} minutes",
+        description=(
+            "With [azure] apim the agent reads the instance, its networkstatus and its "
+            "subnet's NSG and route table through ARM every refresh (15 minutes by default); "
+            f"none of them has been read for over {AZURE_STALE_SECONDS} seconds, so APIM's "
+            "own view, the NSG rule behind a failure and the agent's vantage are that old. "
+            "apim_probe_azure_read_errors_total says which call fails and how (403: the "
+            "finding azure-permission-missing names the action to grant; token: no managed "
+            "identity, or workload identity not set up; connection/timeout: ARM unreachable "
+            "from this host). Probing goes on meanwhile."),
     ),
     Alert(
         name="ApimProbeMetricsAbsent",
