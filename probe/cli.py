@@ -179,10 +179,15 @@ def with_azure(config: Config) -> tuple[Config, tuple[Facts | None, AzureContext
     from probe.azure.tokens import no_core_dumps
 
     no_core_dumps(config.azure)
-    state = read_once(config.azure)
-    if state.instance is None:
-        print(f"probe: {state.imds_error} (no Azure context)", file=sys.stderr)
-    applied = apply(config, state)
+    try:
+        state = read_once(config.azure)
+        if state.instance is None:
+            print(f"probe: {state.imds_error} (no Azure context)", file=sys.stderr)
+        applied = apply(config, state)
+    except Exception as exc:  # noqa: BLE001 -- the Azure context fails alone: probe anyway
+        _warn(f"the Azure context failed: {describe_error(exc)} (the round goes on "
+              "without it)")
+        return config, None
     return applied.config, applied.view()
 
 

@@ -130,3 +130,20 @@ def test_a_process_with_arm_reads_leaves_no_core_dump() -> None:
                          timeout=30, check=True).stdout
     assert out.strip() == "True (0, 0)"
     assert resource.getrlimit(resource.RLIMIT_CORE) is not None
+
+
+def test_once_probes_when_the_azure_context_itself_breaks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(config: AzureConfig, **_: object) -> None:
+        raise RuntimeError("a bug in the context")
+
+    monkeypatch.setattr("probe.azure.context.read_once", broken)
+    path = write(tmp_path, '[azure]\nimds = "http://127.0.0.1:9"\n')
+    status = cli.main(["--once", "-c", str(path), "--target", "lo=127.0.0.1:9",
+                       "--method", "connect", "--timeout", "0.5", "--count", "1",
+                       "--format", "json"])
+    captured = capsys.readouterr()
+    assert status == 1  # the target's verdict (closed), not a crash (70)
+    assert "the Azure context failed: RuntimeError: a bug in the context" in captured.err
+    assert '"state": "closed"' in captured.out

@@ -192,3 +192,29 @@ def test_the_agents_vantage_differs_from_apims() -> None:
 
 def test_without_azure_no_rule_says_anything() -> None:
     assert not [f for f in diagnose(round_(SQL_DROPPED)) if f.id.startswith(("azure-", "nsg-d"))]
+
+
+def test_a_read_that_raises_anything_fails_alone() -> None:
+    from probe.azure.live import read_live
+
+    docs = story.documents()
+
+    class Arm:
+        requests = 0
+
+        def get(self, call: str, path: str, api: str) -> Any:
+            if call == "networkstatus":
+                raise RuntimeError("a library's surprise")
+            return docs[call]
+
+        def pages(self, call: str, path: str, api: str) -> Any:
+            return iter(docs["outbound"]["value"])
+
+        def action(self, call: str, path: str, api: str) -> Any:
+            return docs["effective_routes"]
+
+    live = read_live(Arm(), story.APIM, None)
+    assert [(e.call, e.code) for e in live.errors] == [("networkstatus", "error")]
+    assert "RuntimeError: a library's surprise" in live.errors[0].message
+    assert {c for c, _, _ in live.documents} == {"service", "outbound", "vnet", "subnet", "nsg",
+                                                 "route_table"}

@@ -33,6 +33,7 @@ from typing import Any
 from probe.azure.arm import ArmError
 from probe.azure.imds import Instance
 from probe.azure.settings import apim_ref
+from probe.errors import describe_error
 from probe.results import AzureReadError
 
 __all__ = ["ACTIONS", "API_VERSIONS", "Live", "Memo", "read_live"]
@@ -96,16 +97,23 @@ class _Reads:
         try:
             doc = fetch()
         except ArmError as exc:
-            forbidden = exc.status == 403 or exc.arm_code in ("AuthorizationFailed",
-                                                              "LinkedAuthorizationFailed")
-            with self.lock:
-                self.errors.append(AzureReadError(
-                    call=call, code=exc.code, message=exc.detail,
-                    action=ACTIONS.get(call, "") if forbidden else "",
-                    scope=_scope(path) if forbidden else ""))
+            self._failed(call, path, exc)
+            return None
+        except Exception as exc:  # noqa: BLE001 -- each read fails alone (a library's surprise)
+            self._failed(call, path, ArmError(call, "error", describe_error(exc)))
             return None
         self.keep(call, path, doc)
         return doc
+
+    def _failed(self, call: str, path: str, exc: ArmError) -> None:
+        """A 403 keeps the action to grant and where."""
+        forbidden = exc.status == 403 or exc.arm_code in ("AuthorizationFailed",
+                                                          "LinkedAuthorizationFailed")
+        with self.lock:
+            self.errors.append(AzureReadError(
+                call=call, code=exc.code, message=exc.detail,
+                action=ACTIONS.get(call, "") if forbidden else "",
+                scope=_scope(path) if forbidden else ""))
 
     def get(self, call: str, path: str, api: str) -> Any:
         return self.one(call, path, lambda: self.arm.get(call, path, API_VERSIONS[api]))
