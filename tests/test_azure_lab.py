@@ -168,3 +168,33 @@ def test_the_agent_keeps_the_live_context_beside_its_rounds(azure: Running) -> N
         assert azure.token not in body and all(azure.token not in line for line in daemon.lines)
     finally:
         daemon.stop()
+
+
+def test_the_dashboards_azure_panels_show_the_live_context(azure: Running,
+                                                           tmp_path: Path) -> None:
+    from grafana.dashboard import AZURE_PANELS
+    from tests.helpers import promlab
+    from tests.helpers.generated import RULES, dashboard, panels
+    from tests.prometheus.test_queries_lab import RUNNER, substitute
+
+    text = azure.config().read_text(encoding="utf-8").replace(
+        'listen = "127.0.0.1:19839"\n', "").replace("interval = 2", "interval = 1")
+    wanted = [p for p in panels(dashboard()) if p["title"] in AZURE_PANELS]
+    assert len(wanted) == len(AZURE_PANELS)
+    items = [{"where": p["title"], "ref": "A", "expr": substitute(p["targets"][0]["expr"])}
+             for p in wanted]
+    queries = tmp_path / "queries.json"
+    queries.write_text(json.dumps(items), encoding="utf-8")
+    with promlab.agent_and_prometheus(tmp_path, text, rule_files=[RULES],
+                                      scrape_timeout="900ms") as running:
+        proc = in_client([sys.executable, "-c", RUNNER, running.base, str(queries), "40",
+                          promlab.JOB], timeout=50)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = {q["where"]: q for q in json.loads(proc.stdout)["queries"] if q["ref"] == "A"}
+    assert all(results[t]["status"] == "success" and results[t]["result"]
+               for t in AZURE_PANELS), results
+    statuses = {r["metric"]["status"] for r in results["APIM's networkstatus"]["result"]}
+    assert statuses <= {"success", "failure", "initializing"} and statuses
+    failed = {(r["metric"]["call"], r["metric"]["code"])
+              for r in results["Failed Azure reads"]["result"]}
+    assert ("effective_nsg", "403") in failed
