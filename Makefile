@@ -217,12 +217,13 @@ release: venv
 	@cd dist && ls -l $$(cut -d' ' -f3 SHA256SUMS) SHA256SUMS
 
 # The SBOM of a venv holding only the app and its runtime dependencies (no pip,
-# no setuptools), installed from build/wheels: what the .deb and the image carry.
+# no setuptools), installed from build/wheels: what the image carries (the Azure
+# extra included; the .deb carries the same but the extra).
 sbom: venv wheels
 	rm -rf build/sbom-venv
 	$(PYTHON) -m venv --without-pip build/sbom-venv
 	$(PIP) --python build/sbom-venv/bin/python install -q --disable-pip-version-check \
-		--no-index --find-links build/wheels apim-probe
+		--no-index --find-links build/wheels "apim-probe[azure]"
 	mkdir -p dist
 	$(VENV)/bin/cyclonedx-py environment --mc-type application --output-reproducible \
 		--output-format JSON -o dist/$(SBOM) build/sbom-venv/bin/python

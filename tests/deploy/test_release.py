@@ -25,6 +25,7 @@ SDIST = DIST / f"apim_probe-{__version__}.tar.gz"
 IMAGE = DIST / f"apim-probe-{__version__}-image.tar"
 SBOM = DIST / f"apim-probe-{__version__}.cdx.json"
 RUNTIME = {"dnspython", "scapy", "psutil", "prometheus-client", "tenacity"}
+AZURE = {"azure-identity", "azure-mgmt-core"}  # the `azure` extra, which the image carries
 
 
 def debs() -> list[Path]:
@@ -112,6 +113,10 @@ def test_the_sbom_names_apim_probe_and_its_runtime_dependencies() -> None:
     components = {c["name"].lower().replace("_", "-"): c for c in bom["components"]}
     assert components["apim-probe"]["version"] == __version__
     assert components["apim-probe"]["purl"] == f"pkg:pypi/apim-probe@{__version__}"
-    assert set(components) == {"apim-probe", *RUNTIME}, set(components)  # no pip, setuptools
+    # the runtime, the Azure extra and what they pull in (azure-core, msal, cryptography...)
+    assert {"apim-probe", *RUNTIME, *AZURE, "azure-core", "msal", "cryptography"} <= set(
+        components), set(components)
+    assert not {"pip", "setuptools", "wheel"} & set(components)
     root = next(d for d in bom["dependencies"] if d["ref"] == f"apim-probe=={__version__}")
-    assert {ref.split("==")[0].lower().replace("_", "-") for ref in root["dependsOn"]} == RUNTIME
+    assert {ref.split("==")[0].lower().replace("_", "-") for ref in root["dependsOn"]} == (
+        RUNTIME | AZURE)
