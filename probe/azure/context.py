@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
@@ -94,9 +95,14 @@ def _default_arm(base: str, config: AzureConfig) -> Any:
 
 def _read_arm(config: AzureConfig, instance: imds.Instance | None, memo: Memo,
               make_arm: Callable[[str, AzureConfig], Any], attempts: int) -> tuple[Live, str]:
-    """The ARM reads, again (with backoff) while all of them fail for a passing reason."""
+    """The ARM reads, again (with backoff) while all of them fail for a passing reason;
+    no credential to be had (no extra, no workload set-up) is one failed read."""
     base = arm_base(config, instance)
-    arm = make_arm(base, config)
+    try:
+        arm = make_arm(base, config)
+    except ProbeError as exc:
+        return Live(apim_id="", read_at=datetime.now(UTC), errors=(
+            AzureReadError("token", "token", str(exc)),)), base
     retrying = Retrying(retry=retry_if_result(_all_transient), stop=stop_after_attempt(attempts),
                         wait=wait_exponential(multiplier=2, max=30),
                         retry_error_callback=lambda state: state.outcome.result()
@@ -119,14 +125,7 @@ def read_once(config: AzureConfig, *, retry_for: float = 5.0, attempts: int = 1,
     instance, error = _imds(config, retry_for)
     if not config.apim or config.identity == "none":
         return AzureState(instance=instance, imds_error=error)
-    try:
-        live, base = _read_arm(config, instance, Memo(), make_arm or _default_arm, attempts)
-    except ProbeError as exc:  # no credential could be built (no extra, no workload setup)
-        from datetime import UTC, datetime
-
-        live = Live(apim_id="", read_at=datetime.now(UTC), errors=(
-            AzureReadError("token", "token", str(exc)),))
-        base = arm_base(config, instance)
+    live, base = _read_arm(config, instance, Memo(), make_arm or _default_arm, attempts)
     return AzureState(instance=instance, live=live,
                       live_at=time.monotonic() if live.documents else None, version=1,
                       counts=_count((), live.errors), arm=base, imds_error=error)
@@ -180,7 +179,8 @@ class AzureWatch:
         if config.apim and config.identity != "none":
             if config.apim != self._apim:
                 self._memo, self._apim = Memo(), config.apim
-            live, base = self._arm(config, instance)
+            live, base = _read_arm(config, instance, self._memo,
+                                   self.make_arm or _default_arm, 3)
             merged = _merge(old.live if old.live and old.live.apim_id == live.apim_id
                             else None, live)
             state = replace(state, live=merged, arm=base, version=old.version + 1,
@@ -190,12 +190,3 @@ class AzureWatch:
                      or config.apim, reads=len(live.documents), failed=len(live.errors),
                      requests=live.requests)
         self.state = state
-
-    def _arm(self, config: AzureConfig, instance: imds.Instance | None) -> tuple[Live, str]:
-        try:
-            return _read_arm(config, instance, self._memo, self.make_arm or _default_arm, 3)
-        except ProbeError as exc:
-            from datetime import UTC, datetime
-
-            return (Live(apim_id="", read_at=datetime.now(UTC), errors=(
-                AzureReadError("token", "token", str(exc)),)), arm_base(config, instance))
