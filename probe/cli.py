@@ -154,15 +154,11 @@ def _with_apim(config: Config, apim: str | None) -> Config:
     """``--apim``: [azure] apim for this run (the section made when the file has none)."""
     if apim is None:
         return config
-    from probe.azure.settings import AzureConfig, apim_ref, extra_missing
+    from probe.azure.settings import AzureConfig, apim_flag_problem
 
-    if apim_ref(apim) is None:
-        raise UsageError(f"--apim {apim!r}: expected an API Management resource ID "
-                         "(/subscriptions/GUID/resourceGroups/RG/providers/"
-                         "Microsoft.ApiManagement/service/NAME) or an instance name")
-    if extra_missing():
-        raise UsageError("--apim reads Azure Resource Manager, which needs the Azure extra: "
-                         "pip install 'apim-probe[azure]'")
+    problem = apim_flag_problem(apim)
+    if problem is not None:
+        raise UsageError(problem)
     azure = config.azure or AzureConfig()
     if azure.identity == "none":
         raise UsageError("--apim needs an identity, but [azure] identity = 'none'")
@@ -205,8 +201,10 @@ def _warn(message: str) -> None:
 
 def _agent_labels(config: Config, result: RoundResult) -> tuple[tuple[str, str], ...]:
     """[agent] labels over what IMDS said (the round's Azure context, with [azure])."""
-    found = dict(result.azure.agent) if result.azure is not None else {}
-    return tuple(sorted({**found, **dict(config.agent.labels)}.items()))
+    from probe.azure.imds import under_configured
+
+    return under_configured(dict(result.azure.agent) if result.azure is not None else {},
+                            config.agent.labels)
 
 
 def _exposition(config: Config, args: argparse.Namespace, result: RoundResult) -> bytes:

@@ -34,6 +34,7 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from probe import __version__, limits
+from probe.azure import imds
 from probe.azure.apply import Applier
 from probe.azure.context import AzureWatch
 from probe.azure.tokens import no_core_dumps
@@ -186,7 +187,7 @@ class Agent:
     def agent_labels(self) -> tuple[tuple[str, str], ...]:
         """IMDS's identity labels under the configured ones (the config wins)."""
         self.azure.tick(self.config.azure)
-        return tuple(sorted({**self.azure.labels(), **dict(self.config.agent.labels)}.items()))
+        return imds.under_configured(self.azure.labels(), self.config.agent.labels)
 
     def _record(self, result: RoundResult, began: float) -> None:
         self.rounds += 1

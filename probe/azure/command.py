@@ -12,7 +12,7 @@ from typing import Any
 
 from probe.azure import imds
 from probe.azure.context import AzureState, read_once
-from probe.azure.settings import AzureConfig, apim_ref, extra_missing
+from probe.azure.settings import AzureConfig, apim_flag_problem
 from probe.config import Config, load
 from probe.display import printable
 from probe.errors import ProbeError, error_lines
@@ -54,13 +54,12 @@ def _arm(state: AzureState, azure: AzureConfig) -> dict[str, Any] | None:
     if live is None:
         return None
     from probe.azure.credential import describe
+    from probe.exporters.jsonreport import read_error_dict
 
     return {"endpoint": state.arm, "identity": describe(azure), "apim": live.apim_id or None,
             "requests": live.requests, "ids": dict(live.ids),
             "read": [{"call": call, "resource": path} for call, path, _ in live.documents],
-            "failed": [{"call": e.call, "code": e.code, "message": e.message,
-                        "action": e.action or None, "scope": e.scope or None}
-                       for e in live.errors]}
+            "failed": [read_error_dict(e) for e in live.errors]}
 
 
 def _table(base: str, state: AzureState, body: dict[str, Any]) -> list[str]:
@@ -94,10 +93,9 @@ def context_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         config = load(args.config) if args.config else Config()
-        if args.apim is not None and apim_ref(args.apim) is None:
-            raise ProbeError(f"--apim {args.apim!r}: expected a resource ID or an instance name")
-        if args.apim is not None and extra_missing():
-            raise ProbeError("--apim needs the Azure extra: pip install 'apim-probe[azure]'")
+        problem = apim_flag_problem(args.apim) if args.apim is not None else None
+        if problem is not None:
+            raise ProbeError(problem)
     except ProbeError as exc:
         for line in error_lines(exc):
             print(f"probe: error: {line}", file=sys.stderr)
@@ -105,7 +103,7 @@ def context_main(argv: Sequence[str]) -> int:
     azure = config.azure or AzureConfig()
     azure = replace(azure, imds=args.imds or azure.imds, apim=args.apim or azure.apim)
     state = read_once(azure)
-    labels = {**state.labels, **dict(config.agent.labels)}
+    labels = dict(imds.under_configured(state.labels, config.agent.labels))
     body = {"imds": azure.imds, "on_azure": state.instance is not None,
             "error": state.imds_error or None, "instance": _instance(state.instance),
             "agent_labels": labels, "arm": _arm(state, azure)}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,8 @@ from probe.boundary import load_json
 from probe.display import printable
 from probe.errors import InputError, ProbeError
 
-__all__ = ["API_VERSION", "DEFAULT_BASE", "Instance", "NotOnAzure", "labels", "parse", "read"]
+__all__ = ["API_VERSION", "DEFAULT_BASE", "Instance", "NotOnAzure", "labels", "parse", "read",
+           "under_configured"]
 
 DEFAULT_BASE = "http://169.254.169.254"
 API_VERSION = "2025-04-07"
@@ -166,6 +167,13 @@ def labels(instance: Instance) -> dict[str, str]:
              "vmss": instance.vmss, "zone": instance.zone, "subnet": instance.subnet,
              "aks": instance.aks}
     return {k: v for k, v in pairs.items() if v}
+
+
+def under_configured(found: Mapping[str, str], configured: Iterable[tuple[str, str]],
+                     ) -> tuple[tuple[str, str], ...]:
+    """The agent's labels: IMDS's ``found`` under the ``[agent] labels`` (which win),
+    sorted (the one series of ``apim_probe_agent_info``, the report, `probe context`)."""
+    return tuple(sorted({**found, **dict(configured)}.items()))
 
 
 class _Retry(Exception):

@@ -9,7 +9,8 @@ from typing import Any
 from probe.apim import pem_file
 from probe.schema import Between, OneOf, key
 
-__all__ = ["ARM_KEYS", "IDENTITIES", "AzureConfig", "apim_ref", "extra_missing"]
+__all__ = ["ARM_KEYS", "IDENTITIES", "AzureConfig", "apim_flag_problem", "apim_ref",
+           "extra_missing"]
 
 IDENTITIES = ("auto", "managed", "workload", "cli", "none")
 
@@ -49,10 +50,22 @@ def apim_ref(value: str) -> tuple[str, str, str] | None:
     return None
 
 
+APIM_EXPECTED = ("expected an API Management resource ID (/subscriptions/GUID/resourceGroups/"
+                 "RG/providers/Microsoft.ApiManagement/service/NAME) or an instance name")
+
+
 def _apim(value: Any) -> str | None:
-    return None if apim_ref(value) else (
-        "expected an API Management resource ID (/subscriptions/GUID/resourceGroups/RG/"
-        "providers/Microsoft.ApiManagement/service/NAME) or an instance name")
+    return None if apim_ref(value) else APIM_EXPECTED
+
+
+def apim_flag_problem(value: str) -> str | None:
+    """What is wrong with ``--apim VALUE`` (`probe --once`, `probe context`), or None."""
+    if apim_ref(value) is None:
+        return f"--apim {value!r}: {APIM_EXPECTED}"
+    if extra_missing():
+        return ("--apim reads Azure Resource Manager, which needs the Azure extra: "
+                "pip install 'apim-probe[azure]'")
+    return None
 
 
 def extra_missing() -> bool:

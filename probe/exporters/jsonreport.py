@@ -8,6 +8,7 @@ from typing import Any
 from probe.results import (
     ApimCheck,
     AzureContext,
+    AzureReadError,
     DnsResult,
     Finding,
     HostInfo,
@@ -103,14 +104,17 @@ def host_dict(host: HostInfo) -> dict[str, Any]:
     }
 
 
+def read_error_dict(error: AzureReadError) -> dict[str, Any]:
+    return {"call": error.call, "code": error.code, "message": error.message,
+            "action": error.action or None, "scope": error.scope or None}
+
+
 def azure_dict(azure: AzureContext) -> dict[str, Any]:
     return {"agent": dict(azure.agent), "apim": azure.apim or None,
             "read_at": azure.read_at or None, "age_seconds": azure.age_seconds,
             "requests": azure.requests, "status_updated": azure.status_updated or None,
             "nsg": azure.nsg or None, "route_table": azure.route_table or None,
-            "errors": [{"call": e.call, "code": e.code, "message": e.message,
-                        "action": e.action or None, "scope": e.scope or None}
-                       for e in azure.errors],
+            "errors": [read_error_dict(e) for e in azure.errors],
             "error_counts": [{"call": c, "code": k, "count": n}
                              for c, k, n in azure.error_counts]}
 
