@@ -128,6 +128,14 @@ def run_probe(args: Sequence[str], *, timeout: float = 60) -> subprocess.Complet
     return in_client([sys.executable, "-m", "probe", *args], timeout=timeout)
 
 
+def findings_by_id(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """A JSON report's findings, grouped by id."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for finding in report["findings"]:
+        out.setdefault(finding["id"], []).append(finding)
+    return out
+
+
 def probe_json(args: Sequence[str], *, timeout: float = 60) -> tuple[int, dict[str, Any]]:
     proc = run_probe([*args, "--format", "json"], timeout=timeout)
     assert proc.stdout, f"no JSON on stdout; stderr: {proc.stderr}"

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CLIENT_NS, in_client, run_probe
+from tests.conftest import CLIENT_NS, findings_by_id, in_client, run_probe
 from tests.helpers import azure_story as story
 from tests.helpers.agent import Daemon, sample
 from tests.helpers.fake_azure import LAB_ARM, LAB_IMDS, in_lab
@@ -70,13 +70,6 @@ def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         yield Running(directory, ca, scenario.token)
 
 
-def _ids(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for finding in report["findings"]:
-        out.setdefault(finding["id"], []).append(finding)
-    return out
-
-
 @pytest.fixture(scope="module")
 def report(azure: Running) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     before = len(azure.requests())
@@ -104,7 +97,7 @@ def test_the_resource_id_alone_gives_the_whole_apim_report(
 
 def test_the_sql_failure_is_traced_to_the_nsg_rule_that_denies_it(
         report: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:
-    found = _ids(report[1])
+    found = findings_by_id(report[1])
     (denied,) = found["nsg-denies-dependency"]
     assert denied["severity"] == "critical"
     assert "'DenySqlOut' (priority 200) in NSG nsg-apim" in denied["summary"]

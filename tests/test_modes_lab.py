@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import probe_json
+from tests.conftest import findings_by_id, probe_json
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab")]
 
@@ -46,17 +46,10 @@ def _round(tmp_path: Path, resolvers: str, apim: str) -> dict[str, Any]:
     return report
 
 
-def _ids(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for f in report["findings"]:
-        out.setdefault(f["id"], []).append(f)
-    return out
-
-
 def test_v2_integration_through_an_appliance_that_drops_storage(tmp_path: Path) -> None:
     report = _round(tmp_path, '["198.18.2.53"]',
                     'mode = "v2-integration"\nstorage = ["apimlabst.blob.core.windows.test"]\n')
-    dropped = _ids(report)["outbound-dropped"]
+    dropped = findings_by_id(report)["outbound-dropped"]
     assert [(f["severity"], "apimlabst.blob.core.windows.test" in f["subject"])
             for f in dropped] == [("warning", True)]
     assert {(r["dependency"], r["required"]) for r in report["tcp"]} == {
@@ -68,7 +61,7 @@ def test_premium_v2_injection_with_a_dns_that_cannot_resolve_key_vault(tmp_path:
                     'mode = "internal"\nsku = "PremiumV2"\ninstance_address = "198.18.2.10"\n'
                     'keyvault = ["apimlab-kv.vault.azure.test"]\n'
                     'storage = ["apimlabst.blob.core.windows.test"]\n')
-    found = _ids(report)
+    found = findings_by_id(report)
     (vault,) = found["profile-dns-unresolved"]
     assert vault["severity"] == "critical" and vault["subject"] == "apimlab-kv.vault.azure.test"
     assert "Premium v2, VNet injection" in vault["summary"] and "*.vault.azure.net" in \
@@ -85,6 +78,6 @@ def test_workspace_gateway_whose_health_ping_port_is_refused(tmp_path: Path) -> 
                     'gateway_hostname = "apimlab.azure-api.test"\n')
     rows = {(r["port"], r["required"]): (r["state"], r["reason"]) for r in report["tcp"]}
     assert rows == {(443, True): ("open", "syn-ack"), (80, True): ("closed", "reset")}
-    (port80,) = _ids(report)["workspace-gateway-health-port"]
+    (port80,) = findings_by_id(report)["workspace-gateway-health-port"]
     assert port80["severity"] == "critical" and "198.18.2.10:80" in port80["summary"]
     assert "AzureLoadBalancer -> 80" in port80["remedy"]
